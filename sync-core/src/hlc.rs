@@ -1,0 +1,247 @@
+//! Hybrid logical clock (Kulkarni et al., 2014): event times that follow the device's wall clock but never go
+//! backwards and always order an event after everything its replica had seen.
+//!
+//! The physical time is always passed in by the caller (`now_ms`), so this module does no I/O and is fully
+//! deterministic in tests.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use thiserror::Error;
+
+use crate::ids::OpId;
+
+/// A point in hybrid logical time: wall-clock milliseconds since the Unix epoch, then a logical counter that
+/// orders events within the same millisecond.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct Hlc {
+    /// Milliseconds since 1970-01-01T00:00:00Z, from the device's clock (possibly advanced by clocks it heard of).
+    pub wall_ms: u64,
+    /// Tie-breaker within one millisecond.
+    pub logical: u32,
+}
+
+impl Hlc {
+    /// A time with logical counter 0.
+    pub const fn at(wall_ms: u64) -> Self {
+        Hlc {
+            wall_ms,
+            logical: 0,
+        }
+    }
+}
+
+impl fmt::Debug for Hlc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.wall_ms, self.logical)
+    }
+}
+
+/// A globally unique, totally ordered point: the HLC time, then the op id as tie-breaker. Every "last writer
+/// wins" and every "in event order" in Linli sorts by this.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct Stamp {
+    /// When.
+    pub time: Hlc,
+    /// Which op, to break ties between replicas.
+    pub op: OpId,
+}
+
+impl fmt::Debug for Stamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}@{}", self.time, self.op)
+    }
+}
+
+/// How far a time may lie ahead of the receiver's physical clock before it is refused.
+///
+/// Times *behind* are always accepted: a phone that was offline for days legitimately sends old times. Times
+/// *ahead* come from a phone whose clock is wrong; accepting them would push every receiver's clock into the
+/// future, so they are refused with [`ClockError::TooFarAhead`] until the receiver's clock catches up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftPolicy {
+    /// The largest accepted lead, in milliseconds.
+    pub max_ahead_ms: u64,
+}
+
+impl DriftPolicy {
+    /// Ten minutes: generous for phones that set their clock by hand, small enough that a report's
+    /// "on site within 5 minutes" is not distorted by a clock set hours ahead.
+    pub const DEFAULT: DriftPolicy = DriftPolicy {
+        max_ahead_ms: 10 * 60 * 1000,
+    };
+
+    /// Checks that `time` is not beyond the bound relative to the physical time `now_ms`.
+    pub fn check(&self, time: Hlc, now_ms: u64) -> Result<(), ClockError> {
+        if time.wall_ms > now_ms.saturating_add(self.max_ahead_ms) {
+            Err(ClockError::TooFarAhead {
+                time_ms: time.wall_ms,
+                now_ms,
+                max_ahead_ms: self.max_ahead_ms,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Default for DriftPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Why a clock refused a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum ClockError {
+    /// A received time lies further ahead of the local physical clock than the drift bound allows.
+    #[error("time {time_ms} ms is {} ms ahead of the local clock ({now_ms} ms); at most {max_ahead_ms} ms is accepted", time_ms - now_ms)]
+    TooFarAhead {
+        /// The refused wall time.
+        time_ms: u64,
+        /// The local physical time when it was refused.
+        now_ms: u64,
+        /// The bound in force.
+        max_ahead_ms: u64,
+    },
+}
+
+/// One replica's clock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HlcClock {
+    last: Hlc,
+    policy: DriftPolicy,
+}
+
+impl HlcClock {
+    /// A clock that has seen nothing yet.
+    pub fn new(policy: DriftPolicy) -> Self {
+        HlcClock {
+            last: Hlc::default(),
+            policy,
+        }
+    }
+
+    /// A clock restored from a stored last value (a replica reopening its database).
+    pub fn restore(last: Hlc, policy: DriftPolicy) -> Self {
+        HlcClock { last, policy }
+    }
+
+    /// The latest time this clock has issued or observed.
+    pub fn last(&self) -> Hlc {
+        self.last
+    }
+
+    /// The drift bound this clock enforces.
+    pub fn policy(&self) -> DriftPolicy {
+        self.policy
+    }
+
+    /// The time of a new local event: strictly after everything seen, and at least the physical time.
+    pub fn tick(&mut self, now_ms: u64) -> Hlc {
+        let next = if now_ms > self.last.wall_ms {
+            Hlc::at(now_ms)
+        } else if self.last.logical == u32::MAX {
+            // Four billion events in one millisecond cannot happen in practice; moving the wall time on by
+            // one millisecond keeps the clock monotonic without a panic path if it ever did.
+            Hlc::at(self.last.wall_ms + 1)
+        } else {
+            Hlc {
+                wall_ms: self.last.wall_ms,
+                logical: self.last.logical + 1,
+            }
+        };
+        self.last = next;
+        next
+    }
+
+    /// Takes note of a time heard from another replica, so that later local events order after it. A time beyond
+    /// the drift bound is refused and leaves the clock unchanged.
+    pub fn observe(&mut self, remote: Hlc, now_ms: u64) -> Result<(), ClockError> {
+        self.policy.check(remote, now_ms)?;
+        if remote > self.last {
+            self.last = remote;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_follows_wall_clock_and_never_goes_back() {
+        let mut c = HlcClock::new(DriftPolicy::DEFAULT);
+        assert_eq!(c.tick(1000), Hlc::at(1000));
+        assert_eq!(
+            c.tick(1000),
+            Hlc {
+                wall_ms: 1000,
+                logical: 1
+            }
+        );
+        // The phone's clock jumps back (user changed it): time still moves forward.
+        assert_eq!(
+            c.tick(500),
+            Hlc {
+                wall_ms: 1000,
+                logical: 2
+            }
+        );
+        assert_eq!(c.tick(2000), Hlc::at(2000));
+    }
+
+    #[test]
+    fn observing_a_later_time_orders_local_events_after_it() {
+        let mut c = HlcClock::new(DriftPolicy::DEFAULT);
+        c.tick(1000);
+        c.observe(
+            Hlc {
+                wall_ms: 5000,
+                logical: 7,
+            },
+            4000,
+        )
+        .expect("within bound");
+        assert_eq!(
+            c.tick(4001),
+            Hlc {
+                wall_ms: 5000,
+                logical: 8
+            }
+        );
+    }
+
+    #[test]
+    fn drift_bound_is_inclusive_and_refusal_leaves_clock_unchanged() {
+        let policy = DriftPolicy { max_ahead_ms: 600 };
+        let mut c = HlcClock::new(policy);
+        c.tick(1000);
+        assert_eq!(c.observe(Hlc::at(1600), 1000), Ok(()));
+        let before = c.clone();
+        assert_eq!(
+            c.observe(Hlc::at(2201), 1600),
+            Err(ClockError::TooFarAhead {
+                time_ms: 2201,
+                now_ms: 1600,
+                max_ahead_ms: 600
+            })
+        );
+        assert_eq!(c, before);
+        // Times far behind are always fine: a phone offline for a week.
+        assert_eq!(c.observe(Hlc::at(1), 1_000_000_000), Ok(()));
+    }
+
+    #[test]
+    fn logical_overflow_moves_wall_time_on() {
+        let mut c = HlcClock::restore(
+            Hlc {
+                wall_ms: 10,
+                logical: u32::MAX,
+            },
+            DriftPolicy::DEFAULT,
+        );
+        assert_eq!(c.tick(5), Hlc::at(11));
+    }
+}

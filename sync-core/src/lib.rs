@@ -1,0 +1,58 @@
+//! `linli-sync-core`: the domain model that phones and the server share. Tickets, grid cells, volunteer log
+//! entries and green-energy-card balances as CRDTs; the hybrid logical clock; the op envelope and its JSON wire
+//! form; validation and the rights matrix. Pure logic: no I/O, no database, no network.
+//!
+//! The one path for every op, local or remote:
+//!
+//! ```
+//! use linli_sync_core::prelude::*;
+//!
+//! let rules = Rules::DEFAULT;
+//! let mut state = State::new(rules);
+//! let mut admin = Writer::new(ReplicaId::random(), UserId::random(), HlcClock::new(rules.drift));
+//! let grid = GridId::random();
+//! let op = admin.op(1_764_288_000_000, OpBody::Grid(grid, GridOp::Create {
+//!     name: "第三网格".into(),
+//!     community: "幸福里社区".into(),
+//! }));
+//! state.validate_local(&op).expect("valid");
+//! state.apply(&op);
+//! state.apply(&op); // delivered twice: no change
+//! assert_eq!(state.grid(&grid).and_then(|g| g.name.val.clone()).as_deref(), Some("第三网格"));
+//! ```
+
+pub mod awset;
+pub mod card;
+pub mod entry;
+pub mod error;
+pub mod grid;
+pub mod hlc;
+pub mod ids;
+pub mod op;
+pub mod rights;
+pub mod rule52022;
+pub mod state;
+pub mod ticket;
+pub mod writer;
+
+#[cfg(feature = "test-support")]
+pub mod test_support;
+
+/// The names most users need.
+pub mod prelude {
+    pub use crate::card::{Card, CardOp, CardPolicy, Points, Purpose};
+    pub use crate::entry::{Activity, EntryOp, EntryStatus, HealthFlag, Need, Reason, Visit};
+    pub use crate::error::OpError;
+    pub use crate::grid::{GridOp, Household, MemberRole};
+    pub use crate::hlc::{ClockError, DriftPolicy, Hlc, HlcClock, Stamp};
+    pub use crate::ids::{EntryId, GridId, HouseholdId, OpId, ReplicaId, TicketId, UserId};
+    pub use crate::op::{EntityKind, Op, OpBody, OpKind, WIRE_VERSION, WireError};
+    pub use crate::rights::{Role, RightsError, authorize, permits};
+    pub use crate::rule52022::{Evaluation, Policy52022, Verdict, evaluate};
+    pub use crate::state::{Rules, State};
+    pub use crate::ticket::{
+        Channel, Complexity, Location, Note, Rating, Reporter, RequestType, Status, TicketCreate,
+        TicketEdit, TicketOp,
+    };
+    pub use crate::writer::Writer;
+}

@@ -1,0 +1,479 @@
+//! The operation envelope and its JSON wire form (version 1).
+//!
+//! ```json
+//! {"author":"…","body":{…},"entity":"…","id":"…","kind":"ticket.take","replica":"…",
+//!  "time":{"logical":0,"wall_ms":1764288000000},"v":1}
+//! ```
+//!
+//! Forward compatibility: a field this version does not know, at the top level or inside `body`, is kept in
+//! [`Op::unknown`] and written back unchanged, so a newer phone's data survives a trip through an older server.
+//! The canonical form has object keys sorted (as `serde_json` writes them); a canonical op round-trips byte for
+//! byte, which the golden files in `tests/data/wire/` pin.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::str::FromStr;
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::card::CardOp;
+use crate::entry::EntryOp;
+use crate::grid::GridOp;
+use crate::hlc::{Hlc, Stamp};
+use crate::ids::{EntryId, GridId, OpId, ReplicaId, TicketId, UserId};
+use crate::ticket::TicketOp;
+
+/// The wire version this crate writes and the newest it reads. It changes only for incompatible changes; adding
+/// an optional field or a new op kind does not change it.
+pub const WIRE_VERSION: u32 = 1;
+
+/// Kinds of entity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    /// A ticket; entity id is a [`TicketId`].
+    Ticket,
+    /// A grid cell; entity id is a [`GridId`].
+    Grid,
+    /// A volunteer log entry; entity id is an [`EntryId`].
+    Entry,
+    /// A green energy card; entity id is the volunteer's [`UserId`].
+    Card,
+}
+
+impl EntityKind {
+    /// The wire prefix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Ticket => "ticket",
+            EntityKind::Grid => "grid",
+            EntityKind::Entry => "entry",
+            EntityKind::Card => "card",
+        }
+    }
+}
+
+macro_rules! op_kinds {
+    ($($variant:ident => $entity:ident, $name:literal;)*) => {
+        /// Every op kind, as written in the envelope's `kind` field.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum OpKind {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )*
+        }
+
+        impl OpKind {
+            /// All kinds, in documentation order.
+            pub const ALL: &'static [OpKind] = &[$(OpKind::$variant),*];
+
+            /// The wire name, e.g. `ticket.take`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(OpKind::$variant => $name,)* }
+            }
+
+            /// The entity kind it acts on.
+            pub fn entity(self) -> EntityKind {
+                match self { $(OpKind::$variant => EntityKind::$entity,)* }
+            }
+        }
+
+        impl FromStr for OpKind {
+            type Err = ();
+            fn from_str(s: &str) -> Result<Self, ()> {
+                match s { $($name => Ok(OpKind::$variant),)* _ => Err(()) }
+            }
+        }
+    };
+}
+
+op_kinds! {
+    TicketCreate => Ticket, "ticket.create";
+    TicketEdit => Ticket, "ticket.edit";
+    TicketAssign => Ticket, "ticket.assign";
+    TicketUnassign => Ticket, "ticket.unassign";
+    TicketComment => Ticket, "ticket.comment";
+    TicketTake => Ticket, "ticket.take";
+    TicketArrive => Ticket, "ticket.arrive";
+    TicketSolve => Ticket, "ticket.solve";
+    TicketPlan => Ticket, "ticket.plan";
+    TicketAnswer => Ticket, "ticket.answer";
+    TicketRate => Ticket, "ticket.rate";
+    TicketReopen => Ticket, "ticket.reopen";
+    TicketSendBack => Ticket, "ticket.send_back";
+    TicketClose => Ticket, "ticket.close";
+    GridCreate => Grid, "grid.create";
+    GridRename => Grid, "grid.rename";
+    GridAddHousehold => Grid, "grid.add_household";
+    GridRemoveHousehold => Grid, "grid.remove_household";
+    GridAddMember => Grid, "grid.add_member";
+    GridRemoveMember => Grid, "grid.remove_member";
+    GridAssignVisit => Grid, "grid.assign_visit";
+    GridUnassignVisit => Grid, "grid.unassign_visit";
+    EntryVisit => Entry, "entry.visit";
+    EntryActivity => Entry, "entry.activity";
+    EntryApprove => Entry, "entry.approve";
+    EntryReject => Entry, "entry.reject";
+    EntryVoid => Entry, "entry.void";
+    CardCredit => Card, "card.credit";
+    CardTransfer => Card, "card.transfer";
+    CardRedeem => Card, "card.redeem";
+}
+
+impl fmt::Display for OpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The typed body of an op, with the id of the entity it acts on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OpBody {
+    /// On a ticket.
+    Ticket(TicketId, TicketOp),
+    /// On a grid cell.
+    Grid(GridId, GridOp),
+    /// On a log entry.
+    Entry(EntryId, EntryOp),
+    /// On a volunteer's card.
+    Card(UserId, CardOp),
+}
+
+impl OpBody {
+    /// The entity kind.
+    pub fn entity_kind(&self) -> EntityKind {
+        match self {
+            OpBody::Ticket(..) => EntityKind::Ticket,
+            OpBody::Grid(..) => EntityKind::Grid,
+            OpBody::Entry(..) => EntityKind::Entry,
+            OpBody::Card(..) => EntityKind::Card,
+        }
+    }
+
+    /// The entity id as a plain UUID.
+    pub fn entity_id(&self) -> Uuid {
+        match self {
+            OpBody::Ticket(id, _) => id.0,
+            OpBody::Grid(id, _) => id.0,
+            OpBody::Entry(id, _) => id.0,
+            OpBody::Card(id, _) => id.0,
+        }
+    }
+
+    /// The op kind.
+    pub fn kind(&self) -> OpKind {
+        use OpKind as K;
+        match self {
+            OpBody::Ticket(_, op) => match op {
+                TicketOp::Create(_) => K::TicketCreate,
+                TicketOp::Edit(_) => K::TicketEdit,
+                TicketOp::Assign { .. } => K::TicketAssign,
+                TicketOp::Unassign { .. } => K::TicketUnassign,
+                TicketOp::Comment { .. } => K::TicketComment,
+                TicketOp::Take(_) => K::TicketTake,
+                TicketOp::Arrive(_) => K::TicketArrive,
+                TicketOp::Solve(_) => K::TicketSolve,
+                TicketOp::Plan(_) => K::TicketPlan,
+                TicketOp::Answer(_) => K::TicketAnswer,
+                TicketOp::Rate(_) => K::TicketRate,
+                TicketOp::Reopen(_) => K::TicketReopen,
+                TicketOp::SendBack(_) => K::TicketSendBack,
+                TicketOp::Close(_) => K::TicketClose,
+            },
+            OpBody::Grid(_, op) => match op {
+                GridOp::Create { .. } => K::GridCreate,
+                GridOp::Rename { .. } => K::GridRename,
+                GridOp::AddHousehold { .. } => K::GridAddHousehold,
+                GridOp::RemoveHousehold { .. } => K::GridRemoveHousehold,
+                GridOp::AddMember { .. } => K::GridAddMember,
+                GridOp::RemoveMember { .. } => K::GridRemoveMember,
+                GridOp::AssignVisit { .. } => K::GridAssignVisit,
+                GridOp::UnassignVisit { .. } => K::GridUnassignVisit,
+            },
+            OpBody::Entry(_, op) => match op {
+                EntryOp::Visit(_) => K::EntryVisit,
+                EntryOp::Activity(_) => K::EntryActivity,
+                EntryOp::Approve(_) => K::EntryApprove,
+                EntryOp::Reject(_) => K::EntryReject,
+                EntryOp::Void(_) => K::EntryVoid,
+            },
+            OpBody::Card(_, op) => match op {
+                CardOp::Credit { .. } => K::CardCredit,
+                CardOp::Transfer { .. } => K::CardTransfer,
+                CardOp::Redeem { .. } => K::CardRedeem,
+            },
+        }
+    }
+
+    /// The body as a JSON object (without the kind).
+    fn body_value(&self) -> Value {
+        let tagged = match self {
+            OpBody::Ticket(_, op) => serde_json::to_value(op),
+            OpBody::Grid(_, op) => serde_json::to_value(op),
+            OpBody::Entry(_, op) => serde_json::to_value(op),
+            OpBody::Card(_, op) => serde_json::to_value(op),
+        };
+        // Serialising these plain data types into a Value cannot fail (no maps with non-string keys).
+        match tagged {
+            Ok(Value::Object(mut m)) => m.remove("b").unwrap_or(Value::Object(Map::new())),
+            _ => Value::Object(Map::new()),
+        }
+    }
+
+    fn from_parts(kind: OpKind, entity: Uuid, body: Value) -> Result<Self, serde_json::Error> {
+        let (_, variant) = kind.as_str().split_once('.').unwrap_or(("", kind.as_str()));
+        let tagged = serde_json::json!({ "k": variant, "b": body });
+        Ok(match kind.entity() {
+            EntityKind::Ticket => OpBody::Ticket(TicketId(entity), serde_json::from_value(tagged)?),
+            EntityKind::Grid => OpBody::Grid(GridId(entity), serde_json::from_value(tagged)?),
+            EntityKind::Entry => OpBody::Entry(EntryId(entity), serde_json::from_value(tagged)?),
+            EntityKind::Card => OpBody::Card(UserId(entity), serde_json::from_value(tagged)?),
+        })
+    }
+}
+
+/// Fields a newer writer sent that this version does not know; kept so they are written back unchanged.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Unknown {
+    /// Unknown top-level fields.
+    pub envelope: Map<String, Value>,
+    /// Unknown fields inside `body`.
+    pub body: Map<String, Value>,
+}
+
+impl Unknown {
+    /// True when nothing unknown was received.
+    pub fn is_empty(&self) -> bool {
+        self.envelope.is_empty() && self.body.is_empty()
+    }
+}
+
+/// One operation: who did what to which entity, when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Op {
+    /// Unique id (UUID v7); retries and duplicates are recognised by it.
+    pub id: OpId,
+    /// The replica (device) that issued it.
+    pub replica: ReplicaId,
+    /// The user signed in on that replica.
+    pub author: UserId,
+    /// Event time from the issuing replica's hybrid logical clock.
+    pub time: Hlc,
+    /// What it does, and to which entity.
+    pub body: OpBody,
+    /// Fields from a newer version, kept verbatim.
+    pub unknown: Unknown,
+}
+
+impl Op {
+    /// The op's stamp (time, then id): its place in every "in event order" and "last writer wins".
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            time: self.time,
+            op: self.id,
+        }
+    }
+
+    /// The op kind.
+    pub fn kind(&self) -> OpKind {
+        self.body.kind()
+    }
+
+    /// The canonical JSON value.
+    pub fn to_value(&self) -> Value {
+        let mut body = match self.body.body_value() {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        for (k, v) in &self.unknown.body {
+            body.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let mut top = self.unknown.envelope.clone();
+        top.insert("v".into(), Value::from(WIRE_VERSION));
+        top.insert("id".into(), Value::String(self.id.to_string()));
+        top.insert("replica".into(), Value::String(self.replica.to_string()));
+        top.insert("author".into(), Value::String(self.author.to_string()));
+        top.insert(
+            "time".into(),
+            serde_json::json!({"wall_ms": self.time.wall_ms, "logical": self.time.logical}),
+        );
+        top.insert("kind".into(), Value::String(self.kind().as_str().into()));
+        top.insert(
+            "entity".into(),
+            Value::String(self.body.entity_id().to_string()),
+        );
+        top.insert("body".into(), Value::Object(body));
+        Value::Object(top)
+    }
+
+    /// The canonical JSON text.
+    pub fn to_json(&self) -> String {
+        self.to_value().to_string()
+    }
+
+    /// Parses an op from a JSON value, with a typed error naming what is wrong.
+    pub fn from_value(value: Value) -> Result<Op, WireError> {
+        let Value::Object(mut top) = value else {
+            return Err(WireError::NotAnObject);
+        };
+        let version = match top.remove("v") {
+            Some(v) => v.as_u64().ok_or(WireError::Field {
+                field: "v",
+                reason: "must be a positive integer".into(),
+            })?,
+            None => return Err(WireError::Missing("v")),
+        };
+        if version == 0 || version > u64::from(WIRE_VERSION) {
+            return Err(WireError::UnsupportedVersion {
+                found: version,
+                supported: WIRE_VERSION,
+            });
+        }
+        let id: OpId = take_field(&mut top, "id")?;
+        let replica: ReplicaId = take_field(&mut top, "replica")?;
+        let author: UserId = take_field(&mut top, "author")?;
+        let time: Hlc = take_field(&mut top, "time")?;
+        let kind_name: String = take_field(&mut top, "kind")?;
+        let kind = OpKind::from_str(&kind_name).map_err(|()| WireError::UnknownKind(kind_name))?;
+        let entity: Uuid = take_field(&mut top, "entity")?;
+        let raw_body = match top.remove("body") {
+            Some(Value::Object(m)) => m,
+            Some(_) => {
+                return Err(WireError::Field {
+                    field: "body",
+                    reason: "must be an object".into(),
+                });
+            }
+            None => return Err(WireError::Missing("body")),
+        };
+        let body = OpBody::from_parts(kind, entity, Value::Object(raw_body.clone())).map_err(
+            |e| WireError::Body {
+                kind,
+                reason: e.to_string(),
+            },
+        )?;
+        // What the typed body does not write back is unknown to this version: keep it verbatim.
+        let known = match body.body_value() {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let unknown_body = raw_body
+            .into_iter()
+            .filter(|(k, v)| known.get(k) != Some(v))
+            .collect();
+        Ok(Op {
+            id,
+            replica,
+            author,
+            time,
+            body,
+            unknown: Unknown {
+                envelope: top,
+                body: unknown_body,
+            },
+        })
+    }
+
+    /// Parses an op from JSON text.
+    pub fn from_json(text: &str) -> Result<Op, WireError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| WireError::Json(e.to_string()))?;
+        Op::from_value(value)
+    }
+}
+
+fn take_field<T: serde::de::DeserializeOwned>(
+    top: &mut Map<String, Value>,
+    field: &'static str,
+) -> Result<T, WireError> {
+    let v = top.remove(field).ok_or(WireError::Missing(field))?;
+    serde_json::from_value(v).map_err(|e| WireError::Field {
+        field,
+        reason: e.to_string(),
+    })
+}
+
+impl Serialize for Op {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Op {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Op::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why bytes could not be read as an op.
+#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum WireError {
+    /// Not JSON at all.
+    #[error("malformed JSON: {0}")]
+    Json(String),
+    /// JSON, but not an object.
+    #[error("an op must be a JSON object")]
+    NotAnObject,
+    /// A required field is absent.
+    #[error("missing field `{0}`")]
+    Missing(&'static str),
+    /// A field has the wrong type or an invalid value.
+    #[error("field `{field}`: {reason}")]
+    Field {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Written by a newer, incompatible version.
+    #[error("wire version {found} is not supported (this side speaks up to {supported}); upgrade required")]
+    UnsupportedVersion {
+        /// The version found.
+        found: u64,
+        /// The newest version understood here.
+        supported: u32,
+    },
+    /// An op kind this version does not know.
+    #[error("unknown op kind `{0}`")]
+    UnknownKind(String),
+    /// The body does not fit the op kind.
+    #[error("invalid body for `{kind}`: {reason}")]
+    Body {
+        /// The op kind.
+        #[serde(with = "kind_name")]
+        kind: OpKind,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+mod kind_name {
+    use super::OpKind;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::str::FromStr;
+
+    pub fn serialize<S: Serializer>(kind: &OpKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kind.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OpKind, D::Error> {
+        let s = String::deserialize(d)?;
+        OpKind::from_str(&s).map_err(|()| serde::de::Error::custom(format!("unknown op kind `{s}`")))
+    }
+}
+
+impl Serialize for OpKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        kind_name::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for OpKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        kind_name::deserialize(d)
+    }
+}

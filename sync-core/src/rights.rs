@@ -1,0 +1,224 @@
+//! Who may do what, and to which data: the role matrix and the scope rules, as pure functions of the replica
+//! state. The server enforces them on every pushed op; the phone library checks them before writing, so a user
+//! gets the refusal at once rather than at sync.
+//!
+//! Scope follows the grid cells: a grid worker acts within the cells whose worker set holds them; a volunteer
+//! logs their own visits and activities, visits only in cells whose micro-butler set holds them, and raises
+//! tickets there; an admin acts everywhere. Card spends are an admin's (the property office) and the server's.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use thiserror::Error;
+
+use crate::card::CardOp;
+use crate::entry::EntryOp;
+use crate::grid::MemberRole;
+use crate::ids::{GridId, ReplicaId, UserId};
+use crate::op::{Op, OpBody, OpKind};
+use crate::state::State;
+use crate::ticket::{EventKind, TicketOp};
+
+/// A user's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Cooperative staff and the property office: everything, everywhere.
+    Admin,
+    /// 网格员: tickets, households, approvals, within their grid cells.
+    GridWorker,
+    /// Volunteers and micro-butlers: their own log entries, and tickets raised on a visit.
+    Volunteer,
+}
+
+impl Role {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::GridWorker => "grid_worker",
+            Role::Volunteer => "volunteer",
+        }
+    }
+
+    /// All roles.
+    pub const ALL: [Role; 3] = [Role::Admin, Role::GridWorker, Role::Volunteer];
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "grid_worker" => Ok(Role::GridWorker),
+            "volunteer" => Ok(Role::Volunteer),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Whether `role` may issue ops of `kind` at all (before scope is considered).
+pub fn permits(role: Role, kind: OpKind) -> bool {
+    use OpKind as K;
+    match role {
+        Role::Admin => true,
+        Role::GridWorker => !matches!(
+            kind,
+            K::GridCreate
+                | K::GridRename
+                | K::GridAddMember
+                | K::GridRemoveMember
+                | K::CardTransfer
+                | K::CardRedeem
+        ),
+        Role::Volunteer => matches!(
+            kind,
+            K::EntryVisit | K::EntryActivity | K::EntryVoid | K::TicketCreate | K::TicketComment
+        ),
+    }
+}
+
+/// Why an op is refused for its author.
+#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum RightsError {
+    /// The role may never issue this kind.
+    #[error("a {role} may not issue `{kind}`")]
+    RoleForbidden {
+        /// The role.
+        role: Role,
+        /// The op kind.
+        kind: OpKind,
+    },
+    /// The op touches data outside the author's grid cells (or another volunteer's entries).
+    #[error("`{kind}` is outside this user's scope: {reason}")]
+    OutOfScope {
+        /// The op kind.
+        kind: OpKind,
+        /// Which rule, without personal data.
+        reason: &'static str,
+    },
+    /// The op claims another device or user than the one authenticated.
+    #[error("the op's {field} is not the authenticated {field}")]
+    WrongActor {
+        /// `replica` or `author`.
+        field: &'static str,
+    },
+}
+
+/// The grid cells where `user` is a member with `role`.
+pub fn grids_of(state: &State, user: UserId, role: MemberRole) -> impl Iterator<Item = GridId> + '_ {
+    state
+        .grids()
+        .iter()
+        .filter(move |(_, g)| g.members(role).iter().any(|u| *u == user))
+        .map(|(id, _)| *id)
+}
+
+/// Checks that `op` may be issued by `user` with `role` from device `replica`, given what `state` holds.
+pub fn authorize(
+    state: &State,
+    replica: ReplicaId,
+    user: UserId,
+    role: Role,
+    op: &Op,
+) -> Result<(), RightsError> {
+    if op.replica != replica {
+        return Err(RightsError::WrongActor { field: "replica" });
+    }
+    if op.author != user {
+        return Err(RightsError::WrongActor { field: "author" });
+    }
+    let kind = op.kind();
+    if !permits(role, kind) {
+        return Err(RightsError::RoleForbidden { role, kind });
+    }
+    let out = |reason| Err(RightsError::OutOfScope { kind, reason });
+    let member_of = |grid: Option<GridId>, as_role: MemberRole| {
+        grid.and_then(|g| state.grid(&g))
+            .is_some_and(|g| g.members(as_role).contains(&user))
+    };
+    match role {
+        Role::Admin => Ok(()),
+        Role::GridWorker => {
+            if let OpBody::Entry(_, EntryOp::Visit(v)) = &op.body {
+                // A grid worker may knock on doors too, logged as their own visit.
+                if v.volunteer != user {
+                    return out("visits are logged by the person who made them");
+                }
+            }
+            if let OpBody::Entry(_, EntryOp::Activity(a)) = &op.body {
+                if a.volunteer != user {
+                    return out("activities are logged by the volunteer who gave them");
+                }
+            }
+            if let OpBody::Card(volunteer, CardOp::Credit { entry, .. }) = &op.body {
+                let owner = state
+                    .entry(entry)
+                    .and_then(|e| e.record.as_ref())
+                    .map(|(_, r)| r.volunteer());
+                if owner != Some(*volunteer) {
+                    return out("a credit goes to the card of the entry's volunteer");
+                }
+            }
+            if member_of(state.grid_of(op), MemberRole::Worker) {
+                Ok(())
+            } else {
+                out("the grid cell is not one of this grid worker's")
+            }
+        }
+        Role::Volunteer => match &op.body {
+            OpBody::Entry(_, EntryOp::Visit(v)) => {
+                if v.volunteer != user {
+                    return out("visits are logged by the person who made them");
+                }
+                if !member_of(Some(v.grid), MemberRole::Butler) {
+                    return out("the grid cell is not one where this volunteer visits");
+                }
+                Ok(())
+            }
+            OpBody::Entry(_, EntryOp::Activity(a)) => {
+                if a.volunteer != user {
+                    return out("activities are logged by the volunteer who gave them");
+                }
+                Ok(())
+            }
+            OpBody::Entry(id, EntryOp::Void(_)) => {
+                let own = state
+                    .entry(id)
+                    .and_then(|e| e.record.as_ref())
+                    .is_some_and(|(_, r)| r.volunteer() == user);
+                if own {
+                    Ok(())
+                } else {
+                    out("a volunteer may only withdraw their own entries")
+                }
+            }
+            OpBody::Ticket(_, TicketOp::Create(c)) => {
+                if member_of(Some(c.grid), MemberRole::Butler) {
+                    Ok(())
+                } else {
+                    out("the grid cell is not one where this volunteer visits")
+                }
+            }
+            OpBody::Ticket(id, TicketOp::Comment { .. }) => {
+                let raised_it = state.ticket(id).is_some_and(|t| {
+                    t.timeline()
+                        .any(|(_, e)| e.kind == EventKind::Created && e.by == user)
+                });
+                if raised_it {
+                    Ok(())
+                } else {
+                    out("a volunteer may only comment on tickets they raised")
+                }
+            }
+            _ => Err(RightsError::RoleForbidden { role, kind }),
+        },
+    }
+}

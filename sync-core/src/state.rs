@@ -1,0 +1,563 @@
+//! A replica's whole state: every ticket, grid cell, log entry and card it holds, with the one `apply` path that
+//! local writes and remote ops both go through, and the validation that guards it.
+//!
+//! `State` implements the `crdts` crate's `CmRDT` (validate an op, then apply it infallibly) and `CvRDT`
+//! (state merge, used when a device merges a server snapshot). Applying is commutative and idempotent for every op,
+//! so replicas that have seen the same set of ops are equal whatever the order, duplication or batching of
+//! delivery. Validation is separate and never runs during merge: it is what a writer (the phone library) and the
+//! server check before an op is stored.
+
+use crdts::{CmRDT, CvRDT};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+
+use crate::card::{Card, CardOp, CardPolicy, Points, Purpose};
+use crate::entry::{Entry, EntryOp, EntryStatus, Record};
+use crate::error::OpError;
+use crate::grid::{Grid, GridOp};
+use crate::hlc::DriftPolicy;
+use crate::ids::{EntryId, GridId, ReplicaId, TicketId, UserId};
+use crate::op::{Op, OpBody};
+use crate::rule52022::Policy52022;
+use crate::ticket::{Ticket, TicketOp, transition_allowed};
+
+/// The policies every replica of a deployment must share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rules {
+    /// How far ahead of the receiver's clock an op's time may be.
+    pub drift: DriftPolicy,
+    /// Points per approved hour.
+    pub card: CardPolicy,
+    /// The 5-20-2-2 deadlines.
+    pub rule52022: Policy52022,
+    /// Longest accepted free text, in characters.
+    pub max_text_chars: usize,
+}
+
+impl Rules {
+    /// The defaults documented in `docs/protocol.md`.
+    pub const DEFAULT: Rules = Rules {
+        drift: DriftPolicy::DEFAULT,
+        card: CardPolicy::DEFAULT,
+        rule52022: Policy52022::STANDARD,
+        max_text_chars: 4000,
+    };
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// The longest a single service activity may last.
+pub const MAX_ACTIVITY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Everything a replica holds.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct State {
+    rules: Rules,
+    tickets: BTreeMap<TicketId, Ticket>,
+    grids: BTreeMap<GridId, Grid>,
+    entries: BTreeMap<EntryId, Entry>,
+    cards: BTreeMap<UserId, Card>,
+}
+
+impl State {
+    /// An empty replica state under `rules`.
+    pub fn new(rules: Rules) -> Self {
+        State {
+            rules,
+            ..State::default()
+        }
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Applies an op. Infallible, commutative and idempotent.
+    pub fn apply(&mut self, op: &Op) {
+        let stamp = op.stamp();
+        match &op.body {
+            OpBody::Ticket(id, t) => self.tickets.entry(*id).or_default().apply(stamp, op.author, t),
+            OpBody::Grid(id, g) => self.grids.entry(*id).or_default().apply(stamp, g),
+            OpBody::Entry(id, e) => self.entries.entry(*id).or_default().apply(stamp, op.author, e),
+            OpBody::Card(id, c) => {
+                self.cards
+                    .entry(*id)
+                    .or_default()
+                    .apply(stamp, op.replica, op.author, c)
+            }
+        }
+    }
+
+    /// Checks the rules an op must keep to be stored: well-formed fields, a known target entity, and for card
+    /// spends the issuer's rights and sequence. It deliberately does not check lifecycle order (see
+    /// [`State::validate_local`]) or who may do what (see [`crate::rights`]).
+    pub fn validate_op(&self, op: &Op) -> Result<(), OpError> {
+        match &op.body {
+            OpBody::Ticket(id, t) => self.validate_ticket(op, *id, t),
+            OpBody::Grid(id, g) => self.validate_grid(op, *id, g),
+            OpBody::Entry(id, e) => self.validate_entry(op, *id, e),
+            OpBody::Card(id, c) => self.validate_card(op, *id, c),
+        }
+    }
+
+    /// What a writer checks before recording an op of its own: [`State::validate_op`], and that a lifecycle step
+    /// follows from the status this replica sees (no solving a closed ticket, no approving an approved entry).
+    pub fn validate_local(&self, op: &Op) -> Result<(), OpError> {
+        self.validate_op(op)?;
+        match &op.body {
+            OpBody::Ticket(id, t) => {
+                let status = self.tickets.get(id).map(Ticket::status);
+                let status = status.unwrap_or(crate::ticket::Status::Unknown);
+                if !transition_allowed(status, t) {
+                    return Err(OpError::InvalidTransition {
+                        kind: op.kind(),
+                        entity: "ticket",
+                        status: format!("{status:?}").to_lowercase(),
+                    });
+                }
+            }
+            OpBody::Entry(id, e) if !matches!(e, EntryOp::Visit(_) | EntryOp::Activity(_)) => {
+                let status = self.entries.get(id).map_or(EntryStatus::Unknown, Entry::status);
+                let allowed = match e {
+                    EntryOp::Approve(_) | EntryOp::Reject(_) => {
+                        matches!(status, EntryStatus::Pending | EntryStatus::Rejected)
+                    }
+                    _ => matches!(status, EntryStatus::Pending | EntryStatus::Recorded),
+                };
+                if !allowed {
+                    return Err(OpError::InvalidTransition {
+                        kind: op.kind(),
+                        entity: "entry",
+                        status: format!("{status:?}").to_lowercase(),
+                    });
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn text(&self, field: &'static str, value: &str, required: bool) -> Result<(), OpError> {
+        if required && value.trim().is_empty() {
+            return Err(invalid(field, "must not be empty"));
+        }
+        let chars = value.chars().count();
+        if chars > self.rules.max_text_chars {
+            return Err(invalid(
+                field,
+                format!("{chars} characters; at most {} accepted", self.rules.max_text_chars),
+            ));
+        }
+        Ok(())
+    }
+
+    fn opt_text(&self, field: &'static str, value: &Option<String>) -> Result<(), OpError> {
+        value
+            .as_deref()
+            .map_or(Ok(()), |v| self.text(field, v, false))
+    }
+
+    fn validate_ticket(&self, op: &Op, id: TicketId, t: &TicketOp) -> Result<(), OpError> {
+        let existing = self.tickets.get(&id).and_then(|t| t.created.as_ref());
+        if let TicketOp::Create(c) = t {
+            if let Some((stamp, _)) = existing {
+                if stamp.op != op.id {
+                    return Err(OpError::AlreadyExists {
+                        entity: "ticket",
+                        id: id.to_string(),
+                    });
+                }
+            }
+            if !self.grids.get(&c.grid).is_some_and(|g| g.created.is_some()) {
+                return Err(unknown("grid", c.grid));
+            }
+            self.text("category", &c.category, true)?;
+            self.text("description", &c.description, true)?;
+            self.text("location.building", &c.location.building, false)?;
+            self.opt_text("location.unit", &c.location.unit)?;
+            if let Some(lat) = c.location.lat {
+                if !(-90.0..=90.0).contains(&lat) {
+                    return Err(invalid("location.lat", "must be within -90..=90"));
+                }
+            }
+            if let Some(lon) = c.location.lon {
+                if !(-180.0..=180.0).contains(&lon) {
+                    return Err(invalid("location.lon", "must be within -180..=180"));
+                }
+            }
+            self.opt_text("reporter.name", &c.reporter.name)?;
+            self.opt_text("reporter.phone", &c.reporter.phone)?;
+            return Ok(());
+        }
+        if existing.is_none() {
+            return Err(unknown("ticket", id));
+        }
+        match t {
+            TicketOp::Edit(e) => {
+                if e.category.is_none() && e.description.is_none() && e.complexity.is_none() {
+                    return Err(invalid("body", "an edit must change at least one field"));
+                }
+                if let Some(c) = &e.category {
+                    self.text("category", c, true)?;
+                }
+                if let Some(d) = &e.description {
+                    self.text("description", d, true)?;
+                }
+            }
+            TicketOp::Unassign { observed, .. } if observed.is_empty() => {
+                return Err(invalid("observed", "must name the assign ops being undone"));
+            }
+            TicketOp::Comment { text } => self.text("text", text, true)?,
+            TicketOp::Rate(r) => {
+                if !(1..=5).contains(&r.satisfaction) {
+                    return Err(invalid("satisfaction", "must be 1 to 5"));
+                }
+                self.opt_text("note", &r.note)?;
+            }
+            TicketOp::Plan(n) | TicketOp::Answer(n) => match &n.note {
+                Some(text) => self.text("note", text, true)?,
+                None => return Err(invalid("note", "a plan or answer must say what it is")),
+            },
+            TicketOp::Take(n)
+            | TicketOp::Arrive(n)
+            | TicketOp::Solve(n)
+            | TicketOp::Reopen(n)
+            | TicketOp::SendBack(n)
+            | TicketOp::Close(n) => self.opt_text("note", &n.note)?,
+            TicketOp::Create(_) | TicketOp::Assign { .. } | TicketOp::Unassign { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn validate_grid(&self, op: &Op, id: GridId, g: &GridOp) -> Result<(), OpError> {
+        let grid = self.grids.get(&id).filter(|g| g.created.is_some());
+        if let GridOp::Create { name, community } = g {
+            if let Some(stamp) = grid.and_then(|g| g.created) {
+                if stamp.op != op.id {
+                    return Err(OpError::AlreadyExists {
+                        entity: "grid",
+                        id: id.to_string(),
+                    });
+                }
+            }
+            self.text("name", name, true)?;
+            return self.text("community", community, true);
+        }
+        let Some(grid) = grid else {
+            return Err(unknown("grid", id));
+        };
+        match g {
+            GridOp::Rename { name } => self.text("name", name, true)?,
+            GridOp::AddHousehold { details, .. } => {
+                self.text("building", &details.building, true)?;
+                self.text("unit", &details.unit, false)?;
+                self.text("room", &details.room, true)?;
+                self.opt_text("contact_name", &details.contact_name)?;
+            }
+            GridOp::RemoveHousehold { observed, .. }
+            | GridOp::RemoveMember { observed, .. }
+            | GridOp::UnassignVisit { observed, .. } => {
+                if observed.is_empty() {
+                    return Err(invalid("observed", "must name the add ops being undone"));
+                }
+            }
+            GridOp::AssignVisit { household, .. } => {
+                if !grid.households.contains(household) {
+                    return Err(unknown("household", household));
+                }
+            }
+            GridOp::Create { .. } | GridOp::AddMember { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn validate_entry(&self, op: &Op, id: EntryId, e: &EntryOp) -> Result<(), OpError> {
+        let existing = self.entries.get(&id).and_then(|e| e.record.as_ref());
+        let new_record_in = |grid: GridId| -> Result<&Grid, OpError> {
+            if let Some((stamp, _)) = existing {
+                if stamp.op != op.id {
+                    return Err(OpError::AlreadyExists {
+                        entity: "entry",
+                        id: id.to_string(),
+                    });
+                }
+            }
+            self.grids
+                .get(&grid)
+                .filter(|g| g.created.is_some())
+                .ok_or_else(|| unknown("grid", grid))
+        };
+        match e {
+            EntryOp::Visit(v) => {
+                let grid = new_record_in(v.grid)?;
+                if !grid.households.contains(&v.household) {
+                    return Err(unknown("household", v.household));
+                }
+                if v.health.is_some() && v.follow_up.is_none() {
+                    return Err(invalid(
+                        "follow_up",
+                        "a visit with a health flag must raise a follow-up ticket",
+                    ));
+                }
+                self.text("notes", &v.notes, false)
+            }
+            EntryOp::Activity(a) => {
+                new_record_in(a.grid)?;
+                self.text("activity", &a.activity, true)?;
+                self.text("notes", &a.notes, false)?;
+                if a.end_ms <= a.start_ms {
+                    return Err(invalid("end_ms", "must be after start_ms"));
+                }
+                if a.end_ms - a.start_ms > MAX_ACTIVITY_MS {
+                    return Err(invalid("end_ms", "an activity lasts at most 24 hours"));
+                }
+                if a.end_ms > op.time.wall_ms.saturating_add(self.rules.drift.max_ahead_ms) {
+                    return Err(invalid("end_ms", "an activity cannot end in the future"));
+                }
+                Ok(())
+            }
+            EntryOp::Approve(r) | EntryOp::Reject(r) | EntryOp::Void(r) => {
+                let Some((_, record)) = existing else {
+                    return Err(unknown("entry", id));
+                };
+                if !matches!(e, EntryOp::Void(_)) && !matches!(record, Record::Activity(_)) {
+                    return Err(invalid(
+                        "entry",
+                        "only service activities are approved or rejected; visits need no approval",
+                    ));
+                }
+                match (e, &r.reason) {
+                    (EntryOp::Approve(_), reason) => self.opt_text("reason", reason),
+                    (_, Some(reason)) => self.text("reason", reason, true),
+                    (_, None) => Err(invalid("reason", "a rejection or void must say why")),
+                }
+            }
+        }
+    }
+
+    fn validate_card(&self, op: &Op, id: UserId, c: &CardOp) -> Result<(), OpError> {
+        let card = self.cards.get(&id);
+        match c {
+            CardOp::Credit {
+                entry,
+                approval,
+                minutes,
+                points,
+            } => {
+                let e = self
+                    .entries
+                    .get(entry)
+                    .filter(|e| e.record.is_some())
+                    .ok_or_else(|| unknown("entry", entry))?;
+                let Some((_, Record::Activity(a))) = &e.record else {
+                    return Err(invalid("entry", "only service activities earn points"));
+                };
+                if a.volunteer != id {
+                    return Err(invalid("entry", "the entry is another volunteer's"));
+                }
+                let approved = e.decisions.iter().any(|(s, d)| {
+                    s.op == *approval && d.kind == crate::entry::DecisionKind::Approve
+                });
+                if !approved {
+                    return Err(invalid("approval", "must be an approval of the entry"));
+                }
+                if *minutes != a.minutes() {
+                    return Err(invalid(
+                        "minutes",
+                        format!("the entry lasted {} minutes", a.minutes()),
+                    ));
+                }
+                let due = self.rules.card.points_for(*minutes);
+                if *points != due {
+                    return Err(invalid("points", format!("{minutes} minutes earn {due} points")));
+                }
+                // A credit for an entry that is already credited is accepted: two grid workers may approve
+                // the same entry offline, and the card counts the entry once.
+                Ok(())
+            }
+            CardOp::Transfer { seq, .. } | CardOp::Redeem { seq, .. }
+                if card
+                    .and_then(|c| c.spend(op.replica, *seq))
+                    .is_some_and(|s| s.stamp.op == op.id) =>
+            {
+                // The very op, delivered again: a retry, not a new spend.
+                Ok(())
+            }
+            CardOp::Transfer { to, points, seq } => {
+                if *to == op.replica {
+                    return Err(invalid("to", "a replica cannot transfer rights to itself"));
+                }
+                self.validate_spend(card, op.replica, *points, *seq)
+            }
+            CardOp::Redeem {
+                points,
+                seq,
+                purpose,
+            } => {
+                match purpose {
+                    Purpose::FeeOffset { period, .. } => {
+                        if !valid_period(period) {
+                            return Err(invalid("purpose.period", "must be YYYY or YYYY-MM"));
+                        }
+                    }
+                    Purpose::Goods { item } => self.text("purpose.item", item, true)?,
+                }
+                self.validate_spend(card, op.replica, *points, *seq)
+            }
+        }
+    }
+
+    fn validate_spend(
+        &self,
+        card: Option<&Card>,
+        issuer: ReplicaId,
+        points: Points,
+        seq: u64,
+    ) -> Result<(), OpError> {
+        if points.0 == 0 {
+            return Err(invalid("points", "must be positive"));
+        }
+        let expected = card.map_or(1, |c| c.next_seq(issuer));
+        if seq != expected {
+            return Err(OpError::SequenceGap {
+                expected,
+                found: seq,
+            });
+        }
+        let held = card.map_or(Points(0), |c| c.rights(issuer));
+        let all_effective = card.is_none_or(|c| c.effective_count(issuer) + 1 == expected);
+        if !all_effective || held < points {
+            return Err(OpError::InsufficientRights {
+                held,
+                requested: points,
+            });
+        }
+        Ok(())
+    }
+
+    /// The grid cell an op's data belongs to, as far as this replica knows: the scope the server checks.
+    /// `None` for cards (scoped by role) and for ops on entities this replica has not seen.
+    pub fn grid_of(&self, op: &Op) -> Option<GridId> {
+        match &op.body {
+            OpBody::Ticket(_, TicketOp::Create(c)) => Some(c.grid),
+            OpBody::Ticket(id, _) => self.tickets.get(id).and_then(Ticket::grid),
+            OpBody::Grid(id, _) => Some(*id),
+            OpBody::Entry(_, EntryOp::Visit(v)) => Some(v.grid),
+            OpBody::Entry(_, EntryOp::Activity(a)) => Some(a.grid),
+            OpBody::Entry(id, _) => self.entry_grid(id),
+            OpBody::Card(_, CardOp::Credit { entry, .. }) => self.entry_grid(entry),
+            OpBody::Card(..) => None,
+        }
+    }
+
+    fn entry_grid(&self, id: &EntryId) -> Option<GridId> {
+        self.entries
+            .get(id)
+            .and_then(|e| e.record.as_ref())
+            .map(|(_, r)| r.grid())
+    }
+
+    /// State-based merge of another replica's state (a server snapshot into a device, say).
+    pub fn merge(&mut self, other: State) {
+        for (id, t) in other.tickets {
+            self.tickets.entry(id).or_default().merge(t);
+        }
+        for (id, g) in other.grids {
+            self.grids.entry(id).or_default().merge(g);
+        }
+        for (id, e) in other.entries {
+            self.entries.entry(id).or_default().merge(e);
+        }
+        for (id, c) in other.cards {
+            self.cards.entry(id).or_default().merge(c);
+        }
+    }
+
+    /// A ticket.
+    pub fn ticket(&self, id: &TicketId) -> Option<&Ticket> {
+        self.tickets.get(id)
+    }
+    /// All tickets.
+    pub fn tickets(&self) -> &BTreeMap<TicketId, Ticket> {
+        &self.tickets
+    }
+    /// A grid cell.
+    pub fn grid(&self, id: &GridId) -> Option<&Grid> {
+        self.grids.get(id)
+    }
+    /// All grid cells.
+    pub fn grids(&self) -> &BTreeMap<GridId, Grid> {
+        &self.grids
+    }
+    /// A log entry.
+    pub fn entry(&self, id: &EntryId) -> Option<&Entry> {
+        self.entries.get(id)
+    }
+    /// All log entries.
+    pub fn entries(&self) -> &BTreeMap<EntryId, Entry> {
+        &self.entries
+    }
+    /// A volunteer's card.
+    pub fn card(&self, volunteer: &UserId) -> Option<&Card> {
+        self.cards.get(volunteer)
+    }
+    /// All cards.
+    pub fn cards(&self) -> &BTreeMap<UserId, Card> {
+        &self.cards
+    }
+}
+
+impl CmRDT for State {
+    type Op = Op;
+    type Validation = OpError;
+
+    fn validate_op(&self, op: &Op) -> Result<(), OpError> {
+        State::validate_op(self, op)
+    }
+
+    fn apply(&mut self, op: Op) {
+        State::apply(self, &op);
+    }
+}
+
+impl CvRDT for State {
+    type Validation = Infallible;
+
+    fn validate_merge(&self, _other: &Self) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    fn merge(&mut self, other: Self) {
+        State::merge(self, other);
+    }
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> OpError {
+    OpError::InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn unknown(entity: &'static str, id: impl ToString) -> OpError {
+    OpError::UnknownEntity {
+        entity,
+        id: id.to_string(),
+    }
+}
+
+fn valid_period(p: &str) -> bool {
+    let b = p.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    match b.len() {
+        4 => digits(0..4),
+        7 => digits(0..4) && b[4] == b'-' && digits(5..7) && matches!(&p[5..7], "01" | "02" | "03" | "04" | "05" | "06" | "07" | "08" | "09" | "10" | "11" | "12"),
+        _ => false,
+    }
+}
