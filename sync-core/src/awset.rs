@@ -14,8 +14,10 @@ use crate::ids::OpId;
 
 /// An add-wins set of `T`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de> + Ord"))]
 pub struct AwSet<T: Ord> {
     /// Every add ever seen: member → the op ids that added it.
+    #[serde(with = "crate::pairs")]
     adds: BTreeMap<T, BTreeSet<OpId>>,
     /// Every add tag that some remove has observed (tombstones; kept so that a late add stays removed).
     removed: BTreeSet<OpId>,

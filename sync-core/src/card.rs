@@ -208,6 +208,7 @@ pub struct CardData {
     /// Credits by entry (one per entry; the smaller stamp wins if two differ).
     pub credits: BTreeMap<EntryId, Credit>,
     /// Spends by (issuer, seq) (one per key; the smaller stamp wins if two differ).
+    #[serde(with = "crate::pairs")]
     pub spends: BTreeMap<(ReplicaId, u64), Spend>,
 }
 

@@ -197,6 +197,7 @@ pub struct Entry {
     /// The record and the stamp of its op.
     pub record: Option<(Stamp, Record)>,
     /// Decisions in stamp order.
+    #[serde(with = "crate::pairs")]
     pub decisions: BTreeMap<Stamp, Decision>,
 }
 
@@ -210,8 +211,7 @@ impl Entry {
             EntryOp::Reject(r) => (DecisionKind::Reject, r.reason.clone()),
             EntryOp::Void(r) => (DecisionKind::Void, r.reason.clone()),
         };
-        self.decisions
-            .insert(stamp, Decision { kind, by, reason });
+        self.decisions.insert(stamp, Decision { kind, by, reason });
     }
 
     fn set_record(&mut self, stamp: Stamp, record: Record) {

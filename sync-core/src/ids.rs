@@ -109,7 +109,10 @@ mod tests {
         let id = OpId::new_v7(1_764_288_000_123);
         assert_eq!(id.0.get_version_num(), 7);
         let (secs, nanos) = id.0.get_timestamp().expect("v7 has a timestamp").to_unix();
-        assert_eq!(secs * 1000 + u64::from(nanos) / 1_000_000, 1_764_288_000_123);
+        assert_eq!(
+            secs * 1000 + u64::from(nanos) / 1_000_000,
+            1_764_288_000_123
+        );
     }
 
     #[test]
@@ -117,6 +120,9 @@ mod tests {
         let id = TicketId::random();
         let parsed: TicketId = id.to_string().parse().expect("parses");
         assert_eq!(parsed, id);
-        assert_eq!(serde_json::to_string(&id).expect("json"), format!("\"{id}\""));
+        assert_eq!(
+            serde_json::to_string(&id).expect("json"),
+            format!("\"{id}\"")
+        );
     }
 }

@@ -29,9 +29,11 @@ pub mod grid;
 pub mod hlc;
 pub mod ids;
 pub mod op;
+mod pairs;
 pub mod rights;
 pub mod rule52022;
 pub mod state;
+pub mod sync;
 pub mod ticket;
 pub mod writer;
 
@@ -47,9 +49,10 @@ pub mod prelude {
     pub use crate::hlc::{ClockError, DriftPolicy, Hlc, HlcClock, Stamp};
     pub use crate::ids::{EntryId, GridId, HouseholdId, OpId, ReplicaId, TicketId, UserId};
     pub use crate::op::{EntityKind, Op, OpBody, OpKind, WIRE_VERSION, WireError};
-    pub use crate::rights::{Role, RightsError, authorize, permits};
+    pub use crate::rights::{RightsError, Role, Viewer, authorize, permits};
     pub use crate::rule52022::{Evaluation, Policy52022, Verdict, evaluate};
     pub use crate::state::{Rules, State};
+    pub use crate::sync::{PROTOCOL_VERSION, Snapshot, SyncRequest, SyncResponse};
     pub use crate::ticket::{
         Channel, Complexity, Location, Note, Rating, Reporter, RequestType, Status, TicketCreate,
         TicketEdit, TicketOp,

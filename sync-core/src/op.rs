@@ -287,8 +287,10 @@ impl Op {
             Value::Object(m) => m,
             _ => Map::new(),
         };
+        // A kept field wins over the typed one: for a nested object that gained fields (a `location` with a
+        // `floor`), the kept raw value is the whole object as the newer writer sent it.
         for (k, v) in &self.unknown.body {
-            body.entry(k.clone()).or_insert_with(|| v.clone());
+            body.insert(k.clone(), v.clone());
         }
         let mut top = self.unknown.envelope.clone();
         top.insert("v".into(), Value::from(WIRE_VERSION));
@@ -348,12 +350,13 @@ impl Op {
             }
             None => return Err(WireError::Missing("body")),
         };
-        let body = OpBody::from_parts(kind, entity, Value::Object(raw_body.clone())).map_err(
-            |e| WireError::Body {
-                kind,
-                reason: e.to_string(),
-            },
-        )?;
+        let body =
+            OpBody::from_parts(kind, entity, Value::Object(raw_body.clone())).map_err(|e| {
+                WireError::Body {
+                    kind,
+                    reason: e.to_string(),
+                }
+            })?;
         // What the typed body does not write back is unknown to this version: keep it verbatim.
         let known = match body.body_value() {
             Value::Object(m) => m,
@@ -430,7 +433,9 @@ pub enum WireError {
         reason: String,
     },
     /// Written by a newer, incompatible version.
-    #[error("wire version {found} is not supported (this side speaks up to {supported}); upgrade required")]
+    #[error(
+        "wire version {found} is not supported (this side speaks up to {supported}); upgrade required"
+    )]
     UnsupportedVersion {
         /// The version found.
         found: u64,
@@ -462,7 +467,8 @@ mod kind_name {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OpKind, D::Error> {
         let s = String::deserialize(d)?;
-        OpKind::from_str(&s).map_err(|()| serde::de::Error::custom(format!("unknown op kind `{s}`")))
+        OpKind::from_str(&s)
+            .map_err(|()| serde::de::Error::custom(format!("unknown op kind `{s}`")))
     }
 }
 

@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use crate::card::CardOp;
 use crate::entry::EntryOp;
-use crate::grid::MemberRole;
+use crate::grid::{GridOp, MemberRole};
 use crate::ids::{GridId, ReplicaId, UserId};
 use crate::op::{Op, OpBody, OpKind};
 use crate::state::State;
@@ -113,7 +113,11 @@ pub enum RightsError {
 }
 
 /// The grid cells where `user` is a member with `role`.
-pub fn grids_of(state: &State, user: UserId, role: MemberRole) -> impl Iterator<Item = GridId> + '_ {
+pub fn grids_of(
+    state: &State,
+    user: UserId,
+    role: MemberRole,
+) -> impl Iterator<Item = GridId> + '_ {
     state
         .grids()
         .iter()
@@ -220,5 +224,89 @@ pub fn authorize(
             }
             _ => Err(RightsError::RoleForbidden { role, kind }),
         },
+    }
+}
+
+/// What a user may see: the scope of pulls and snapshots.
+///
+/// - an admin sees everything;
+/// - a grid worker sees the grid cells they work in, with their tickets and log entries, their own log entries
+///   anywhere, and their own card;
+/// - a volunteer sees the grid cells where they are a micro-butler (the household list they knock on), the
+///   tickets they raised, their own log entries and their own card.
+///
+/// Membership ops about the user themself are always visible, so a device learns that its scope grew.
+#[derive(Clone, Copy, Debug)]
+pub struct Viewer {
+    /// The user.
+    pub user: UserId,
+    /// Their role.
+    pub role: Role,
+}
+
+impl Viewer {
+    fn sees_grid(&self, state: &State, grid: GridId) -> bool {
+        let role = match self.role {
+            Role::Admin => return true,
+            Role::GridWorker => MemberRole::Worker,
+            Role::Volunteer => MemberRole::Butler,
+        };
+        state
+            .grid(&grid)
+            .is_some_and(|g| g.members(role).contains(&self.user))
+    }
+
+    fn sees_ticket(&self, state: &State, ticket: &crate::ticket::Ticket) -> bool {
+        match self.role {
+            Role::Admin => true,
+            Role::GridWorker => ticket.grid().is_some_and(|g| self.sees_grid(state, g)),
+            Role::Volunteer => ticket
+                .timeline()
+                .any(|(_, e)| e.kind == EventKind::Created && e.by == self.user),
+        }
+    }
+
+    fn sees_entry(&self, state: &State, entry: &crate::entry::Entry) -> bool {
+        let Some((_, record)) = &entry.record else {
+            return self.role == Role::Admin;
+        };
+        match self.role {
+            Role::Admin => true,
+            Role::GridWorker => {
+                record.volunteer() == self.user || self.sees_grid(state, record.grid())
+            }
+            Role::Volunteer => record.volunteer() == self.user,
+        }
+    }
+
+    /// Whether the viewer may receive `op`, judged on `state` (which already holds it).
+    pub fn can_see(&self, state: &State, op: &Op) -> bool {
+        if self.role == Role::Admin {
+            return true;
+        }
+        match &op.body {
+            OpBody::Grid(_, GridOp::AddMember { user, .. } | GridOp::RemoveMember { user, .. })
+                if *user == self.user =>
+            {
+                true
+            }
+            OpBody::Grid(id, _) => self.sees_grid(state, *id),
+            OpBody::Ticket(id, _) => state.ticket(id).is_some_and(|t| self.sees_ticket(state, t)),
+            OpBody::Entry(id, _) => state.entry(id).is_some_and(|e| self.sees_entry(state, e)),
+            OpBody::Card(volunteer, _) => *volunteer == self.user,
+        }
+    }
+
+    /// The part of `state` the viewer may see: what a snapshot for their device holds.
+    pub fn scope(&self, state: &State) -> State {
+        if self.role == Role::Admin {
+            return state.clone();
+        }
+        state.filtered(
+            |id, _| self.sees_grid(state, *id),
+            |_, t| self.sees_ticket(state, t),
+            |_, e| self.sees_entry(state, e),
+            |id, _| *id == self.user,
+        )
     }
 }

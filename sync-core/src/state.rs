@@ -82,15 +82,22 @@ impl State {
     pub fn apply(&mut self, op: &Op) {
         let stamp = op.stamp();
         match &op.body {
-            OpBody::Ticket(id, t) => self.tickets.entry(*id).or_default().apply(stamp, op.author, t),
+            OpBody::Ticket(id, t) => self
+                .tickets
+                .entry(*id)
+                .or_default()
+                .apply(stamp, op.author, t),
             OpBody::Grid(id, g) => self.grids.entry(*id).or_default().apply(stamp, g),
-            OpBody::Entry(id, e) => self.entries.entry(*id).or_default().apply(stamp, op.author, e),
-            OpBody::Card(id, c) => {
-                self.cards
-                    .entry(*id)
-                    .or_default()
-                    .apply(stamp, op.replica, op.author, c)
-            }
+            OpBody::Entry(id, e) => self
+                .entries
+                .entry(*id)
+                .or_default()
+                .apply(stamp, op.author, e),
+            OpBody::Card(id, c) => self
+                .cards
+                .entry(*id)
+                .or_default()
+                .apply(stamp, op.replica, op.author, c),
         }
     }
 
@@ -123,7 +130,10 @@ impl State {
                 }
             }
             OpBody::Entry(id, e) if !matches!(e, EntryOp::Visit(_) | EntryOp::Activity(_)) => {
-                let status = self.entries.get(id).map_or(EntryStatus::Unknown, Entry::status);
+                let status = self
+                    .entries
+                    .get(id)
+                    .map_or(EntryStatus::Unknown, Entry::status);
                 let allowed = match e {
                     EntryOp::Approve(_) | EntryOp::Reject(_) => {
                         matches!(status, EntryStatus::Pending | EntryStatus::Rejected)
@@ -151,7 +161,10 @@ impl State {
         if chars > self.rules.max_text_chars {
             return Err(invalid(
                 field,
-                format!("{chars} characters; at most {} accepted", self.rules.max_text_chars),
+                format!(
+                    "{chars} characters; at most {} accepted",
+                    self.rules.max_text_chars
+                ),
             ));
         }
         Ok(())
@@ -317,7 +330,11 @@ impl State {
                 if a.end_ms - a.start_ms > MAX_ACTIVITY_MS {
                     return Err(invalid("end_ms", "an activity lasts at most 24 hours"));
                 }
-                if a.end_ms > op.time.wall_ms.saturating_add(self.rules.drift.max_ahead_ms) {
+                if a.end_ms
+                    > op.time
+                        .wall_ms
+                        .saturating_add(self.rules.drift.max_ahead_ms)
+                {
                     return Err(invalid("end_ms", "an activity cannot end in the future"));
                 }
                 Ok(())
@@ -375,7 +392,10 @@ impl State {
                 }
                 let due = self.rules.card.points_for(*minutes);
                 if *points != due {
-                    return Err(invalid("points", format!("{minutes} minutes earn {due} points")));
+                    return Err(invalid(
+                        "points",
+                        format!("{minutes} minutes earn {due} points"),
+                    ));
                 }
                 // A credit for an entry that is already credited is accepted: two grid workers may approve
                 // the same entry offline, and the card counts the entry once.
@@ -479,6 +499,32 @@ impl State {
         }
     }
 
+    /// A copy holding only the entities the predicates keep (same rules).
+    pub fn filtered(
+        &self,
+        grid: impl Fn(&GridId, &Grid) -> bool,
+        ticket: impl Fn(&TicketId, &Ticket) -> bool,
+        entry: impl Fn(&EntryId, &Entry) -> bool,
+        card: impl Fn(&UserId, &Card) -> bool,
+    ) -> State {
+        fn keep<K: Ord + Clone, V: Clone>(
+            m: &BTreeMap<K, V>,
+            f: impl Fn(&K, &V) -> bool,
+        ) -> BTreeMap<K, V> {
+            m.iter()
+                .filter(|(k, v)| f(k, v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }
+        State {
+            rules: self.rules,
+            tickets: keep(&self.tickets, ticket),
+            grids: keep(&self.grids, grid),
+            entries: keep(&self.entries, entry),
+            cards: keep(&self.cards, card),
+        }
+    }
+
     /// A ticket.
     pub fn ticket(&self, id: &TicketId) -> Option<&Ticket> {
         self.tickets.get(id)
@@ -557,7 +603,25 @@ fn valid_period(p: &str) -> bool {
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
     match b.len() {
         4 => digits(0..4),
-        7 => digits(0..4) && b[4] == b'-' && digits(5..7) && matches!(&p[5..7], "01" | "02" | "03" | "04" | "05" | "06" | "07" | "08" | "09" | "10" | "11" | "12"),
+        7 => {
+            digits(0..4)
+                && b[4] == b'-'
+                && digits(5..7)
+                && matches!(
+                    &p[5..7],
+                    "01" | "02"
+                        | "03"
+                        | "04"
+                        | "05"
+                        | "06"
+                        | "07"
+                        | "08"
+                        | "09"
+                        | "10"
+                        | "11"
+                        | "12"
+                )
+        }
         _ => false,
     }
 }

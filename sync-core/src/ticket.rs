@@ -55,7 +55,9 @@ pub enum Channel {
 }
 
 /// Small problems are held to the 20-minute rule, complex ones to the 2-day plan and answer rules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Complexity {
     /// Solvable on the spot.
@@ -292,8 +294,10 @@ pub struct Ticket {
     /// Handlers.
     pub assignees: AwSet<UserId>,
     /// Comments in stamp order.
+    #[serde(with = "crate::pairs")]
     pub comments: BTreeMap<Stamp, Comment>,
     /// Lifecycle events in stamp order.
+    #[serde(with = "crate::pairs")]
     pub events: BTreeMap<Stamp, TicketEvent>,
 }
 
@@ -395,7 +399,8 @@ impl Ticket {
                 self.created = Some((s, c));
             }
         }
-        self.category.update(other.category.val, other.category.marker);
+        self.category
+            .update(other.category.val, other.category.marker);
         self.description
             .update(other.description.val, other.description.marker);
         self.complexity
@@ -412,11 +417,7 @@ impl Ticket {
 
     /// The effective complexity: as classified, and complex in any case once a plan was made.
     pub fn effective_complexity(&self) -> Complexity {
-        if self
-            .events
-            .values()
-            .any(|e| e.kind == EventKind::PlanMade)
-        {
+        if self.events.values().any(|e| e.kind == EventKind::PlanMade) {
             Complexity::Complex
         } else {
             self.complexity.val.unwrap_or_default()

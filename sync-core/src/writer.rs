@@ -23,6 +23,17 @@ pub struct Writer {
     pub author: UserId,
     /// This replica's clock.
     pub clock: HlcClock,
+    /// Where op ids come from.
+    ids: IdSource,
+}
+
+/// Where a writer's op ids come from.
+#[derive(Clone, Debug)]
+enum IdSource {
+    /// UUID v7 with random bits: production.
+    Random,
+    /// UUID v7 whose "random" bits are a counter: reproducible tests and benchmarks.
+    Counter(u64),
 }
 
 impl Writer {
@@ -32,6 +43,32 @@ impl Writer {
             replica,
             author,
             clock,
+            ids: IdSource::Random,
+        }
+    }
+
+    /// A writer whose op ids are reproducible: v7 ids whose random bits are `salt` and a counter. For tests and
+    /// benchmarks only; `salt` must differ between writers.
+    pub fn deterministic(replica: ReplicaId, author: UserId, clock: HlcClock, salt: u16) -> Self {
+        Writer {
+            replica,
+            author,
+            clock,
+            ids: IdSource::Counter(u64::from(salt) << 48),
+        }
+    }
+
+    fn next_id(&mut self, wall_ms: u64) -> OpId {
+        match &mut self.ids {
+            IdSource::Random => OpId::new_v7(wall_ms),
+            IdSource::Counter(n) => {
+                *n += 1;
+                let mut bytes = [0u8; 10];
+                bytes[2..].copy_from_slice(&n.to_be_bytes());
+                OpId::from_uuid(
+                    uuid::Builder::from_unix_timestamp_millis(wall_ms, &bytes).into_uuid(),
+                )
+            }
         }
     }
 
@@ -39,7 +76,7 @@ impl Writer {
     pub fn op(&mut self, now_ms: u64, body: OpBody) -> Op {
         let time = self.clock.tick(now_ms);
         Op {
-            id: OpId::new_v7(time.wall_ms),
+            id: self.next_id(time.wall_ms),
             replica: self.replica,
             author: self.author,
             time,
@@ -53,7 +90,9 @@ impl Writer {
     pub fn visit(&mut self, now_ms: u64, entry: EntryId, mut visit: Visit) -> Vec<Op> {
         let mut ops = Vec::with_capacity(2);
         if let Some(flag) = visit.health {
-            let ticket = visit.follow_up.unwrap_or_else(|| TicketId::new_v7(now_ms));
+            let ticket = visit
+                .follow_up
+                .unwrap_or_else(|| TicketId::from_uuid(*self.next_id(now_ms).as_uuid()));
             visit.follow_up = Some(ticket);
             ops.push(self.op(
                 now_ms,
@@ -98,7 +137,8 @@ impl Writer {
         entry: EntryId,
         reason: Option<String>,
     ) -> Result<Vec<Op>, OpError> {
-        let Some((_, Record::Activity(activity))) = state.entry(&entry).and_then(|e| e.record.as_ref())
+        let Some((_, Record::Activity(activity))) =
+            state.entry(&entry).and_then(|e| e.record.as_ref())
         else {
             return Err(OpError::UnknownEntity {
                 entity: "entry",
@@ -107,7 +147,10 @@ impl Writer {
         };
         let minutes = activity.minutes();
         let volunteer = activity.volunteer;
-        let approve = self.op(now_ms, OpBody::Entry(entry, EntryOp::Approve(Reason { reason })));
+        let approve = self.op(
+            now_ms,
+            OpBody::Entry(entry, EntryOp::Approve(Reason { reason })),
+        );
         let credit = self.op(
             now_ms,
             OpBody::Card(
