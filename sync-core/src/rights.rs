@@ -157,10 +157,10 @@ pub fn authorize(
                     return out("visits are logged by the person who made them");
                 }
             }
-            if let OpBody::Entry(_, EntryOp::Activity(a)) = &op.body {
-                if a.volunteer != user {
-                    return out("activities are logged by the volunteer who gave them");
-                }
+            if let OpBody::Entry(_, EntryOp::Activity(a)) = &op.body
+                && a.volunteer != user
+            {
+                return out("activities are logged by the volunteer who gave them");
             }
             if let OpBody::Card(volunteer, CardOp::Credit { entry, .. }) = &op.body {
                 let owner = state

@@ -179,30 +179,30 @@ impl State {
     fn validate_ticket(&self, op: &Op, id: TicketId, t: &TicketOp) -> Result<(), OpError> {
         let existing = self.tickets.get(&id).and_then(|t| t.created.as_ref());
         if let TicketOp::Create(c) = t {
-            if let Some((stamp, _)) = existing {
-                if stamp.op != op.id {
-                    return Err(OpError::AlreadyExists {
-                        entity: "ticket",
-                        id: id.to_string(),
-                    });
-                }
+            if let Some((stamp, _)) = existing
+                && stamp.op != op.id
+            {
+                return Err(OpError::AlreadyExists {
+                    entity: "ticket",
+                    id: id.to_string(),
+                });
             }
-            if !self.grids.get(&c.grid).is_some_and(|g| g.created.is_some()) {
+            if self.grids.get(&c.grid).is_none_or(|g| g.created.is_none()) {
                 return Err(unknown("grid", c.grid));
             }
             self.text("category", &c.category, true)?;
             self.text("description", &c.description, true)?;
             self.text("location.building", &c.location.building, false)?;
             self.opt_text("location.unit", &c.location.unit)?;
-            if let Some(lat) = c.location.lat {
-                if !(-90.0..=90.0).contains(&lat) {
-                    return Err(invalid("location.lat", "must be within -90..=90"));
-                }
+            if let Some(lat) = c.location.lat
+                && !(-90.0..=90.0).contains(&lat)
+            {
+                return Err(invalid("location.lat", "must be within -90..=90"));
             }
-            if let Some(lon) = c.location.lon {
-                if !(-180.0..=180.0).contains(&lon) {
-                    return Err(invalid("location.lon", "must be within -180..=180"));
-                }
+            if let Some(lon) = c.location.lon
+                && !(-180.0..=180.0).contains(&lon)
+            {
+                return Err(invalid("location.lon", "must be within -180..=180"));
             }
             self.opt_text("reporter.name", &c.reporter.name)?;
             self.opt_text("reporter.phone", &c.reporter.phone)?;
@@ -251,13 +251,13 @@ impl State {
     fn validate_grid(&self, op: &Op, id: GridId, g: &GridOp) -> Result<(), OpError> {
         let grid = self.grids.get(&id).filter(|g| g.created.is_some());
         if let GridOp::Create { name, community } = g {
-            if let Some(stamp) = grid.and_then(|g| g.created) {
-                if stamp.op != op.id {
-                    return Err(OpError::AlreadyExists {
-                        entity: "grid",
-                        id: id.to_string(),
-                    });
-                }
+            if let Some(stamp) = grid.and_then(|g| g.created)
+                && stamp.op != op.id
+            {
+                return Err(OpError::AlreadyExists {
+                    entity: "grid",
+                    id: id.to_string(),
+                });
             }
             self.text("name", name, true)?;
             return self.text("community", community, true);
@@ -293,13 +293,13 @@ impl State {
     fn validate_entry(&self, op: &Op, id: EntryId, e: &EntryOp) -> Result<(), OpError> {
         let existing = self.entries.get(&id).and_then(|e| e.record.as_ref());
         let new_record_in = |grid: GridId| -> Result<&Grid, OpError> {
-            if let Some((stamp, _)) = existing {
-                if stamp.op != op.id {
-                    return Err(OpError::AlreadyExists {
-                        entity: "entry",
-                        id: id.to_string(),
-                    });
-                }
+            if let Some((stamp, _)) = existing
+                && stamp.op != op.id
+            {
+                return Err(OpError::AlreadyExists {
+                    entity: "entry",
+                    id: id.to_string(),
+                });
             }
             self.grids
                 .get(&grid)

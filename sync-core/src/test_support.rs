@@ -296,13 +296,13 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                         TicketOp::Create(TicketCreate {
                             grid,
                             request_type: RequestType::Complaint,
-                            category: if act.b % 3 == 0 {
+                            category: if act.b.is_multiple_of(3) {
                                 "dispute"
                             } else {
                                 "water_leak"
                             }
                             .into(),
-                            complexity: if act.b % 2 == 0 {
+                            complexity: if act.b.is_multiple_of(2) {
                                 Complexity::Complex
                             } else {
                                 Complexity::Small
@@ -367,7 +367,7 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
             let e = EntryId(Uuid::from_u128(
                 u128::from(act.b) << 64 | u128::from(now) | 1 << 120,
             ));
-            let health = (act.b % 4 == 0).then_some(HealthFlag::Unwell);
+            let health = act.b.is_multiple_of(4).then_some(HealthFlag::Unwell);
             w.visit(
                 now,
                 e,
@@ -375,9 +375,9 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                     volunteer: author,
                     grid,
                     household,
-                    seen: act.b % 3 != 0,
+                    seen: !act.b.is_multiple_of(3),
                     health,
-                    needs: if act.b % 5 == 0 {
+                    needs: if act.b.is_multiple_of(5) {
                         vec![Need::Groceries]
                     } else {
                         Vec::new()
@@ -416,7 +416,7 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
             let reason = Reason {
                 reason: Some("记录有误".into()),
             };
-            let op = if act.a % 2 == 0 {
+            let op = if act.a.is_multiple_of(2) {
                 EntryOp::Reject(reason)
             } else {
                 EntryOp::Void(reason)
@@ -451,7 +451,7 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
             let card = richest_card(&sim.state, w.replica, cast.butler);
             let held = sim.state.card(&card).map_or(0, |c| c.rights(w.replica).0);
             // Sometimes try to overdraw: the local view must refuse it.
-            let points = if act.a % 4 == 0 {
+            let points = if act.a.is_multiple_of(4) {
                 held + 1
             } else {
                 (u64::from(act.b) % 30 + 1).min(held.max(1))
