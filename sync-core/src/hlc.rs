@@ -245,3 +245,60 @@ mod tests {
         assert_eq!(c.tick(5), Hlc::at(11));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Tick(u64),
+        Observe(Hlc, u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u64..10_000).prop_map(Step::Tick),
+            ((0u64..12_000, 0u32..4), 0u64..10_000).prop_map(|((w, l), now)| Step::Observe(
+                Hlc {
+                    wall_ms: w,
+                    logical: l
+                },
+                now
+            )),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Whatever the physical clock does (jumps back, stalls) and whatever is observed, every tick is strictly
+        /// after the previous tick and after every accepted observation, and never before the physical time.
+        #[test]
+        fn ticks_are_strictly_monotonic_and_follow_what_was_seen(steps in prop::collection::vec(step(), 1..200)) {
+            let mut c = HlcClock::new(DriftPolicy { max_ahead_ms: 1_000 });
+            let mut floor = Hlc::default();
+            for s in steps {
+                match s {
+                    Step::Tick(now) => {
+                        let t = c.tick(now);
+                        prop_assert!(t > floor);
+                        prop_assert!(t.wall_ms >= now);
+                        floor = t;
+                    }
+                    Step::Observe(remote, now) => {
+                        let before = c.clone();
+                        match c.observe(remote, now) {
+                            Ok(()) => floor = floor.max(remote),
+                            Err(ClockError::TooFarAhead { .. }) => {
+                                prop_assert!(remote.wall_ms > now + 1_000);
+                                prop_assert_eq!(&c, &before);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
