@@ -634,3 +634,44 @@ fn viewers_see_only_their_scope() {
     };
     assert!(stranger.scope(&f.state).grids().is_empty());
 }
+
+mod working_set {
+    use super::*;
+    use linli_sync_core::test_support::history;
+    use proptest::prelude::*;
+
+    /// Run `batch` through authorize + validate + apply on `state`, as a server does; the per-op outcomes.
+    fn outcomes(mut state: State, batch: &[Op]) -> Vec<String> {
+        let roles = [Role::Admin, Role::GridWorker, Role::Volunteer];
+        batch
+            .iter()
+            .map(|op| {
+                let rights: Vec<String> = roles
+                    .iter()
+                    .map(|r| format!("{:?}", authorize(&state, op.replica, op.author, *r, op)))
+                    .collect();
+                let valid = state.validate_op(op);
+                if valid.is_ok() {
+                    state.apply(op);
+                }
+                format!("{rights:?} {valid:?}")
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Validating a batch against the working set gives the same result, op by op, as against the whole state.
+        #[test]
+        fn the_working_set_validates_like_the_whole_state(h in history(5, 60), cut in any::<prop::sample::Index>(), len in 1usize..30) {
+            let at = cut.index(h.ops.len());
+            let mut state = State::new(Rules::DEFAULT);
+            for op in &h.ops[..at] {
+                state.apply(op);
+            }
+            let batch = &h.ops[at..(at + len).min(h.ops.len())];
+            prop_assert_eq!(outcomes(state.working_set(batch), batch), outcomes(state, batch));
+        }
+    }
+}
