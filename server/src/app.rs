@@ -1,0 +1,195 @@
+//! Assembling the service: opening the database, rebuilding the server replica, creating the first admin, loading
+//! the signing key, and running the HTTP server with graceful shutdown (SIGTERM or Ctrl-C stop accepting, then
+//! in-flight requests finish, up to 30 seconds).
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware, web};
+use linli_sync_core::hlc::DriftPolicy;
+use linli_sync_core::state::Rules;
+use std::net::TcpListener;
+use std::sync::Arc;
+use thiserror::Error;
+
+use crate::auth::Keys;
+use crate::config::{Config, ConfigError};
+use crate::db::{self, DbPool};
+use crate::engine::Engine;
+use crate::identity::{self, IdentityError};
+use crate::metrics::Metrics;
+use crate::store::StoreError;
+use crate::{now_ms, routes};
+
+/// Everything a request handler may need.
+#[derive(Debug)]
+pub struct AppState {
+    /// The configuration in force.
+    pub config: Config,
+    /// Database connections.
+    pub pool: DbPool,
+    /// The server replica.
+    pub engine: Arc<Engine>,
+    /// Token keys.
+    pub keys: Keys,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+}
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Identity.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// Files or sockets.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The first admin created at start, when the password was generated and must be shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstAdmin {
+    /// The username (`admin`).
+    pub username: String,
+    /// The generated one-time password.
+    pub password: String,
+}
+
+/// Opens storage and identity; returns the state and, when one was generated, the first admin's password.
+pub fn prepare(config: Config) -> Result<(AppState, Option<FirstAdmin>), StartError> {
+    let pool = db::open(&config.database_url, pool_size(&config))?;
+    let first_admin = ensure_admin(&pool, config.admin_password.as_deref())?;
+    let secret = match &config.jwt_secret {
+        Some(s) => s.clone(),
+        None => load_or_create_secret(&config)?,
+    };
+    let keys = Keys::new(
+        &secret,
+        config.jwt_kid.clone(),
+        config.access_token_ttl_secs,
+    );
+    let rules = Rules {
+        drift: DriftPolicy {
+            max_ahead_ms: config.max_ahead_ms,
+        },
+        ..Rules::DEFAULT
+    };
+    let engine = Arc::new(Engine::open(pool.clone(), rules)?);
+    Ok((
+        AppState {
+            config,
+            pool,
+            engine,
+            keys,
+            metrics: Metrics::default(),
+        },
+        first_admin,
+    ))
+}
+
+fn pool_size(config: &Config) -> u32 {
+    u32::try_from(config.workers).unwrap_or(8).saturating_add(2)
+}
+
+fn ensure_admin(pool: &DbPool, password: Option<&str>) -> Result<Option<FirstAdmin>, StartError> {
+    let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+    if identity::has_admin(&mut conn)? {
+        return Ok(None);
+    }
+    let (password, generated) = match password {
+        Some(p) => (p.to_string(), false),
+        None => (identity::random_code(), true),
+    };
+    identity::add_user(
+        &mut conn,
+        "admin",
+        linli_sync_core::rights::Role::Admin,
+        Some(&password),
+        now_ms_i64(),
+    )?;
+    tracing::info!("created the first admin account `admin`");
+    Ok(generated.then(|| FirstAdmin {
+        username: "admin".into(),
+        password,
+    }))
+}
+
+fn load_or_create_secret(config: &Config) -> Result<String, StartError> {
+    let path = config.data_dir.join("jwt.key");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let secret = identity::random_secret();
+            write_private(&path, &secret)?;
+            Ok(secret)
+        }
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(content.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}
+
+fn now_ms_i64() -> i64 {
+    i64::try_from(now_ms()).unwrap_or(i64::MAX)
+}
+
+/// Builds the HTTP server on an already bound listener (port 0 in tests).
+pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
+    let workers = state.config.workers;
+    let state = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(routes::json_config())
+            .app_data(routes::query_config())
+            .wrap(middleware::Compress::default())
+            .wrap(middleware::from_fn(crate::metrics::record))
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .workers(workers)
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// `linli serve`: binds, prints the address, serves until SIGTERM or Ctrl-C.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let listener = TcpListener::bind(config.bind)?;
+    let (state, first_admin) = prepare(config)?;
+    if let Some(admin) = first_admin {
+        // Printed once, on the console only (never logged): whoever starts the server for the first time reads it.
+        eprintln!(
+            "First admin account created: username `{}`, one-time password `{}` (shown only now).",
+            admin.username, admin.password
+        );
+    }
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    println!("linli listening on http://{addr}");
+    server(state, listener)?.await?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! The `linli` command line: `serve`, and the administration commands that work on the database directly
+//! (`user add`, `device enrol`, `token revoke`), with the same configuration as the server.
+
+use clap::{Parser, Subcommand};
+use linli_sync_core::ids::ReplicaId;
+use linli_sync_core::rights::Role;
+
+use crate::app::{self, StartError};
+use crate::config::Config;
+use crate::db;
+use crate::identity;
+
+/// Linli's sync server.
+#[derive(Debug, Parser)]
+#[command(name = "linli", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server until SIGTERM or Ctrl-C.
+    Serve,
+    /// Manage users.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage devices.
+    Device {
+        /// What to do.
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+    /// Manage tokens.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+/// `linli user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints its id.
+    Add {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// `admin`, `grid_worker` or `volunteer`.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Password for web logins (read from LINLI_NEW_PASSWORD when not given; none if neither).
+        #[arg(long, env = "LINLI_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+/// `linli device …`
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Issue a one-time enrolment code for a user's new device; prints the code.
+    Enrol {
+        /// The user the device will belong to.
+        #[arg(long)]
+        username: String,
+        /// A label for the device.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+/// `linli token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Revoke a device: its refresh tokens stop working and its next request gets `device_revoked`.
+    Revoke {
+        /// The device id.
+        #[arg(long)]
+        device: ReplicaId,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+        .map_err(|()| "expected admin, grid_worker or volunteer".to_string())
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
+    match cli.command {
+        Command::Serve => actix_web::rt::System::new().block_on(app::serve(config)),
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    role,
+                    password,
+                },
+        } => {
+            let mut conn = connect(&config)?;
+            let user = identity::add_user(&mut conn, &username, role, password.as_deref(), now())?;
+            println!("{}", user.id);
+            Ok(())
+        }
+        Command::Device {
+            command: DeviceCommand::Enrol { username, label },
+        } => {
+            let mut conn = connect(&config)?;
+            let user = identity::user_by_name(&mut conn, &username)?;
+            let ttl = i64::try_from(config.enrolment_code_ttl_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX);
+            let code = identity::issue_code(&mut conn, user.id, user.id, &label, now(), ttl)?;
+            println!("{code}");
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Revoke { device },
+        } => {
+            let mut conn = connect(&config)?;
+            identity::revoke_device(&mut conn, device, now())?;
+            println!("revoked {device}");
+            Ok(())
+        }
+    }
+}
+
+fn connect(config: &Config) -> Result<db::PooledConn, StartError> {
+    let pool = db::open(&config.database_url, 1)?;
+    Ok(pool
+        .get()
+        .map_err(|e| crate::store::StoreError::Pool(e.to_string()))?)
+}
+
+fn now() -> i64 {
+    i64::try_from(crate::now_ms()).unwrap_or(i64::MAX)
+}

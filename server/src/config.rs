@@ -1,0 +1,315 @@
+//! Server configuration: one struct, layered from built-in defaults, then an optional TOML file, then `LINLI_*`
+//! environment variables (the last word wins).
+//!
+//! | variable | TOML key | default | meaning |
+//! | --- | --- | --- | --- |
+//! | `LINLI_CONFIG` | — | unset | path of the TOML file to read (missing file named here is an error) |
+//! | `LINLI_DATA_DIR` | `data_dir` | `./linli-data` | directory for the SQLite database and the signing key |
+//! | `LINLI_DATABASE_URL` | `database_url` | `<data_dir>/linli.sqlite3` | SQLite database file |
+//! | `LINLI_BIND` | `bind` | `127.0.0.1:8080` | listen address (`host:port`; port 0 picks a free port) |
+//! | `LINLI_WORKERS` | `workers` | number of cores | HTTP worker threads |
+//! | `LINLI_JWT_SECRET` | `jwt_secret` | generated into `<data_dir>/jwt.key` | HS256 signing secret (at least 32 bytes) |
+//! | `LINLI_JWT_KID` | `jwt_kid` | derived from the secret | key id written into the JWT header |
+//! | `LINLI_ACCESS_TOKEN_TTL_SECS` | `access_token_ttl_secs` | `900` | lifetime of access tokens |
+//! | `LINLI_REFRESH_TOKEN_TTL_DAYS` | `refresh_token_ttl_days` | `90` | lifetime of refresh tokens |
+//! | `LINLI_ENROLMENT_CODE_TTL_SECS` | `enrolment_code_ttl_secs` | `86400` | lifetime of one-time enrolment codes |
+//! | `LINLI_MAX_BATCH_OPS` | `max_batch_ops` | `5000` | most ops accepted in one sync request |
+//! | `LINLI_MAX_BODY_BYTES` | `max_body_bytes` | `8388608` | largest request body, after gzip decoding |
+//! | `LINLI_MAX_PULL_OPS` | `max_pull_ops` | `5000` | most ops returned in one sync answer |
+//! | `LINLI_MAX_AHEAD_MS` | `max_ahead_ms` | `600000` | how far an op's clock may run ahead of the server's |
+//! | `LINLI_ADMIN_PASSWORD` | — | unset | password of the first admin, created at first start |
+//! | `LINLI_LOG` | — | `info` | log filter (`tracing_subscriber` `EnvFilter` syntax) |
+
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The whole configuration of one server process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Directory holding the database and the generated signing key.
+    pub data_dir: PathBuf,
+    /// The SQLite database file.
+    pub database_url: String,
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// HS256 secret; `None` means "read or create `<data_dir>/jwt.key`".
+    pub jwt_secret: Option<String>,
+    /// Key id in the JWT header; `None` means "derived from the secret".
+    pub jwt_kid: Option<String>,
+    /// Access token lifetime.
+    pub access_token_ttl_secs: u64,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl_days: u64,
+    /// Enrolment code lifetime.
+    pub enrolment_code_ttl_secs: u64,
+    /// The limits on each request.
+    pub limits: Limits,
+    /// Clock drift bound for pushed ops.
+    pub max_ahead_ms: u64,
+    /// Password for the first admin (environment only, never a file).
+    pub admin_password: Option<String>,
+}
+
+/// Explicit request limits; exceeding one is a 413 naming the limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Ops per pushed batch.
+    pub max_batch_ops: usize,
+    /// Bytes per request body (decoded).
+    pub max_body_bytes: usize,
+    /// Ops per pull page.
+    pub max_pull_ops: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let data_dir = PathBuf::from("./linli-data");
+        Config {
+            database_url: default_db(&data_dir),
+            data_dir,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            jwt_secret: None,
+            jwt_kid: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 90,
+            enrolment_code_ttl_secs: 24 * 60 * 60,
+            limits: Limits {
+                max_batch_ops: 5000,
+                max_body_bytes: 8 * 1024 * 1024,
+                max_pull_ops: 5000,
+            },
+            max_ahead_ms: linli_sync_core::hlc::DriftPolicy::DEFAULT.max_ahead_ms,
+            admin_password: None,
+        }
+    }
+}
+
+fn default_db(data_dir: &Path) -> String {
+    data_dir
+        .join("linli.sqlite3")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file named by `LINLI_CONFIG` could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid.
+    #[error("invalid config file {path}: {source}")]
+    Toml {
+        /// The path.
+        path: PathBuf,
+        /// The parse error.
+        source: Box<toml::de::Error>,
+    },
+    /// An environment variable holds a value of the wrong form.
+    #[error("invalid value for {name}: {reason}")]
+    Env {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The TOML file's shape: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    bind: Option<SocketAddr>,
+    workers: Option<usize>,
+    jwt_secret: Option<String>,
+    jwt_kid: Option<String>,
+    access_token_ttl_secs: Option<u64>,
+    refresh_token_ttl_days: Option<u64>,
+    enrolment_code_ttl_secs: Option<u64>,
+    max_batch_ops: Option<usize>,
+    max_body_bytes: Option<usize>,
+    max_pull_ops: Option<usize>,
+    max_ahead_ms: Option<u64>,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment (and the file it names).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::load(&std::env::vars().collect())
+    }
+
+    /// Reads the configuration from the given variables (and the file `LINLI_CONFIG` names).
+    pub fn load(env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let file = match env.get("LINLI_CONFIG") {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Toml {
+                    path,
+                    source: Box::new(source),
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let mut c = Config::default();
+        c.apply_file(file);
+        c.apply_env(env)?;
+        Ok(c)
+    }
+
+    fn apply_file(&mut self, f: FileConfig) {
+        if let Some(d) = f.data_dir {
+            self.database_url = default_db(&d);
+            self.data_dir = d;
+        }
+        set(&mut self.database_url, f.database_url);
+        set(&mut self.bind, f.bind);
+        set(&mut self.workers, f.workers);
+        self.jwt_secret = f.jwt_secret.or(self.jwt_secret.take());
+        self.jwt_kid = f.jwt_kid.or(self.jwt_kid.take());
+        set(&mut self.access_token_ttl_secs, f.access_token_ttl_secs);
+        set(&mut self.refresh_token_ttl_days, f.refresh_token_ttl_days);
+        set(&mut self.enrolment_code_ttl_secs, f.enrolment_code_ttl_secs);
+        set(&mut self.limits.max_batch_ops, f.max_batch_ops);
+        set(&mut self.limits.max_body_bytes, f.max_body_bytes);
+        set(&mut self.limits.max_pull_ops, f.max_pull_ops);
+        set(&mut self.max_ahead_ms, f.max_ahead_ms);
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        if let Some(d) = env.get("LINLI_DATA_DIR") {
+            let d = PathBuf::from(d);
+            // The database follows the data directory unless a file or variable named it explicitly.
+            if self.database_url == default_db(&self.data_dir) {
+                self.database_url = default_db(&d);
+            }
+            self.data_dir = d;
+        }
+        if let Some(u) = env.get("LINLI_DATABASE_URL") {
+            self.database_url = u.clone();
+        }
+        parse_into(env, "LINLI_BIND", &mut self.bind)?;
+        parse_into(env, "LINLI_WORKERS", &mut self.workers)?;
+        if let Some(s) = env.get("LINLI_JWT_SECRET") {
+            self.jwt_secret = Some(s.clone());
+        }
+        if let Some(s) = env.get("LINLI_JWT_KID") {
+            self.jwt_kid = Some(s.clone());
+        }
+        parse_into(
+            env,
+            "LINLI_ACCESS_TOKEN_TTL_SECS",
+            &mut self.access_token_ttl_secs,
+        )?;
+        parse_into(
+            env,
+            "LINLI_REFRESH_TOKEN_TTL_DAYS",
+            &mut self.refresh_token_ttl_days,
+        )?;
+        parse_into(
+            env,
+            "LINLI_ENROLMENT_CODE_TTL_SECS",
+            &mut self.enrolment_code_ttl_secs,
+        )?;
+        parse_into(env, "LINLI_MAX_BATCH_OPS", &mut self.limits.max_batch_ops)?;
+        parse_into(env, "LINLI_MAX_BODY_BYTES", &mut self.limits.max_body_bytes)?;
+        parse_into(env, "LINLI_MAX_PULL_OPS", &mut self.limits.max_pull_ops)?;
+        parse_into(env, "LINLI_MAX_AHEAD_MS", &mut self.max_ahead_ms)?;
+        if let Some(p) = env.get("LINLI_ADMIN_PASSWORD").filter(|p| !p.is_empty()) {
+            self.admin_password = Some(p.clone());
+        }
+        if self.workers == 0 {
+            return Err(ConfigError::Env {
+                name: "LINLI_WORKERS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+fn parse_into<T: std::str::FromStr>(
+    env: &HashMap<String, String>,
+    name: &'static str,
+    slot: &mut T,
+) -> Result<(), ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    if let Some(raw) = env.get(name) {
+        *slot = raw.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+            name,
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_bind_loopback_and_keep_data_in_linli_data() {
+        let c = Config::load(&env(&[])).expect("defaults");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./linli-data"));
+        assert_eq!(c.database_url, "./linli-data/linli.sqlite3");
+    }
+
+    #[test]
+    fn env_overrides_file_which_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("linli-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("linli.toml");
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:9000\"\nmax_batch_ops = 10\ndata_dir = \"/srv/linli\"\n",
+        )
+        .expect("write");
+        let c = Config::load(&env(&[
+            ("LINLI_CONFIG", file.to_str().expect("utf8")),
+            ("LINLI_MAX_BATCH_OPS", "20"),
+        ]))
+        .expect("loads");
+        assert_eq!(c.bind.port(), 9000);
+        assert_eq!(c.limits.max_batch_ops, 20);
+        assert_eq!(c.database_url, "/srv/linli/linli.sqlite3");
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_malformed_variable_is_named_in_the_error() {
+        let err = Config::load(&env(&[("LINLI_MAX_BATCH_OPS", "many")])).expect_err("refused");
+        assert!(err.to_string().contains("LINLI_MAX_BATCH_OPS"), "{err}");
+    }
+}

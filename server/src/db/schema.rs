@@ -1,0 +1,164 @@
+//! Diesel table definitions, written by hand to match `migrations/sqlite/` (and, later, `migrations/postgres/`):
+//! only portable SQL types (text, bigint, boolean), ids as UUID text, JSON as text.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        role -> Text,
+        password_hash -> Nullable<Text>,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    devices (id) {
+        id -> Text,
+        user_id -> Text,
+        label -> Text,
+        created_ms -> BigInt,
+        revoked_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    enrolment_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        issued_by -> Text,
+        label -> Text,
+        created_ms -> BigInt,
+        expires_ms -> BigInt,
+        used_ms -> Nullable<BigInt>,
+        device_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        device_id -> Text,
+        created_ms -> BigInt,
+        expires_ms -> BigInt,
+        revoked_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    op_log (seq) {
+        seq -> BigInt,
+        op_id -> Text,
+        device_id -> Text,
+        author -> Text,
+        kind -> Text,
+        entity -> Text,
+        grid -> Nullable<Text>,
+        hlc_wall_ms -> BigInt,
+        hlc_logical -> BigInt,
+        received_ms -> BigInt,
+        body -> Text,
+    }
+}
+
+diesel::table! {
+    grid_cells (id) {
+        id -> Text,
+        name -> Nullable<Text>,
+        community -> Nullable<Text>,
+        households -> BigInt,
+        elderly_alone -> BigInt,
+        workers -> BigInt,
+        butlers -> BigInt,
+        updated_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> Text,
+        grid -> Nullable<Text>,
+        status -> Text,
+        channel -> Nullable<Text>,
+        category -> Nullable<Text>,
+        complexity -> Text,
+        created_ms -> Nullable<BigInt>,
+        taken_ms -> Nullable<BigInt>,
+        on_site_ms -> Nullable<BigInt>,
+        solved_ms -> Nullable<BigInt>,
+        planned_ms -> Nullable<BigInt>,
+        answered_ms -> Nullable<BigInt>,
+        satisfaction -> Nullable<BigInt>,
+        verdicts -> Text,
+        compliant -> Nullable<Bool>,
+        updated_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    entries (id) {
+        id -> Text,
+        kind -> Text,
+        volunteer -> Text,
+        grid -> Text,
+        status -> Text,
+        recorded_ms -> BigInt,
+        activity -> Nullable<Text>,
+        minutes -> Nullable<BigInt>,
+        approved_minutes -> BigInt,
+        updated_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    visits (entry_id) {
+        entry_id -> Text,
+        volunteer -> Text,
+        grid -> Text,
+        household -> Text,
+        seen -> Bool,
+        health -> Nullable<Text>,
+        follow_up -> Nullable<Text>,
+        visited_ms -> BigInt,
+        voided -> Bool,
+    }
+}
+
+diesel::table! {
+    card_movements (op_id) {
+        op_id -> Text,
+        volunteer -> Text,
+        kind -> Text,
+        points -> BigInt,
+        replica -> Text,
+        entry_id -> Nullable<Text>,
+        to_replica -> Nullable<Text>,
+        purpose -> Nullable<Text>,
+        hlc_wall_ms -> BigInt,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    cards (volunteer) {
+        volunteer -> Text,
+        credited -> BigInt,
+        redeemed -> BigInt,
+        balance -> BigInt,
+        pending -> BigInt,
+        updated_seq -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    devices,
+    enrolment_codes,
+    refresh_tokens,
+    op_log,
+    grid_cells,
+    tickets,
+    entries,
+    visits,
+    card_movements,
+    cards,
+);

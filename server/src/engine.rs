@@ -1,0 +1,74 @@
+//! The server's replica: the merged state of every stored op, held in memory for validation and scoping, with the
+//! op log's last sequence number it reflects. Rebuilt from the op log at start; replaced only after a batch has
+//! committed, so it never holds an op the database does not.
+
+use linli_sync_core::state::{Rules, State};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+
+use crate::db::DbPool;
+use crate::store::{self, StoreError};
+
+/// The merged state and the sequence number it is complete up to.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// Every stored op, merged.
+    pub state: State,
+    /// The last stored sequence number reflected in `state`.
+    pub last_seq: i64,
+}
+
+/// The server replica, shared by all requests.
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) pool: DbPool,
+    pub(crate) rules: Rules,
+    /// Serialises pushes: one batch is validated and stored at a time, so sequence numbers follow commit order.
+    writer: Mutex<()>,
+    view: RwLock<View>,
+}
+
+/// How many ops are read per query when rebuilding.
+const REBUILD_PAGE: i64 = 10_000;
+
+impl Engine {
+    /// Loads every stored op into a fresh state.
+    pub fn open(pool: DbPool, rules: Rules) -> Result<Engine, StoreError> {
+        let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
+        let mut state = State::new(rules);
+        let mut last_seq = 0;
+        loop {
+            let page = store::after(&mut conn, last_seq, REBUILD_PAGE)?;
+            let Some((seq, _)) = page.last() else { break };
+            last_seq = *seq;
+            for (_, op) in &page {
+                state.apply(op);
+            }
+        }
+        drop(conn);
+        Ok(Engine {
+            pool,
+            rules,
+            writer: Mutex::new(()),
+            view: RwLock::new(View { state, last_seq }),
+        })
+    }
+
+    /// Reads the current view.
+    pub fn view(&self) -> RwLockReadGuard<'_, View> {
+        // A panic while holding the lock cannot leave a half-updated view: it is replaced whole.
+        self.view.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn writer(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn replace(&self, view: View) {
+        *self.view.write().unwrap_or_else(PoisonError::into_inner) = view;
+    }
+
+    /// A database connection.
+    pub fn conn(&self) -> Result<crate::db::PooledConn, StoreError> {
+        self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))
+    }
+}

@@ -1,0 +1,129 @@
+//! Push: validating and storing a batch of ops from one device. Every op is checked in order against the state as
+//! it would be after the ops before it (a scratch copy): its clock against the drift bound, its author's rights
+//! and scope, and the data rules. Only if every op passes is the batch stored, with its effects on the report
+//! tables, in one transaction; then the in-memory state is replaced; then the ops are acknowledged. Ops already
+//! stored (a retry after a lost answer) are acknowledged without being applied again.
+
+use linli_sync_core::hlc::DriftPolicy;
+use linli_sync_core::ids::{OpId, ReplicaId, UserId};
+use linli_sync_core::op::Op;
+use linli_sync_core::rights::{Role, authorize};
+use std::collections::HashMap;
+
+use crate::engine::{Engine, View};
+use crate::error::{ApiError, OpRejection};
+use crate::materialise::{self, Touched, ms};
+use crate::store::{self, OpRow};
+
+/// Who pushes: the authenticated device, its user and their role.
+#[derive(Debug, Clone, Copy)]
+pub struct Pusher {
+    /// The device.
+    pub device: ReplicaId,
+    /// Its user.
+    pub user: UserId,
+    /// Their role.
+    pub role: Role,
+}
+
+/// The outcome of a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// Every pushed op id, in request order, duplicates removed: all durably stored now.
+    pub acked: Vec<OpId>,
+    /// How many of them were new.
+    pub stored: usize,
+}
+
+impl Engine {
+    /// Validates and stores a batch, all or nothing. `now_ms` is the server's clock.
+    pub fn push(&self, who: Pusher, ops: &[Op], now_ms: u64) -> Result<Pushed, ApiError> {
+        let _writer = self.writer();
+        let mut conn = self.conn()?;
+        let ids: Vec<OpId> = ops.iter().map(|o| o.id).collect();
+        let stored = store::stored_bodies(&mut conn, &ids)?;
+
+        let mut first_index: HashMap<OpId, usize> = HashMap::new();
+        let mut acked = Vec::with_capacity(ops.len());
+        let mut fresh: Vec<(usize, &Op)> = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            let reject = || ApiError::OpRejected {
+                index: i,
+                op_id: Some(op.id),
+                reason: OpRejection::IdConflict,
+            };
+            if let Some(&j) = first_index.get(&op.id) {
+                if ops[j] != *op {
+                    return Err(reject());
+                }
+                continue;
+            }
+            first_index.insert(op.id, i);
+            acked.push(op.id);
+            match stored.get(&op.id) {
+                Some(body) if *body == op.to_json() => {}
+                Some(_) => return Err(reject()),
+                None => fresh.push((i, op)),
+            }
+        }
+        if fresh.is_empty() {
+            return Ok(Pushed { acked, stored: 0 });
+        }
+
+        let (mut scratch, last_seq) = {
+            let view = self.view();
+            (view.state.clone(), view.last_seq)
+        };
+        let drift: DriftPolicy = self.rules.drift;
+        let mut touched = Touched::default();
+        let mut rows = Vec::with_capacity(fresh.len());
+        for (k, (i, op)) in fresh.iter().enumerate() {
+            let reject = |reason| ApiError::OpRejected {
+                index: *i,
+                op_id: Some(op.id),
+                reason,
+            };
+            drift
+                .check(op.time, now_ms)
+                .map_err(|e| reject(OpRejection::Clock(e)))?;
+            authorize(&scratch, who.device, who.user, who.role, op)
+                .map_err(|e| reject(OpRejection::Rights(e)))?;
+            scratch
+                .validate_op(op)
+                .map_err(|e| reject(OpRejection::Invalid(e)))?;
+            scratch.apply(op);
+            touched.add(op);
+            let seq = last_seq + 1 + i64::try_from(k).unwrap_or(i64::MAX);
+            rows.push(OpRow {
+                seq,
+                op_id: op.id.to_string(),
+                device_id: who.device.to_string(),
+                author: op.author.to_string(),
+                kind: op.kind().as_str().to_string(),
+                entity: op.body.entity_id().to_string(),
+                grid: scratch.grid_of(op).map(|g| g.to_string()),
+                hlc_wall_ms: ms(op.time.wall_ms),
+                hlc_logical: i64::from(op.time.logical),
+                received_ms: ms(now_ms),
+                body: op.to_json(),
+            });
+        }
+        let new_last = rows.last().map_or(last_seq, |r| r.seq);
+        let with_seq: Vec<(i64, &Op)> = rows
+            .iter()
+            .map(|r| r.seq)
+            .zip(fresh.iter().map(|(_, op)| *op))
+            .collect();
+        crate::db::sqlite::write_txn(&mut conn, |conn| -> Result<(), ApiError> {
+            store::append(conn, &rows)?;
+            materialise::write(conn, &scratch, &touched, &with_seq, new_last, now_ms)?;
+            Ok(())
+        })?;
+        let stored = rows.len();
+        self.replace(View {
+            state: scratch,
+            last_seq: new_last,
+        });
+        Ok(Pushed { acked, stored })
+    }
+}

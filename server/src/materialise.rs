@@ -1,0 +1,361 @@
+//! The report tables (grid cells, tickets with their 5-20-2-2 verdicts, log entries and visits, card movements
+//! and balances), rewritten for every entity a batch touched, from the merged state after the batch, in the same
+//! transaction as the batch's ops: a report never sees an op without its effect.
+
+use diesel::prelude::*;
+use linli_sync_core::card::{CardOp, Purpose};
+use linli_sync_core::entry::{EntryStatus, Record};
+use linli_sync_core::ids::{EntryId, GridId, TicketId, UserId};
+use linli_sync_core::op::{Op, OpBody};
+use linli_sync_core::rule52022::evaluate;
+use linli_sync_core::state::State;
+use linli_sync_core::ticket::{EventKind, Ticket};
+use std::collections::BTreeSet;
+
+use crate::db::Conn;
+use crate::db::schema::{card_movements, cards, entries, grid_cells, tickets, visits};
+use crate::store::StoreError;
+
+/// The entities a batch touched.
+#[derive(Debug, Default)]
+pub struct Touched {
+    grids: BTreeSet<GridId>,
+    tickets: BTreeSet<TicketId>,
+    entries: BTreeSet<EntryId>,
+    cards: BTreeSet<UserId>,
+}
+
+impl Touched {
+    /// Notes the entity `op` acts on.
+    pub fn add(&mut self, op: &Op) {
+        match &op.body {
+            OpBody::Grid(id, _) => self.grids.insert(*id),
+            OpBody::Ticket(id, _) => self.tickets.insert(*id),
+            OpBody::Entry(id, _) => self.entries.insert(*id),
+            OpBody::Card(id, _) => self.cards.insert(*id),
+        };
+    }
+}
+
+/// Rewrites the rows of every touched entity from `state`, and inserts one card movement per card op.
+/// `seq_of_last` is the sequence number of the batch's last op; `ops` are the stored ops with their seqs.
+pub fn write(
+    conn: &mut Conn,
+    state: &State,
+    touched: &Touched,
+    ops: &[(i64, &Op)],
+    seq_of_last: i64,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    for id in &touched.grids {
+        if let Some(row) = grid_row(state, *id, seq_of_last) {
+            diesel::insert_into(grid_cells::table)
+                .values(&row)
+                .on_conflict(grid_cells::id)
+                .do_update()
+                .set(&row)
+                .execute(conn)?;
+        }
+    }
+    for id in &touched.tickets {
+        if let Some(t) = state.ticket(id) {
+            let row = ticket_row(state, *id, t, seq_of_last, now_ms);
+            diesel::insert_into(tickets::table)
+                .values(&row)
+                .on_conflict(tickets::id)
+                .do_update()
+                .set(&row)
+                .execute(conn)?;
+        }
+    }
+    for id in &touched.entries {
+        let Some(entry) = state.entry(id) else {
+            continue;
+        };
+        let Some((stamp, record)) = &entry.record else {
+            continue;
+        };
+        let status = entry.status();
+        let (kind, activity, minutes) = match record {
+            Record::Visit(_) => ("visit", None, None),
+            Record::Activity(a) => (
+                "activity",
+                Some(a.activity.clone()),
+                Some(i64::from(a.minutes())),
+            ),
+        };
+        let row = EntryRow {
+            id: id.to_string(),
+            kind: kind.into(),
+            volunteer: record.volunteer().to_string(),
+            grid: record.grid().to_string(),
+            status: status_name(status).into(),
+            recorded_ms: ms(stamp.time.wall_ms),
+            activity,
+            minutes,
+            approved_minutes: i64::from(entry.approved_minutes()),
+            updated_seq: seq_of_last,
+        };
+        diesel::insert_into(entries::table)
+            .values(&row)
+            .on_conflict(entries::id)
+            .do_update()
+            .set(&row)
+            .execute(conn)?;
+        if let Record::Visit(v) = record {
+            let row = VisitRow {
+                entry_id: id.to_string(),
+                volunteer: v.volunteer.to_string(),
+                grid: v.grid.to_string(),
+                household: v.household.to_string(),
+                seen: v.seen,
+                health: v.health.map(|h| snake(&h)),
+                follow_up: v.follow_up.map(|t| t.to_string()),
+                visited_ms: ms(stamp.time.wall_ms),
+                voided: status == EntryStatus::Void,
+            };
+            diesel::insert_into(visits::table)
+                .values(&row)
+                .on_conflict(visits::entry_id)
+                .do_update()
+                .set(&row)
+                .execute(conn)?;
+        }
+    }
+    let movements: Vec<MovementRow> = ops
+        .iter()
+        .filter_map(|(seq, op)| movement_row(*seq, op))
+        .collect();
+    for chunk in movements.chunks(1000) {
+        diesel::insert_into(card_movements::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    for id in &touched.cards {
+        let Some(card) = state.card(id) else { continue };
+        let row = CardRow {
+            volunteer: id.to_string(),
+            credited: points(card.credited().0),
+            redeemed: points(card.redeemed().0),
+            balance: points(card.balance().0),
+            pending: points(card.pending().map(|(_, s)| s.points.0).sum()),
+            updated_seq: seq_of_last,
+        };
+        diesel::insert_into(cards::table)
+            .values(&row)
+            .on_conflict(cards::volunteer)
+            .do_update()
+            .set(&row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = grid_cells)]
+struct GridRow {
+    id: String,
+    name: Option<String>,
+    community: Option<String>,
+    households: i64,
+    elderly_alone: i64,
+    workers: i64,
+    butlers: i64,
+    updated_seq: i64,
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = tickets)]
+#[diesel(treat_none_as_null = true)]
+struct TicketRow {
+    id: String,
+    grid: Option<String>,
+    status: String,
+    channel: Option<String>,
+    category: Option<String>,
+    complexity: String,
+    created_ms: Option<i64>,
+    taken_ms: Option<i64>,
+    on_site_ms: Option<i64>,
+    solved_ms: Option<i64>,
+    planned_ms: Option<i64>,
+    answered_ms: Option<i64>,
+    satisfaction: Option<i64>,
+    verdicts: String,
+    compliant: Option<bool>,
+    updated_seq: i64,
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = entries)]
+#[diesel(treat_none_as_null = true)]
+struct EntryRow {
+    id: String,
+    kind: String,
+    volunteer: String,
+    grid: String,
+    status: String,
+    recorded_ms: i64,
+    activity: Option<String>,
+    minutes: Option<i64>,
+    approved_minutes: i64,
+    updated_seq: i64,
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = visits)]
+#[diesel(primary_key(entry_id))]
+#[diesel(treat_none_as_null = true)]
+struct VisitRow {
+    entry_id: String,
+    volunteer: String,
+    grid: String,
+    household: String,
+    seen: bool,
+    health: Option<String>,
+    follow_up: Option<String>,
+    visited_ms: i64,
+    voided: bool,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = card_movements)]
+struct MovementRow {
+    op_id: String,
+    volunteer: String,
+    kind: String,
+    points: i64,
+    replica: String,
+    entry_id: Option<String>,
+    to_replica: Option<String>,
+    purpose: Option<String>,
+    hlc_wall_ms: i64,
+    seq: i64,
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = cards)]
+#[diesel(primary_key(volunteer))]
+struct CardRow {
+    volunteer: String,
+    credited: i64,
+    redeemed: i64,
+    balance: i64,
+    pending: i64,
+    updated_seq: i64,
+}
+
+fn grid_row(state: &State, id: GridId, seq: i64) -> Option<GridRow> {
+    let g = state.grid(&id)?;
+    g.created?;
+    Some(GridRow {
+        id: id.to_string(),
+        name: g.name.val.clone(),
+        community: g.community.val.clone(),
+        households: count(g.households.len()),
+        elderly_alone: count(g.elderly_alone().count()),
+        workers: count(g.workers.len()),
+        butlers: count(g.butlers.len()),
+        updated_seq: seq,
+    })
+}
+
+fn ticket_row(state: &State, id: TicketId, t: &Ticket, seq: i64, now_ms: u64) -> TicketRow {
+    let first = |kind: EventKind| {
+        t.timeline()
+            .find(|(_, e)| e.kind == kind)
+            .map(|(s, _)| ms(s.time.wall_ms))
+    };
+    let eval = evaluate(t, &state.rules().rule52022, now_ms);
+    let created = t.created.as_ref().map(|(_, c)| c);
+    TicketRow {
+        id: id.to_string(),
+        grid: t.grid().map(|g| g.to_string()),
+        status: snake(&t.status()),
+        channel: created.map(|c| snake(&c.channel)),
+        category: t
+            .category
+            .val
+            .clone()
+            .or_else(|| created.map(|c| c.category.clone())),
+        complexity: snake(&t.effective_complexity()),
+        created_ms: first(EventKind::Created),
+        taken_ms: first(EventKind::Taken),
+        on_site_ms: first(EventKind::OnSite),
+        solved_ms: first(EventKind::Solved),
+        planned_ms: first(EventKind::PlanMade),
+        answered_ms: first(EventKind::Answered),
+        satisfaction: t.satisfaction().map(i64::from),
+        verdicts: serde_json::to_string(&eval).unwrap_or_else(|_| "{}".into()),
+        compliant: eval.compliant(),
+        updated_seq: seq,
+    }
+}
+
+fn movement_row(seq: i64, op: &Op) -> Option<MovementRow> {
+    let OpBody::Card(volunteer, c) = &op.body else {
+        return None;
+    };
+    let (kind, pts, entry, to, purpose) = match c {
+        CardOp::Credit { entry, points, .. } => {
+            ("credit", points.0, Some(entry.to_string()), None, None)
+        }
+        CardOp::Transfer { to, points, .. } => {
+            ("transfer", points.0, None, Some(to.to_string()), None)
+        }
+        CardOp::Redeem {
+            points, purpose, ..
+        } => (
+            "redeem",
+            points.0,
+            None,
+            None,
+            Some(serde_json::to_string::<Purpose>(purpose).unwrap_or_default()),
+        ),
+    };
+    Some(MovementRow {
+        op_id: op.id.to_string(),
+        volunteer: volunteer.to_string(),
+        kind: kind.into(),
+        points: points(pts),
+        replica: op.replica.to_string(),
+        entry_id: entry,
+        to_replica: to,
+        purpose,
+        hlc_wall_ms: ms(op.time.wall_ms),
+        seq,
+    })
+}
+
+fn status_name(s: EntryStatus) -> &'static str {
+    match s {
+        EntryStatus::Unknown => "unknown",
+        EntryStatus::Recorded => "recorded",
+        EntryStatus::Pending => "pending",
+        EntryStatus::Approved => "approved",
+        EntryStatus::Rejected => "rejected",
+        EntryStatus::Void => "void",
+    }
+}
+
+/// The serde (snake_case) name of a unit enum value.
+fn snake<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Milliseconds as a signed column; times beyond year 292 million saturate.
+pub fn ms(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn points(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn count(v: usize) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,91 @@
+//! Pull and snapshot: what a device receives. Ops come in server order from the op log, filtered by what the
+//! device's user may see ([`Viewer::can_see`], judged on the current merged state), in pages. A snapshot is the
+//! merged state restricted to the user's scope ([`Viewer::scope`]) with the cursor it is complete up to.
+
+use linli_sync_core::hlc::Hlc;
+use linli_sync_core::op::Op;
+use linli_sync_core::rights::Viewer;
+use linli_sync_core::sync::{PROTOCOL_VERSION, Snapshot};
+
+use crate::engine::Engine;
+use crate::error::ApiError;
+use crate::store;
+
+/// One page of a pull.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// Visible ops, in server order.
+    pub ops: Vec<Op>,
+    /// The last sequence number examined: the next cursor.
+    pub cursor: u64,
+    /// More ops were stored after `cursor`.
+    pub has_more: bool,
+}
+
+/// Rows read per query while scanning.
+const SCAN_CHUNK: i64 = 2000;
+
+impl Engine {
+    /// Up to `limit` ops visible to `viewer` stored after `cursor`, scanning at most `max_scan` rows.
+    pub fn pull(
+        &self,
+        viewer: Viewer,
+        cursor: u64,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<Page, ApiError> {
+        let upto = self.view().last_seq;
+        let start = i64::try_from(cursor).unwrap_or(i64::MAX);
+        if start > upto {
+            return Err(ApiError::Conflict {
+                code: "cursor_ahead",
+                detail: format!(
+                    "cursor {cursor} is beyond the server's last sequence number {upto}: bootstrap from a snapshot"
+                ),
+            });
+        }
+        let mut conn = self.conn()?;
+        let mut ops = Vec::new();
+        let mut last = start;
+        let mut scanned = 0usize;
+        while last < upto && ops.len() < limit && scanned < max_scan {
+            let chunk = SCAN_CHUNK
+                .min(i64::try_from(max_scan - scanned).unwrap_or(SCAN_CHUNK))
+                .max(1);
+            let rows = store::after(&mut conn, last, chunk)?;
+            if rows.is_empty() {
+                break;
+            }
+            let view = self.view();
+            for (seq, op) in rows {
+                if seq > upto {
+                    break;
+                }
+                scanned += 1;
+                last = seq;
+                if viewer.can_see(&view.state, &op) {
+                    ops.push(op);
+                    if ops.len() == limit {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(Page {
+            ops,
+            cursor: u64::try_from(last).unwrap_or(0),
+            has_more: last < upto,
+        })
+    }
+
+    /// The merged state of `viewer`'s scope, with the cursor it is complete up to.
+    pub fn snapshot(&self, viewer: Viewer, now_ms: u64) -> Snapshot {
+        let view = self.view();
+        Snapshot {
+            protocol: PROTOCOL_VERSION,
+            cursor: u64::try_from(view.last_seq).unwrap_or(0),
+            state: viewer.scope(&view.state),
+            server_time: Hlc::at(now_ms),
+        }
+    }
+}

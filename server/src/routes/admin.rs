@@ -1,0 +1,145 @@
+//! Managing people and devices: `POST /v1/users` (admin), `POST /v1/enrolment-codes` (admin for anyone; a grid
+//! worker for themself or a volunteer), `POST /v1/devices/{id}/revoke` (admin).
+
+use actix_web::{HttpResponse, web};
+use linli_sync_core::ids::{ReplicaId, UserId};
+use linli_sync_core::rights::Role;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::identity;
+use crate::routes::{now_i64, with_conn};
+
+/// `POST /v1/users` body.
+#[derive(Debug, Deserialize)]
+pub struct NewUser {
+    /// Login name (unique).
+    pub username: String,
+    /// `admin`, `grid_worker` or `volunteer`.
+    pub role: Role,
+    /// For web logins; phones use enrolment codes instead.
+    pub password: Option<String>,
+}
+
+/// A user as returned.
+#[derive(Debug, Serialize)]
+pub struct UserOut {
+    /// Id.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// `POST /v1/enrolment-codes` body.
+#[derive(Debug, Deserialize)]
+pub struct NewCode {
+    /// The user the device will belong to.
+    pub user_id: UserId,
+    /// A label for the device ("Li's phone").
+    #[serde(default)]
+    pub label: String,
+}
+
+/// An issued code.
+#[derive(Debug, Serialize)]
+pub struct CodeOut {
+    /// The one-time code, shown only now.
+    pub code: String,
+    /// The user it enrols a device for.
+    pub user_id: String,
+    /// When it stops working (ms since the epoch).
+    pub expires_ms: i64,
+}
+
+/// Creates a user (admin only).
+pub async fn add_user(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let NewUser {
+        username,
+        role,
+        password,
+    } = body.into_inner();
+    if username.trim().is_empty() || username.chars().count() > 64 {
+        return Err(ApiError::invalid("username: 1 to 64 characters"));
+    }
+    let pool = state.pool.clone();
+    let user = with_conn(pool, move |c| {
+        Ok(identity::add_user(
+            c,
+            username.trim(),
+            role,
+            password.as_deref(),
+            now_i64(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(UserOut {
+        id: user.id.to_string(),
+        username: user.username,
+        role: user.role,
+    }))
+}
+
+/// Issues a one-time enrolment code.
+pub async fn issue_code(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<NewCode>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin, Role::GridWorker])?;
+    let NewCode { user_id, label } = body.into_inner();
+    let pool = state.pool.clone();
+    let ttl = i64::try_from(state.config.enrolment_code_ttl_secs.saturating_mul(1000))
+        .unwrap_or(i64::MAX);
+    let caller = auth.user.clone();
+    let (code, expires) = with_conn(pool, move |conn| {
+        let target = identity::user_by_id(conn, user_id)?;
+        let allowed = match caller.role {
+            Role::Admin => true,
+            Role::GridWorker => target.id == caller.id || target.role == Role::Volunteer,
+            Role::Volunteer => false,
+        };
+        if !allowed {
+            return Err(ApiError::forbidden(
+                "a grid worker enrols devices for themself and for volunteers",
+            ));
+        }
+        let now = now_i64();
+        let code = identity::issue_code(conn, target.id, caller.id, &label, now, ttl)?;
+        Ok((code, now.saturating_add(ttl)))
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(CodeOut {
+        code,
+        user_id: user_id.to_string(),
+        expires_ms: expires,
+    }))
+}
+
+/// Revokes a device (admin only): its tokens stop working and its next sync gets `device_revoked`.
+pub async fn revoke_device(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let id: ReplicaId = path
+        .into_inner()
+        .parse()
+        .map_err(|_| ApiError::invalid("the device id is not a UUID"))?;
+    let pool = state.pool.clone();
+    with_conn(pool, move |c| {
+        Ok(identity::revoke_device(c, id, now_i64())?)
+    })
+    .await?;
+    tracing::info!(device = %id, "device revoked");
+    Ok(HttpResponse::NoContent().finish())
+}

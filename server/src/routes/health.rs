@@ -1,0 +1,26 @@
+//! `GET /healthz` (the database answers and the replica is loaded) and `GET /metrics` (Prometheus text).
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::routes::with_conn;
+use crate::store;
+
+/// Liveness and readiness in one: 200 when the database answers.
+pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let stored = with_conn(state.pool.clone(), |c| Ok(store::last_seq(c)?)).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "last_seq": stored,
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
+}
+
+/// Prometheus metrics.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}

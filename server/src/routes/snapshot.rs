@@ -1,0 +1,36 @@
+//! `GET /v1/snapshot?protocol=1`: the merged state of the caller's scope and the cursor to pull from next.
+
+use actix_web::{HttpResponse, web};
+use linli_sync_core::rights::Viewer;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::protocol::check_version;
+use crate::routes::blocking;
+
+/// Query parameters.
+#[derive(Debug, Deserialize)]
+pub struct SnapshotQuery {
+    /// The client's protocol version (defaults to the server's).
+    pub protocol: Option<u64>,
+}
+
+/// The handler.
+pub async fn snapshot(
+    state: web::Data<AppState>,
+    auth: Auth,
+    query: web::Query<SnapshotQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(v) = query.protocol {
+        check_version(v)?;
+    }
+    let viewer = Viewer {
+        user: auth.user.id,
+        role: auth.user.role,
+    };
+    let engine = state.engine.clone();
+    let snapshot = blocking(move || Ok(engine.snapshot(viewer, crate::now_ms()))).await?;
+    Ok(HttpResponse::Ok().json(snapshot))
+}

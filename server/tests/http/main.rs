@@ -1,0 +1,8 @@
+//! Integration tests over real HTTP: each test starts the real server on port 0 with a fresh SQLite file
+//! (`TestApp::spawn()`) and talks to it with reqwest, as a phone or the admin console would.
+
+mod auth;
+mod common;
+mod errors;
+mod matrix;
+mod sync;

@@ -1,0 +1,246 @@
+//! The sync round trip: idempotent push, scoped and paged pull, snapshot, gzip both ways, and the report tables
+//! written with the ops.
+
+use diesel::prelude::*;
+use linli_server::db::schema;
+use linli_sync_core::prelude::*;
+use linli_sync_core::sync::{Snapshot, SyncResponse};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::{TestApp, World, activity, ticket_create, visit};
+use crate::errors::gzip;
+
+fn response(reply: &crate::common::Reply) -> SyncResponse {
+    serde_json::from_value(reply.body.clone()).expect("a SyncResponse")
+}
+
+#[actix_web::test]
+async fn a_retried_batch_is_acknowledged_and_never_applied_twice() {
+    let app = TestApp::spawn().await;
+    let mut w = World::build(&app).await;
+    let t = TicketId::random();
+    let ops = vec![
+        w.worker.op(OpBody::Ticket(t, ticket_create(w.g1))),
+        w.worker
+            .op(OpBody::Ticket(t, TicketOp::Take(Note::default()))),
+    ];
+    let first = response(&app.push_ok(&w.worker, &ops).await);
+    let ids: Vec<OpId> = ops.iter().map(|o| o.id).collect();
+    assert_eq!(first.acked, ids);
+    let before = app.fingerprint();
+    // The answer was lost; the phone sends the same batch again, plus one duplicate inside the batch.
+    let mut again = ops.clone();
+    again.push(ops[0].clone());
+    let second = response(&app.push_ok(&w.worker, &again).await);
+    assert_eq!(second.acked, ids);
+    assert_eq!(app.fingerprint(), before);
+    for op in &ops {
+        assert_eq!(app.copies(op.id), 1);
+    }
+}
+
+#[actix_web::test]
+async fn pulls_are_scoped_ordered_and_paged() {
+    let app = TestApp::spawn().await;
+    let mut w = World::build(&app).await;
+    let in_scope = w
+        .admin
+        .op(OpBody::Ticket(TicketId::random(), ticket_create(w.g1)));
+    let outside = w
+        .admin
+        .op(OpBody::Ticket(TicketId::random(), ticket_create(w.g2)));
+    let own_visit = w.butler.op(OpBody::Entry(
+        EntryId::random(),
+        EntryOp::Visit(visit(w.butler.user, w.g1, w.h1)),
+    ));
+    app.push_ok(&w.admin, &[in_scope.clone(), outside.clone()])
+        .await;
+    app.push_ok(&w.butler, std::slice::from_ref(&own_visit))
+        .await;
+
+    // The admin sees everything, two at a time, in server order.
+    let mut cursor = 0;
+    let mut seen = Vec::new();
+    loop {
+        let page = response(&app.sync(&w.admin, cursor, &[], Some(2)).await);
+        assert!(page.ops.len() <= 2);
+        seen.extend(page.ops.iter().map(|o| o.id));
+        cursor = page.cursor;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 7 + 3, "7 world ops and 3 pushed here: {seen:?}");
+    assert_eq!(
+        seen[seen.len() - 3..],
+        [in_scope.id, outside.id, own_visit.id]
+    );
+
+    // The grid worker sees g1's ticket and the visit in g1, not g2's ticket.
+    let worker = response(&app.sync(&w.worker, 0, &[], None).await);
+    let ids: Vec<OpId> = worker.ops.iter().map(|o| o.id).collect();
+    assert!(ids.contains(&in_scope.id) && ids.contains(&own_visit.id));
+    assert!(!ids.contains(&outside.id));
+    assert!(!worker.has_more);
+
+    // The volunteer sees their own visit and their grid cell, not tickets others raised.
+    let butler = response(&app.sync(&w.butler, 0, &[], None).await);
+    let ids: Vec<OpId> = butler.ops.iter().map(|o| o.id).collect();
+    assert!(ids.contains(&own_visit.id));
+    assert!(!ids.contains(&in_scope.id) && !ids.contains(&outside.id));
+    assert!(
+        butler
+            .ops
+            .iter()
+            .all(|o| !matches!(&o.body, OpBody::Grid(g, _) if *g == w.g2))
+    );
+    assert_eq!(butler.cursor, worker.cursor);
+
+    // A cursor from another server (or a restored backup) is refused: bootstrap again.
+    app.sync(&w.butler, 10_000, &[], None)
+        .await
+        .assert_problem(409, "cursor_ahead");
+}
+
+#[actix_web::test]
+async fn a_snapshot_holds_the_scope_and_a_cursor_to_continue_from() {
+    let app = TestApp::spawn().await;
+    let mut w = World::build(&app).await;
+    let t1 = TicketId::random();
+    let ops = [
+        w.admin.op(OpBody::Ticket(t1, ticket_create(w.g1))),
+        w.admin
+            .op(OpBody::Ticket(TicketId::random(), ticket_create(w.g2))),
+    ];
+    app.push_ok(&w.admin, &ops).await;
+    let reply = app
+        .get("/v1/snapshot?protocol=1", Some(&w.worker.token))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:#}", reply.body);
+    let snap: Snapshot = serde_json::from_value(reply.body).expect("a Snapshot");
+    assert_eq!(
+        snap.state.grids().keys().copied().collect::<Vec<_>>(),
+        vec![w.g1]
+    );
+    assert_eq!(
+        snap.state.tickets().keys().copied().collect::<Vec<_>>(),
+        vec![t1]
+    );
+    let after = response(&app.sync(&w.worker, snap.cursor, &[], None).await);
+    assert!(after.ops.is_empty() && !after.has_more);
+
+    let admin: Snapshot =
+        serde_json::from_value(app.get("/v1/snapshot", Some(&w.admin.token)).await.body)
+            .expect("snapshot");
+    assert_eq!(admin.state.grids().len(), 2);
+    app.get("/v1/snapshot?protocol=0", Some(&w.admin.token))
+        .await
+        .assert_problem(426, "upgrade_required");
+}
+
+#[actix_web::test]
+async fn gzip_request_and_response_bodies_are_accepted() {
+    let app = TestApp::spawn().await;
+    let mut w = World::build(&app).await;
+    let op = w
+        .admin
+        .op(OpBody::Ticket(TicketId::random(), ticket_create(w.g1)));
+    let body = json!({"protocol": 1, "cursor": 0, "ops": [op.to_value()]}).to_string();
+    let res = app
+        .client
+        .post(format!("{}/v1/sync", app.base))
+        .bearer_auth(&w.admin.token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .header("accept-encoding", "gzip")
+        .body(gzip(body.as_bytes()))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), StatusCode::OK);
+    // reqwest undoes the gzip and drops the header; it asked for gzip, so the server compressed it.
+    let res: SyncResponse = res.json().await.expect("json");
+    assert_eq!(res.acked, vec![op.id]);
+    assert_eq!(app.copies(op.id), 1);
+}
+
+#[actix_web::test]
+async fn report_tables_follow_the_ops_in_the_same_transaction() {
+    let app = TestApp::spawn().await;
+    let mut w = World::build(&app).await;
+    let t = TicketId::random();
+    let entry = EntryId::random();
+    let ops = [
+        w.worker.op(OpBody::Ticket(t, ticket_create(w.g1))),
+        w.worker
+            .op(OpBody::Ticket(t, TicketOp::Take(Note::default()))),
+        w.worker
+            .op(OpBody::Ticket(t, TicketOp::Arrive(Note::default()))),
+    ];
+    app.push_ok(&w.worker, &ops).await;
+    let logged = w.butler.op(OpBody::Entry(
+        entry,
+        EntryOp::Activity(activity(w.butler.user, w.g1)),
+    ));
+    app.push_ok(&w.butler, &[logged]).await;
+    let mut state = State::new(Rules::DEFAULT);
+    let snap: Snapshot =
+        serde_json::from_value(app.get("/v1/snapshot", Some(&w.worker.token)).await.body)
+            .expect("snapshot");
+    state.merge(snap.state);
+    let approve = w
+        .worker
+        .writer
+        .approve(&state, linli_server::now_ms(), entry, None)
+        .expect("approve ops");
+    app.push_ok(&w.worker, &approve).await;
+
+    let mut db = app.db();
+    let (status, taken, on_site): (String, Option<i64>, Option<i64>) = schema::tickets::table
+        .find(t.to_string())
+        .select((
+            schema::tickets::status,
+            schema::tickets::taken_ms,
+            schema::tickets::on_site_ms,
+        ))
+        .first(&mut db)
+        .expect("ticket row");
+    assert_eq!(status, "on_site");
+    assert!(taken.is_some() && on_site >= taken);
+    let (entry_status, approved): (String, i64) = schema::entries::table
+        .find(entry.to_string())
+        .select((schema::entries::status, schema::entries::approved_minutes))
+        .first(&mut db)
+        .expect("entry row");
+    assert_eq!((entry_status.as_str(), approved), ("approved", 59));
+    let balance: i64 = schema::cards::table
+        .find(w.butler.user.to_string())
+        .select(schema::cards::balance)
+        .first(&mut db)
+        .expect("card row");
+    assert_eq!(balance, 9, "59 minutes at 10 points an hour");
+    let movements: i64 = schema::card_movements::table
+        .count()
+        .get_result(&mut db)
+        .expect("count");
+    assert_eq!(movements, 1);
+    let households: i64 = schema::grid_cells::table
+        .find(w.g1.to_string())
+        .select(schema::grid_cells::households)
+        .first(&mut db)
+        .expect("grid row");
+    assert_eq!(households, 1);
+
+    let metrics = app
+        .send(app.client.get(format!("{}/metrics", app.base)))
+        .await;
+    let text = metrics.body.as_str().expect("text").to_string();
+    assert!(text.contains("linli_ops_ingested_total 13"), "{text}");
+    assert!(
+        text.contains(r#"linli_http_requests_total{route="/v1/sync",status="200"}"#),
+        "{text}"
+    );
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.body["status"], json!("ok"));
+}
