@@ -1,7 +1,8 @@
 //! The server's replica: the merged state of every stored op, held in memory for validation and scoping, with the
-//! op log's last sequence number it reflects. Rebuilt from the op log at start; replaced only after a batch has
-//! committed, so it never holds an op the database does not.
+//! op log's last sequence number it reflects. Rebuilt from the op log at start; a batch is applied to it only
+//! after the batch has committed, so it never holds an op the database does not.
 
+use linli_sync_core::op::Op;
 use linli_sync_core::state::{Rules, State};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
@@ -55,7 +56,7 @@ impl Engine {
 
     /// Reads the current view.
     pub fn view(&self) -> RwLockReadGuard<'_, View> {
-        // A panic while holding the lock cannot leave a half-updated view: it is replaced whole.
+        // `apply` does not panic, so a poisoned lock still guards a consistent view.
         self.view.read().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -63,8 +64,13 @@ impl Engine {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn replace(&self, view: View) {
-        *self.view.write().unwrap_or_else(PoisonError::into_inner) = view;
+    /// Applies ops that have just been committed, and advances the sequence number, in one step for readers.
+    pub(crate) fn commit<'a>(&self, ops: impl IntoIterator<Item = &'a Op>, last_seq: i64) {
+        let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+        for op in ops {
+            view.state.apply(op);
+        }
+        view.last_seq = last_seq;
     }
 
     /// A database connection.
