@@ -1,0 +1,424 @@
+//! The UniFFI surface (Kotlin, Swift, Python): the [`Replica`] object, a thin wrapper whose methods are one-liners
+//! over [`Store`], and [`ReplicaError`], the one error enum that crosses the boundary, mapped from the internal
+//! [`Error`] in one place (`impl From<Error> for ReplicaError`).
+//!
+//! Threading: a `Replica` may be shared between threads; calls are serialised by one mutex around the single
+//! writer connection. `sync` holds it only while preparing and applying, not during the network round trip, so
+//! writes made meanwhile are not blocked (they are pushed by the next sync). No panic crosses the boundary: a
+//! panic inside a call is caught, the replica is closed, and the call returns `ReplicaError::Internal`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::Error;
+use crate::http::{self, Timeouts};
+use crate::store::{Store, TicketStep};
+use crate::types::{
+    ActivityInput, CardView, DeviceIdentity, GridView, HouseholdView, MySummary, PendingEntry,
+    RedeemPurpose, SyncOutcome, SyncStatus, TicketInput, TicketView, VisitInput, VisitRecorded,
+};
+
+/// Why a replica call failed. Reasons name the rule or the failure, never personal data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum ReplicaError {
+    /// The server could not be reached, or is unavailable: nothing was lost; retry later.
+    #[error("offline: {reason}")]
+    Offline {
+        /// What failed.
+        reason: String,
+    },
+    /// A rule refused the write (validation, role or scope, card rights) or the server refused the sync.
+    /// `code` is stable and machine-readable (`insufficient_rights`, `role_forbidden`, `invalid_transition`, …).
+    #[error("rejected ({code}): {reason}")]
+    Rejected {
+        /// The rule broken.
+        code: String,
+        /// A sentence saying why.
+        reason: String,
+    },
+    /// Malformed input: an id that is not a UUID, bytes that are not a sync message, a file of another device.
+    #[error("invalid: {reason}")]
+    Invalid {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The database failed (disk full, I/O error).
+    #[error("storage: {reason}")]
+    Storage {
+        /// SQLite's message.
+        reason: String,
+    },
+    /// The server revoked this device; its local data has been deleted.
+    #[error("revoked: {reason}")]
+    Revoked {
+        /// What to do.
+        reason: String,
+    },
+    /// The replica was closed.
+    #[error("closed: {reason}")]
+    Closed {
+        /// What to do.
+        reason: String,
+    },
+    /// A bug: the call panicked and the replica was closed.
+    #[error("internal: {reason}")]
+    Internal {
+        /// What to do.
+        reason: String,
+    },
+}
+
+fn code_of<T: serde::Serialize>(e: &T) -> String {
+    serde_json::to_value(e)
+        .ok()
+        .and_then(|v| v.get("code").and_then(|c| c.as_str().map(str::to_owned)))
+        .unwrap_or_else(|| "rejected".into())
+}
+
+impl From<Error> for ReplicaError {
+    fn from(e: Error) -> Self {
+        let reason = e.to_string();
+        match e {
+            Error::Sqlite(_) => ReplicaError::Storage { reason },
+            Error::Op(ref op) => ReplicaError::Rejected {
+                code: code_of(op),
+                reason,
+            },
+            Error::Rights(ref r) => ReplicaError::Rejected {
+                code: code_of(r),
+                reason,
+            },
+            Error::Server { ref code, .. } => ReplicaError::Rejected {
+                code: code.clone(),
+                reason,
+            },
+            Error::Invalid(_) => ReplicaError::Invalid { reason },
+            Error::Network(_) => ReplicaError::Offline { reason },
+            Error::Revoked => ReplicaError::Revoked { reason },
+            Error::Closed => ReplicaError::Closed {
+                reason: "the replica is closed; open it again".into(),
+            },
+        }
+    }
+}
+
+/// One device's offline replica.
+#[derive(Debug, uniffi::Object)]
+pub struct Replica {
+    inner: Mutex<Option<Store>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Replica {
+    /// Runs `f` on the open store under the lock, mapping errors and catching panics.
+    fn with<T>(&self, f: impl FnOnce(&mut Store) -> Result<T, Error>) -> Result<T, ReplicaError> {
+        // A panic is caught below while the guard is held, so the mutex is never poisoned by our own code.
+        let mut guard = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(store) = guard.as_mut() else {
+            return Err(Error::Closed.into());
+        };
+        match catch_unwind(AssertUnwindSafe(|| f(store))) {
+            Ok(result) => result.map_err(Into::into),
+            Err(_) => {
+                *guard = None;
+                Err(ReplicaError::Internal {
+                    reason: "an internal error closed the replica; open it again".into(),
+                })
+            }
+        }
+    }
+
+    /// Opens a replica from Rust (the same as the exported constructor).
+    pub fn open_at(path: &Path, device: &DeviceIdentity) -> Result<Replica, ReplicaError> {
+        let store =
+            catch_unwind(|| Store::open(path, device)).map_err(|_| ReplicaError::Internal {
+                reason: "opening the replica failed unexpectedly".into(),
+            })??;
+        Ok(Replica {
+            inner: Mutex::new(Some(store)),
+        })
+    }
+
+    fn sync_with(
+        &self,
+        base_url: &str,
+        token: &str,
+        t: Timeouts,
+    ) -> Result<SyncOutcome, ReplicaError> {
+        if self.with(|s| s.needs_bootstrap())? {
+            let answer = http::get(&http::endpoint(base_url, "/v1/snapshot"), token, t)?;
+            // A server without snapshots (404) is synced from cursor 0 instead.
+            if answer.status != 404 {
+                self.with(|s| s.apply_http(now_ms(), answer, true))?;
+            }
+        }
+        let mut total = SyncOutcome {
+            acked: 0,
+            received: 0,
+            has_more: false,
+            cursor: 0,
+        };
+        // Bounded: a server that keeps saying "more" is asked again by the next call, not in an endless loop.
+        for _ in 0..MAX_PAGES {
+            let body = self.with(|s| s.prepare_sync())?;
+            let answer = http::post_json(&http::endpoint(base_url, "/v1/sync"), token, &body, t)?;
+            let page = self.with(|s| s.apply_http(now_ms(), answer, false))?;
+            total.acked += page.acked;
+            total.received += page.received;
+            total.cursor = page.cursor;
+            total.has_more = page.has_more;
+            if !page.has_more {
+                break;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// The most pages one `sync` call pulls.
+const MAX_PAGES: usize = 100;
+
+impl Store {
+    fn apply_http(
+        &mut self,
+        now_ms: u64,
+        answer: http::Answer,
+        snapshot: bool,
+    ) -> Result<SyncOutcome, Error> {
+        match answer.status {
+            200..=299 if snapshot => self.bootstrap(now_ms, &answer.body).map(|()| SyncOutcome {
+                acked: 0,
+                received: 0,
+                has_more: false,
+                cursor: 0,
+            }),
+            200..=299 => self.apply_sync_response(now_ms, &answer.body),
+            408 | 429 | 500..=599 => Err(Error::Network(format!(
+                "the server is unavailable (HTTP {}); retry later",
+                answer.status
+            ))),
+            status => {
+                let code =
+                    crate::sync::problem_code(&answer.body).unwrap_or_else(|| "http_error".into());
+                Err(self.refused(status, code))
+            }
+        }
+    }
+
+    fn needs_bootstrap(&mut self) -> Result<bool, Error> {
+        self.ensure_active()?;
+        let base: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM base_state", [], |r| r.get(0))?;
+        Ok(base == 0 && self.device()?.cursor == 0)
+    }
+}
+
+#[uniffi::export]
+impl Replica {
+    /// Opens (or creates) the replica file at `path` for this device. Runs schema upgrades.
+    #[uniffi::constructor]
+    pub fn open(path: String, device: DeviceIdentity) -> Result<Arc<Replica>, ReplicaError> {
+        Replica::open_at(Path::new(&path), &device).map(Arc::new)
+    }
+
+    /// Records a door-knock visit; a health flag also raises a follow-up ticket, in the same transaction.
+    pub fn record_visit(&self, visit: VisitInput) -> Result<VisitRecorded, ReplicaError> {
+        self.with(|s| s.record_visit(now_ms(), &visit))
+    }
+
+    /// Logs a stretch of volunteer service; returns the entry id.
+    pub fn log_activity(&self, activity: ActivityInput) -> Result<String, ReplicaError> {
+        self.with(|s| s.log_activity(now_ms(), &activity))
+    }
+
+    /// Creates a ticket; returns its id.
+    pub fn create_ticket(&self, ticket: TicketInput) -> Result<String, ReplicaError> {
+        self.with(|s| s.create_ticket(now_ms(), &ticket))
+    }
+
+    /// 签收: takes a ticket; the 5-minute clock starts now.
+    pub fn take_ticket(&self, ticket_id: String, note: Option<String>) -> Result<(), ReplicaError> {
+        self.with(|s| s.ticket_step(now_ms(), &ticket_id, TicketStep::Take(note)))
+    }
+
+    /// 到场: marks arrival on site.
+    pub fn arrive_ticket(
+        &self,
+        ticket_id: String,
+        note: Option<String>,
+    ) -> Result<(), ReplicaError> {
+        self.with(|s| s.ticket_step(now_ms(), &ticket_id, TicketStep::Arrive(note)))
+    }
+
+    /// 解决: marks the problem solved.
+    pub fn solve_ticket(
+        &self,
+        ticket_id: String,
+        note: Option<String>,
+    ) -> Result<(), ReplicaError> {
+        self.with(|s| s.ticket_step(now_ms(), &ticket_id, TicketStep::Solve(note)))
+    }
+
+    /// 方案: records the plan for a complex problem.
+    pub fn plan_ticket(&self, ticket_id: String, plan: String) -> Result<(), ReplicaError> {
+        self.with(|s| s.ticket_step(now_ms(), &ticket_id, TicketStep::Plan(plan)))
+    }
+
+    /// 答复: records the answer given to the resident.
+    pub fn answer_ticket(&self, ticket_id: String, answer: String) -> Result<(), ReplicaError> {
+        self.with(|s| s.ticket_step(now_ms(), &ticket_id, TicketStep::Answer(answer)))
+    }
+
+    /// 评价: records the resident's satisfaction, 1 to 5.
+    pub fn rate_ticket(
+        &self,
+        ticket_id: String,
+        satisfaction: u8,
+        note: Option<String>,
+    ) -> Result<(), ReplicaError> {
+        self.with(|s| s.ticket_step(now_ms(), &ticket_id, TicketStep::Rate(satisfaction, note)))
+    }
+
+    /// 重办: reopens a ticket.
+    pub fn reopen_ticket(
+        &self,
+        ticket_id: String,
+        note: Option<String>,
+    ) -> Result<(), ReplicaError> {
+        self.with(|s| s.ticket_step(now_ms(), &ticket_id, TicketStep::Reopen(note)))
+    }
+
+    /// Approves a volunteer's activity and credits their green energy card.
+    pub fn approve_entry(
+        &self,
+        entry_id: String,
+        reason: Option<String>,
+    ) -> Result<(), ReplicaError> {
+        self.with(|s| s.approve_entry(now_ms(), &entry_id, reason))
+    }
+
+    /// Rejects a volunteer's activity, saying why.
+    pub fn reject_entry(&self, entry_id: String, reason: String) -> Result<(), ReplicaError> {
+        self.with(|s| s.reject_entry(now_ms(), &entry_id, reason))
+    }
+
+    /// Redeems points from a volunteer's card within the rights this device holds; returns the card after.
+    pub fn redeem_points(
+        &self,
+        volunteer_id: String,
+        points: u64,
+        purpose: RedeemPurpose,
+    ) -> Result<CardView, ReplicaError> {
+        self.with(|s| s.redeem(now_ms(), &volunteer_id, points, &purpose))
+    }
+
+    /// My households to visit, and whether each was visited since `day_start_ms` (the app's local midnight).
+    pub fn households_to_visit(
+        &self,
+        day_start_ms: u64,
+    ) -> Result<Vec<HouseholdView>, ReplicaError> {
+        self.with(|s| s.households_to_visit(day_start_ms))
+    }
+
+    /// My open tickets with their 5-20-2-2 steps, judged now.
+    pub fn open_tickets(&self) -> Result<Vec<TicketView>, ReplicaError> {
+        self.with(|s| s.open_tickets(now_ms()))
+    }
+
+    /// The grid cells I cover.
+    pub fn grid_cells(&self) -> Result<Vec<GridView>, ReplicaError> {
+        self.with(|s| s.grid_cells())
+    }
+
+    /// My approved and pending hours, and my green energy card.
+    pub fn my_summary(&self) -> Result<MySummary, ReplicaError> {
+        self.with(|s| s.summary())
+    }
+
+    /// A volunteer's card, with the rights this device holds on it.
+    pub fn card(&self, volunteer_id: String) -> Result<CardView, ReplicaError> {
+        self.with(|s| s.card(&volunteer_id))
+    }
+
+    /// Activities waiting for my decision.
+    pub fn pending_entries(&self) -> Result<Vec<PendingEntry>, ReplicaError> {
+        self.with(|s| s.pending_entries())
+    }
+
+    /// Device id, user, role, cursor, unsynced ops, last sync.
+    pub fn sync_status(&self) -> Result<SyncStatus, ReplicaError> {
+        self.with(|s| s.sync_status())
+    }
+
+    /// The body of a sync request (JSON `SyncRequest`): unacknowledged ops and the pull cursor.
+    pub fn prepare_sync(&self) -> Result<Vec<u8>, ReplicaError> {
+        self.with(|s| s.prepare_sync())
+    }
+
+    /// Applies the server's answer (a `SyncResponse`, or its problem document). Idempotent.
+    pub fn apply_sync_response(&self, response: Vec<u8>) -> Result<SyncOutcome, ReplicaError> {
+        self.with(|s| s.apply_sync_response(now_ms(), &response))
+    }
+
+    /// Starts from a server snapshot (JSON `Snapshot`) of this device's scope; unsynced local work is kept.
+    pub fn bootstrap(&self, snapshot: Vec<u8>) -> Result<(), ReplicaError> {
+        self.with(|s| s.bootstrap(now_ms(), &snapshot))
+    }
+
+    /// One HTTP sync with the server at `base_url` (`POST {base_url}/v1/sync`, and `GET {base_url}/v1/snapshot`
+    /// first on a new device), authenticated with the bearer `token`. Blocking: call it off the UI thread.
+    pub fn sync(&self, base_url: String, token: String) -> Result<SyncOutcome, ReplicaError> {
+        self.sync_with(&base_url, &token, Timeouts::DEFAULT)
+    }
+
+    /// Deletes all local data of this replica (ops, snapshot, views); unsynced work is lost.
+    pub fn wipe(&self) -> Result<(), ReplicaError> {
+        self.with(|s| s.wipe())
+    }
+
+    /// Closes the database. Later calls return `ReplicaError::Closed`.
+    pub fn close(&self) {
+        drop(
+            self.inner
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_refusals_and_outages_map_to_rejected_and_offline() {
+        let e: ReplicaError = Error::Server {
+            status: 409,
+            code: "id_conflict".into(),
+        }
+        .into();
+        assert_eq!(
+            e,
+            ReplicaError::Rejected {
+                code: "id_conflict".into(),
+                reason: "the server refused the sync: id_conflict (HTTP 409)".into()
+            }
+        );
+        let e: ReplicaError = Error::Network("timeout".into()).into();
+        assert_eq!(
+            e,
+            ReplicaError::Offline {
+                reason: "timeout".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! The `device` row: who this replica is (device id, user, role) and its sync state (hybrid logical clock,
+//! server cursor, last sync, revoked flag).
+
+use linli_sync_core::prelude::{Hlc, ReplicaId, Role, UserId};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// The device row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// This replica.
+    pub replica: ReplicaId,
+    /// The signed-in user.
+    pub user: UserId,
+    /// Their role.
+    pub role: Role,
+    /// The last time the clock issued or observed.
+    pub hlc: Hlc,
+    /// The server pull cursor.
+    pub cursor: u64,
+    /// When the last sync answer was applied.
+    pub last_sync_ms: Option<u64>,
+    /// The server revoked this device.
+    pub revoked: bool,
+}
+
+/// Reads the device row, if the replica was ever opened.
+pub fn load(conn: &Connection) -> Result<Option<Device>> {
+    let row = conn
+        .query_row(
+            "SELECT replica_id, user_id, role, hlc_wall_ms, hlc_logical, cursor, last_sync_ms, revoked
+             FROM device WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, bool>(7)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((replica, user, role, wall, logical, cursor, last_sync, revoked)) = row else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str| Error::Invalid(format!("the replica file has an invalid {what}"));
+    Ok(Some(Device {
+        replica: ReplicaId::from_str(&replica).map_err(|_| corrupt("device id"))?,
+        user: UserId::from_str(&user).map_err(|_| corrupt("user id"))?,
+        role: Role::from_str(&role).map_err(|()| corrupt("role"))?,
+        hlc: Hlc {
+            wall_ms: to_u64(wall),
+            logical: u32::try_from(logical).unwrap_or(0),
+        },
+        cursor: to_u64(cursor),
+        last_sync_ms: last_sync.map(to_u64),
+        revoked,
+    }))
+}
+
+/// Writes the identity of a new replica.
+pub fn create(tx: &Transaction, replica: ReplicaId, user: UserId, role: Role) -> Result<()> {
+    tx.execute(
+        "INSERT INTO device (id, replica_id, user_id, role) VALUES (1, ?1, ?2, ?3)",
+        params![replica.to_string(), user.to_string(), role.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Stores the clock's last time.
+pub fn save_clock(tx: &Transaction, hlc: Hlc) -> Result<()> {
+    tx.execute(
+        "UPDATE device SET hlc_wall_ms = ?1, hlc_logical = ?2 WHERE id = 1",
+        params![to_i64(hlc.wall_ms), hlc.logical],
+    )?;
+    Ok(())
+}
+
+/// Stores the pull cursor and the time of the sync that moved it.
+pub fn save_cursor(tx: &Transaction, cursor: u64, synced_at_ms: u64) -> Result<()> {
+    tx.execute(
+        "UPDATE device SET cursor = ?1, last_sync_ms = ?2 WHERE id = 1",
+        params![to_i64(cursor), to_i64(synced_at_ms)],
+    )?;
+    Ok(())
+}
+
+/// Marks the device revoked (after its data was wiped).
+pub fn mark_revoked(tx: &Transaction) -> Result<()> {
+    tx.execute(
+        "UPDATE device SET revoked = 1, cursor = 0, last_sync_ms = NULL WHERE id = 1",
+        [],
+    )?;
+    Ok(())
+}
+
+/// SQLite integers are signed; our counters and times never reach 2^63, and a negative value can only come from
+/// a damaged file, which reads as 0.
+pub fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// The inverse of [`to_u64`], saturating.
+pub fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,47 @@
+//! The library's internal error: every way a call can fail, before it is mapped (in one place, `api.rs`) to the
+//! small public `ReplicaError` that crosses the FFI boundary.
+
+use linli_sync_core::prelude::{OpError, RightsError};
+use thiserror::Error;
+
+/// Why a replica call failed.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// SQLite failed (disk full, I/O error, corrupt file).
+    #[error("storage: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The op breaks a rule of `sync-core` (validation).
+    #[error("{0}")]
+    Op(#[from] OpError),
+    /// The user's role or scope does not allow the op.
+    #[error("{0}")]
+    Rights(#[from] RightsError),
+    /// The caller passed something malformed (an id that is not a UUID, bytes that are not a sync message).
+    #[error("{0}")]
+    Invalid(String),
+    /// The server refused the request (its error code, without the request's content).
+    #[error("the server refused the sync: {code} (HTTP {status})")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The server's error code.
+        code: String,
+    },
+    /// The server could not be reached or did not answer in time; nothing was lost, retry later.
+    #[error("{0}")]
+    Network(String),
+    /// The server revoked this device; its local data has been wiped.
+    #[error("this device was revoked by the server; its local data has been deleted")]
+    Revoked,
+    /// The replica was closed.
+    #[error("the replica is closed")]
+    Closed,
+}
+
+/// Shorthand.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An `Invalid` error naming the field.
+pub fn invalid(field: &str, reason: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("`{field}`: {reason}"))
+}

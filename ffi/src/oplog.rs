@@ -1,0 +1,102 @@
+//! The op log: ops this device wrote (`local_ops`, numbered in the order written, with a `synced` marker) and ops
+//! received from the server (`remote_ops`). An op is stored once, whoever sends it how often.
+
+use linli_sync_core::prelude::{Op, OpId};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::error::{Error, Result};
+
+/// Appends an op this device wrote; returns its device sequence number.
+pub fn append_local(tx: &Transaction, op: &Op) -> Result<u64> {
+    tx.execute(
+        "INSERT INTO local_ops (id, op) VALUES (?1, ?2)",
+        params![op.id.0.as_bytes(), op.to_json()],
+    )?;
+    Ok(crate::device::to_u64(tx.last_insert_rowid()))
+}
+
+/// Stores an op received from the server unless it is already known (as a local or a remote op). Returns
+/// whether it was new.
+pub fn insert_remote(tx: &Transaction, op: &Op) -> Result<bool> {
+    if contains(tx, op.id)? {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT INTO remote_ops (id, op) VALUES (?1, ?2)",
+        params![op.id.0.as_bytes(), op.to_json()],
+    )?;
+    Ok(true)
+}
+
+/// Whether the op is stored.
+pub fn contains(conn: &Connection, id: OpId) -> Result<bool> {
+    let local = conn
+        .query_row(
+            "SELECT 1 FROM local_ops WHERE id = ?1",
+            [id.0.as_bytes()],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if local {
+        return Ok(true);
+    }
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM remote_ops WHERE id = ?1",
+            [id.0.as_bytes()],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Marks local ops as acknowledged by the server; returns how many changed.
+pub fn mark_synced(tx: &Transaction, ids: &[OpId]) -> Result<u32> {
+    let mut stmt =
+        tx.prepare_cached("UPDATE local_ops SET synced = 1 WHERE id = ?1 AND synced = 0")?;
+    let mut n = 0u32;
+    for id in ids {
+        n += u32::try_from(stmt.execute([id.0.as_bytes()])?).unwrap_or(0);
+    }
+    Ok(n)
+}
+
+/// Local ops not yet acknowledged, oldest first.
+pub fn unsynced(conn: &Connection) -> Result<Vec<Op>> {
+    let mut stmt = conn.prepare_cached("SELECT op FROM local_ops WHERE synced = 0 ORDER BY seq")?;
+    let texts = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    texts.iter().map(|t| parse(t)).collect()
+}
+
+/// How many local ops wait for an acknowledgement.
+pub fn unsynced_count(conn: &Connection) -> Result<u64> {
+    let n: i64 = conn.query_row("SELECT count(*) FROM local_ops WHERE synced = 0", [], |r| {
+        r.get(0)
+    })?;
+    Ok(crate::device::to_u64(n))
+}
+
+/// Every stored op, local and remote, for rebuilding the in-memory state.
+pub fn all(conn: &Connection) -> Result<Vec<Op>> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT op FROM remote_ops",
+        "SELECT op FROM local_ops ORDER BY seq",
+    ] {
+        let mut stmt = conn.prepare(sql)?;
+        let texts = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        for t in texts {
+            out.push(parse(&t)?);
+        }
+    }
+    Ok(out)
+}
+
+fn parse(text: &str) -> Result<Op> {
+    Op::from_json(text).map_err(|e| Error::Invalid(format!("a stored op could not be read: {e}")))
+}

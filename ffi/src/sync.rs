@@ -1,0 +1,188 @@
+//! Sync, transport-agnostic: [`Store::prepare_sync`] gives the request body (`SyncRequest` of
+//! `linli_sync_core::sync`: unacknowledged ops oldest first, and the pull cursor); [`Store::apply_sync_response`]
+//! applies the server's answer (acknowledgements and new ops) in one transaction. Ops are stored by id, so applying
+//! an answer twice, or an answer that repeats ops already held, changes nothing.
+//!
+//! A new or replaced device starts from a [`Snapshot`] ([`Store::bootstrap`]). A server answer with the problem
+//! code `device_revoked` wipes the replica's data and marks it revoked; the documented manual wipe is
+//! [`Store::wipe`].
+
+use linli_sync_core::prelude::{
+    PROTOCOL_VERSION, Rules, Snapshot, State, SyncRequest, SyncResponse,
+};
+use serde_json::Value;
+
+use crate::device;
+use crate::error::{Error, Result};
+use crate::oplog;
+use crate::store::{Store, load_state};
+use crate::types::SyncOutcome;
+use crate::views;
+
+/// The problem code with which the server refuses a revoked device.
+pub const REVOKED: &str = "device_revoked";
+
+/// Above this many new ops in one answer, the views are rebuilt rather than updated op by op.
+const REBUILD_ABOVE: usize = 256;
+
+impl Store {
+    /// The body of the next sync request: every op not yet acknowledged (oldest first) and the pull cursor.
+    pub fn prepare_sync(&self) -> Result<Vec<u8>> {
+        self.ensure_active()?;
+        let request = SyncRequest::new(self.device()?.cursor, oplog::unsynced(&self.conn)?);
+        serde_json::to_vec(&request).map_err(|e| Error::Invalid(format!("request encoding: {e}")))
+    }
+
+    /// Applies a server answer: a `SyncResponse`, or a problem document (`{"code": …}`) the server sent instead.
+    pub fn apply_sync_response(&mut self, now_ms: u64, bytes: &[u8]) -> Result<SyncOutcome> {
+        self.ensure_active()?;
+        if let Some(code) = problem_code(bytes) {
+            return Err(self.refused(0, code));
+        }
+        let response: SyncResponse = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Invalid(format!("not a sync response: {e}")))?;
+        if response.protocol != PROTOCOL_VERSION {
+            return Err(Error::Invalid(format!(
+                "the server speaks sync protocol {}, this library {PROTOCOL_VERSION}: upgrade required",
+                response.protocol
+            )));
+        }
+        let result = self.apply_inner(now_ms, &response);
+        if result.is_err()
+            && let Ok(state) = load_state(&self.conn)
+        {
+            self.state = state;
+        }
+        result
+    }
+
+    fn apply_inner(&mut self, now_ms: u64, response: &SyncResponse) -> Result<SyncOutcome> {
+        let cursor = self.device()?.cursor.max(response.cursor);
+        let Store {
+            conn,
+            state,
+            writer,
+            me,
+            ..
+        } = self;
+        let tx = conn.transaction()?;
+        let acked = oplog::mark_synced(&tx, &response.acked)?;
+        let mut fresh = Vec::new();
+        for op in &response.ops {
+            if oplog::insert_remote(&tx, op)? {
+                state.apply(op);
+                fresh.push(op.clone());
+            }
+        }
+        // Later local events order after everything heard. A time beyond the drift bound is not observed (the
+        // clock refuses it and stays as it was); the op itself is still applied, since the server accepted it.
+        let _ = writer.clock.observe(response.server_time, now_ms);
+        for op in &fresh {
+            let _ = writer.clock.observe(op.time, now_ms);
+        }
+        device::save_clock(&tx, writer.clock.last())?;
+        device::save_cursor(&tx, cursor, now_ms)?;
+        if fresh.len() > REBUILD_ABOVE {
+            views::rebuild(&tx, state, *me)?;
+        } else {
+            views::refresh(&tx, state, *me, &fresh)?;
+        }
+        tx.commit()?;
+        Ok(SyncOutcome {
+            acked,
+            received: u32::try_from(fresh.len()).unwrap_or(u32::MAX),
+            has_more: response.has_more,
+            cursor,
+        })
+    }
+
+    /// Starts (or restarts) from a server snapshot of this device's scope. Ops already held are kept and applied
+    /// on top, so local work not yet synced survives a bootstrap.
+    pub fn bootstrap(&mut self, now_ms: u64, bytes: &[u8]) -> Result<()> {
+        self.ensure_active()?;
+        if let Some(code) = problem_code(bytes) {
+            return Err(self.refused(0, code));
+        }
+        let snapshot: Snapshot = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Invalid(format!("not a snapshot: {e}")))?;
+        if snapshot.protocol != PROTOCOL_VERSION {
+            return Err(Error::Invalid(format!(
+                "the snapshot is in sync protocol {}, this library speaks {PROTOCOL_VERSION}: upgrade required",
+                snapshot.protocol
+            )));
+        }
+        let base = serde_json::to_string(&snapshot.state)
+            .map_err(|e| Error::Invalid(format!("snapshot encoding: {e}")))?;
+        let mut state = snapshot.state;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO base_state (id, cursor, state) VALUES (1, ?1, ?2)",
+            rusqlite::params![device::to_i64(snapshot.cursor), base],
+        )?;
+        for op in oplog::all(&tx)? {
+            state.apply(&op);
+        }
+        let _ = self.writer.clock.observe(snapshot.server_time, now_ms);
+        device::save_clock(&tx, self.writer.clock.last())?;
+        device::save_cursor(&tx, snapshot.cursor, now_ms)?;
+        views::rebuild(&tx, &state, self.me)?;
+        tx.commit()?;
+        self.state = state;
+        Ok(())
+    }
+
+    /// Deletes every op, the snapshot and the views (the identity row stays, so the device can bootstrap again).
+    /// Unsynced local work is lost: this is the lost-phone policy's "wipe", and what a `device_revoked` answer
+    /// triggers. Deleted pages are overwritten and the WAL truncated, so the data is not left in free space.
+    pub fn wipe(&mut self) -> Result<()> {
+        self.wipe_inner(false)
+    }
+
+    pub(crate) fn wipe_inner(&mut self, revoked: bool) -> Result<()> {
+        self.conn.pragma_update(None, "secure_delete", "ON")?;
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "DELETE FROM local_ops; DELETE FROM remote_ops; DELETE FROM base_state;
+             DELETE FROM v_grid; DELETE FROM v_household; DELETE FROM v_ticket; DELETE FROM v_me;
+             UPDATE device SET cursor = 0, last_sync_ms = NULL WHERE id = 1;",
+        )?;
+        if revoked {
+            device::mark_revoked(&tx)?;
+        }
+        tx.commit()?;
+        self.state = State::new(Rules::DEFAULT);
+        self.revoked = revoked;
+        self.conn.execute_batch("VACUUM")?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// The error for a refusal with problem `code`: a revoked device is wiped first.
+    pub(crate) fn refused(&mut self, status: u16, code: String) -> Error {
+        if code == REVOKED {
+            match self.wipe_inner(true) {
+                Ok(()) => Error::Revoked,
+                Err(e) => e,
+            }
+        } else {
+            Error::Server { status, code }
+        }
+    }
+}
+
+/// The `code` of a problem document (RFC 9457 with a `code` member, as the server sends), if `bytes` is one.
+pub fn problem_code(bytes: &[u8]) -> Option<String> {
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(bytes) else {
+        return None;
+    };
+    if let Some(Value::String(code)) = map.get("code") {
+        return Some(code.clone());
+    }
+    if let Some(Value::Object(inner)) = map.get("error")
+        && let Some(Value::String(code)) = inner.get("code")
+    {
+        return Some(code.clone());
+    }
+    None
+}
