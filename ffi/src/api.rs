@@ -12,6 +12,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use linli_sync_core::prelude::PROTOCOL_VERSION;
+
 use crate::error::Error;
 use crate::http::{self, Timeouts};
 use crate::store::{Store, TicketStep};
@@ -153,7 +155,8 @@ impl Replica {
         t: Timeouts,
     ) -> Result<SyncOutcome, ReplicaError> {
         if self.with(|s| s.needs_bootstrap())? {
-            let answer = http::get(&http::endpoint(base_url, "/v1/snapshot"), token, t)?;
+            let path = format!("/v1/snapshot?protocol={PROTOCOL_VERSION}");
+            let answer = http::get(&http::endpoint(base_url, &path), token, t)?;
             // A server without snapshots (404) is synced from cursor 0 instead.
             if answer.status != 404 {
                 self.with(|s| s.apply_http(now_ms(), answer, true))?;
