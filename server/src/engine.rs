@@ -2,6 +2,7 @@
 //! op log's last sequence number it reflects. Rebuilt from the op log at start; a batch is applied to it only
 //! after the batch has committed, so it never holds an op the database does not.
 
+use linli_sync_core::hlc::HlcClock;
 use linli_sync_core::op::Op;
 use linli_sync_core::state::{Rules, State};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
@@ -26,6 +27,8 @@ pub struct Engine {
     /// Serialises pushes: one batch is validated and stored at a time, so sequence numbers follow commit order.
     writer: Mutex<()>,
     view: RwLock<View>,
+    /// The clock of the server's own replica, for the ops it issues.
+    clock: Mutex<HlcClock>,
 }
 
 /// How many ops are read per query when rebuilding.
@@ -51,6 +54,7 @@ impl Engine {
             rules,
             writer: Mutex::new(()),
             view: RwLock::new(View { state, last_seq }),
+            clock: Mutex::new(HlcClock::new(rules.drift)),
         })
     }
 
@@ -58,6 +62,10 @@ impl Engine {
     pub fn view(&self) -> RwLockReadGuard<'_, View> {
         // `apply` does not panic, so a poisoned lock still guards a consistent view.
         self.view.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn server_clock(&self) -> MutexGuard<'_, HlcClock> {
+        self.clock.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn writer(&self) -> MutexGuard<'_, ()> {

@@ -6,8 +6,9 @@
 
 use linli_sync_core::hlc::DriftPolicy;
 use linli_sync_core::ids::{OpId, ReplicaId, UserId};
-use linli_sync_core::op::Op;
+use linli_sync_core::op::{Op, OpBody, Unknown};
 use linli_sync_core::rights::{Role, authorize};
+use linli_sync_core::state::State;
 use std::collections::HashMap;
 
 use crate::engine::Engine;
@@ -69,7 +70,46 @@ impl Engine {
         if fresh.is_empty() {
             return Ok(Pushed { acked, stored: 0 });
         }
+        let stored = self.store_new(&mut conn, &fresh, Some(who), now_ms)?;
+        Ok(Pushed { acked, stored })
+    }
 
+    /// Writes an op as the server's own replica ([`ReplicaId::SERVER`]) on behalf of `author` (already authorised
+    /// by the caller), through the same validation and storage as pushed ops. Used for what only the server may
+    /// do: granting card spending rights from the pool.
+    /// `make` builds the body from the current state, under the writer lock (a spend needs the next sequence
+    /// number of the server's replica).
+    pub fn issue(
+        &self,
+        author: UserId,
+        make: impl FnOnce(&State) -> OpBody,
+        now_ms: u64,
+    ) -> Result<Op, ApiError> {
+        let _writer = self.writer();
+        let mut conn = self.conn()?;
+        let body = make(&self.view().state);
+        let time = self.server_clock().tick(now_ms);
+        let op = Op {
+            id: OpId::new_v7(time.wall_ms),
+            replica: ReplicaId::SERVER,
+            author,
+            time,
+            body,
+            unknown: Unknown::default(),
+        };
+        self.store_new(&mut conn, &[(0, &op)], None, now_ms)?;
+        Ok(op)
+    }
+
+    /// Checks and stores ops not stored before, all or nothing; `who` is `None` for the server's own ops.
+    /// Must be called with the writer lock held.
+    fn store_new(
+        &self,
+        conn: &mut crate::db::Conn,
+        fresh: &[(usize, &Op)],
+        who: Option<Pusher>,
+        now_ms: u64,
+    ) -> Result<usize, ApiError> {
         // Only the entities the batch can read are copied (not the whole state): validating against this working
         // set gives the same results as against the whole state (a sync-core property test holds it to that).
         let (mut scratch, last_seq) = {
@@ -91,8 +131,10 @@ impl Engine {
             drift
                 .check(op.time, now_ms)
                 .map_err(|e| reject(OpRejection::Clock(e)))?;
-            authorize(&scratch, who.device, who.user, who.role, op)
-                .map_err(|e| reject(OpRejection::Rights(e)))?;
+            if let Some(who) = who {
+                authorize(&scratch, who.device, who.user, who.role, op)
+                    .map_err(|e| reject(OpRejection::Rights(e)))?;
+            }
             scratch
                 .validate_op(op)
                 .map_err(|e| reject(OpRejection::Invalid(e)))?;
@@ -102,7 +144,7 @@ impl Engine {
             rows.push(OpRow {
                 seq,
                 op_id: op.id.to_string(),
-                device_id: who.device.to_string(),
+                device_id: who.map_or(ReplicaId::SERVER, |w| w.device).to_string(),
                 author: op.author.to_string(),
                 kind: op.kind().as_str().to_string(),
                 entity: op.body.entity_id().to_string(),
@@ -119,13 +161,13 @@ impl Engine {
             .map(|r| r.seq)
             .zip(fresh.iter().map(|(_, op)| *op))
             .collect();
-        crate::db::sqlite::write_txn(&mut conn, |conn| -> Result<(), ApiError> {
+        crate::db::sqlite::write_txn(conn, |conn| -> Result<(), ApiError> {
             store::append(conn, &rows)?;
             materialise::write(conn, &scratch, &touched, &with_seq, new_last, now_ms)?;
             Ok(())
         })?;
         let stored = rows.len();
         self.commit(fresh.iter().map(|(_, op)| *op), new_last);
-        Ok(Pushed { acked, stored })
+        Ok(stored)
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cards;
 pub mod health;
 pub mod snapshot;
 pub mod sync;
@@ -26,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/devices/{id}/revoke",
             web::post().to(admin::revoke_device),
-        );
+        )
+        .route("/v1/cards/{volunteer}/grants", web::post().to(cards::grant));
 }
 
 /// Unknown routes.

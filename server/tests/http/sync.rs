@@ -244,3 +244,93 @@ async fn report_tables_follow_the_ops_in_the_same_transaction() {
     let health = app.get("/healthz", None).await;
     assert_eq!(health.body["status"], json!("ok"));
 }
+
+#[actix_web::test]
+async fn the_office_redeems_only_within_the_rights_the_server_granted() {
+    let app = TestApp::spawn().await;
+    let mut w = World::build(&app).await;
+    let entry = EntryId::random();
+    let logged = w.butler.op(OpBody::Entry(
+        entry,
+        EntryOp::Activity(activity(w.butler.user, w.g1)),
+    ));
+    app.push_ok(&w.butler, &[logged]).await;
+    let snap: Snapshot =
+        serde_json::from_value(app.get("/v1/snapshot", Some(&w.worker.token)).await.body)
+            .expect("snapshot");
+    let mut state = State::new(Rules::DEFAULT);
+    state.merge(snap.state);
+    let approve = w
+        .worker
+        .writer
+        .approve(&state, linli_server::now_ms(), entry, None)
+        .expect("approve ops");
+    app.push_ok(&w.worker, &approve).await; // 9 points into the server's pool
+
+    let card = w.butler.user;
+    let redeem = |w: &mut World, points: u64, seq: u64| {
+        w.admin.op(OpBody::Card(
+            card,
+            CardOp::Redeem {
+                points: Points(points),
+                seq,
+                purpose: Purpose::FeeOffset {
+                    household: w.h1,
+                    period: "2026-11".into(),
+                },
+            },
+        ))
+    };
+    // Before any grant the office's phone holds no rights.
+    let early = redeem(&mut w, 5, 1);
+    app.push(&w.admin, &[early])
+        .await
+        .assert_problem(422, "insufficient_rights");
+
+    let grants = format!("/v1/cards/{card}/grants");
+    app.post(
+        &grants,
+        Some(&w.worker.token),
+        json!({"device_id": w.admin.id.to_string(), "points": 5}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    app.post(
+        &grants,
+        Some(&app.admin_token),
+        json!({"device_id": w.admin.id.to_string(), "points": 50}),
+    )
+    .await
+    .assert_problem(422, "insufficient_rights");
+    let granted = app
+        .post(
+            &grants,
+            Some(&app.admin_token),
+            json!({"device_id": w.admin.id.to_string(), "points": 5}),
+        )
+        .await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{:#}", granted.body);
+    assert_eq!(granted.body["kind"], json!("card.transfer"));
+    assert_eq!(
+        granted.body["replica"],
+        json!(ReplicaId::SERVER.to_string())
+    );
+
+    let ok = redeem(&mut w, 5, 1);
+    app.push_ok(&w.admin, &[ok]).await;
+    let over = redeem(&mut w, 1, 2);
+    app.push(&w.admin, &[over])
+        .await
+        .assert_problem(422, "insufficient_rights");
+
+    let mut db = app.db();
+    let (balance, redeemed): (i64, i64) = schema::cards::table
+        .find(card.to_string())
+        .select((schema::cards::balance, schema::cards::redeemed))
+        .first(&mut db)
+        .expect("card row");
+    assert_eq!((balance, redeemed), (4, 5));
+    // The volunteer's phone sees its card move.
+    let pulled = response(&app.sync(&w.butler, 0, &[], None).await);
+    assert!(pulled.ops.iter().any(|o| o.kind() == OpKind::CardRedeem));
+}

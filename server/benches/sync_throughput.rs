@@ -1,0 +1,302 @@
+//! Sync throughput on this machine, printed as a table: push ingest over loopback HTTP in batches of 1,000 ops
+//! (validated, durable: WAL with `synchronous = FULL`) next to a raw diesel insert of the same op-log rows into
+//! a fresh database; pull throughput; and the bootstrap snapshot of a grid cell of 500 households with a year of
+//! daily door-knock visits.
+//!
+//! Run: `cargo bench -p linli-server --bench sync_throughput` (set `LINLI_BENCH_DAYS` to shorten the year).
+
+use linli_server::config::Config;
+use linli_server::store::{self, OpRow};
+use linli_server::{app, db};
+use linli_sync_core::prelude::*;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::net::TcpListener;
+use std::time::Instant;
+
+const HOUSEHOLDS: usize = 500;
+const BATCH: usize = 1000;
+const DAY_MS: u64 = 86_400_000;
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Value {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let body: Value = res.json().await.expect("json");
+        assert!(status.is_success(), "{path}: {status} {body:#}");
+        body
+    }
+
+    async fn device(&self, admin_token: &str, user: &str) -> (ReplicaId, UserId, String) {
+        let code = self
+            .post(
+                "/v1/enrolment-codes",
+                Some(admin_token),
+                &json!({"user_id": user}),
+            )
+            .await;
+        let d = self
+            .post("/v1/devices/enrol", None, &json!({"code": code["code"]}))
+            .await;
+        (
+            d["device_id"]
+                .as_str()
+                .expect("device")
+                .parse()
+                .expect("uuid"),
+            d["user_id"].as_str().expect("user").parse().expect("uuid"),
+            d["access_token"].as_str().expect("token").to_string(),
+        )
+    }
+
+    async fn sync(&self, token: &str, cursor: u64, ops: &[Op]) -> Value {
+        let body = json!({
+            "protocol": 1, "cursor": cursor, "limit": 5000,
+            "ops": ops.iter().map(Op::to_value).collect::<Vec<_>>()
+        });
+        self.post("/v1/sync", Some(token), &body).await
+    }
+}
+
+fn main() {
+    let days: u64 = std::env::var("LINLI_BENCH_DAYS")
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(365);
+    actix_web::rt::System::new().block_on(run(days));
+}
+
+async fn run(days: u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        database_url: dir
+            .path()
+            .join("linli.sqlite3")
+            .to_string_lossy()
+            .into_owned(),
+        admin_password: Some("bench".into()),
+        access_token_ttl_secs: 3600,
+        ..Config::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (state, _) = app::prepare(config).expect("prepare");
+    let server = app::server(state, listener).expect("server");
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let c = Client {
+        http: reqwest::Client::new(),
+        base,
+    };
+
+    let login = c
+        .post(
+            "/v1/auth/login",
+            None,
+            &json!({"username": "admin", "password": "bench"}),
+        )
+        .await;
+    let admin_token = login["access_token"].as_str().expect("token").to_string();
+    let admin_user = login["user_id"].as_str().expect("user").to_string();
+    let (admin_dev, admin_id, admin_dev_token) = c.device(&admin_token, &admin_user).await;
+    let butler_user = c
+        .post(
+            "/v1/users",
+            Some(&admin_token),
+            &json!({"username": "butler", "role": "volunteer"}),
+        )
+        .await;
+    let (butler_dev, butler_id, butler_token) = c
+        .device(&admin_token, butler_user["id"].as_str().expect("id"))
+        .await;
+
+    // Setup: the grid cell, its households, the butler.
+    let start_ms = linli_server::now_ms() - days * DAY_MS;
+    let mut admin = Writer::new(admin_dev, admin_id, HlcClock::new(DriftPolicy::DEFAULT));
+    let grid = GridId::random();
+    let households: Vec<HouseholdId> = (0..HOUSEHOLDS).map(|_| HouseholdId::random()).collect();
+    let mut setup = vec![
+        admin.op(
+            start_ms,
+            OpBody::Grid(
+                grid,
+                GridOp::Create {
+                    name: "第三网格".into(),
+                    community: "幸福里社区".into(),
+                },
+            ),
+        ),
+        admin.op(
+            start_ms,
+            OpBody::Grid(
+                grid,
+                GridOp::AddMember {
+                    user: butler_id,
+                    role: MemberRole::Butler,
+                },
+            ),
+        ),
+    ];
+    for (i, h) in households.iter().enumerate() {
+        setup.push(admin.op(
+            start_ms,
+            OpBody::Grid(
+                grid,
+                GridOp::AddHousehold {
+                    household: *h,
+                    details: Household {
+                        building: format!("{}", i / 50 + 1),
+                        unit: format!("{}", i % 5 + 1),
+                        room: format!("{}", 101 + i % 10),
+                        elderly_alone: true,
+                        contact_name: None,
+                    },
+                },
+            ),
+        ));
+    }
+    for chunk in setup.chunks(BATCH) {
+        c.sync(&admin_dev_token, 0, chunk).await;
+    }
+
+    // A year of daily visits, oldest first, as the butler's phone would send them after being offline.
+    let mut butler = Writer::new(butler_dev, butler_id, HlcClock::new(DriftPolicy::DEFAULT));
+    let mut visits = Vec::with_capacity(HOUSEHOLDS * days as usize);
+    for day in 0..days {
+        for (i, h) in households.iter().enumerate() {
+            let at = start_ms + day * DAY_MS + (i as u64) * 60_000;
+            visits.push(butler.op(
+                at,
+                OpBody::Entry(
+                    EntryId::new_v7(at),
+                    EntryOp::Visit(Visit {
+                        volunteer: butler_id,
+                        grid,
+                        household: *h,
+                        seen: i % 7 != 0,
+                        health: None,
+                        needs: if i % 11 == 0 {
+                            vec![Need::Groceries]
+                        } else {
+                            Vec::new()
+                        },
+                        notes: String::new(),
+                        follow_up: None,
+                    }),
+                ),
+            ));
+        }
+    }
+    let n = visits.len();
+    let t = Instant::now();
+    for chunk in visits.chunks(BATCH) {
+        c.sync(&butler_token, 0, chunk).await;
+    }
+    let ingest_s = t.elapsed().as_secs_f64();
+
+    // The same op-log rows, inserted raw with diesel into a fresh database with the same pragmas.
+    let raw_dir = tempfile::tempdir().expect("temp dir");
+    let pool = db::open(&raw_dir.path().join("raw.sqlite3").to_string_lossy(), 1).expect("raw db");
+    let mut conn = pool.get().expect("conn");
+    let received = linli_server::now_ms() as i64;
+    let rows: Vec<OpRow> = visits
+        .iter()
+        .enumerate()
+        .map(|(k, op)| OpRow {
+            seq: k as i64 + 1,
+            op_id: op.id.to_string(),
+            device_id: butler_dev.to_string(),
+            author: op.author.to_string(),
+            kind: op.kind().as_str().into(),
+            entity: op.body.entity_id().to_string(),
+            grid: Some(grid.to_string()),
+            hlc_wall_ms: op.time.wall_ms as i64,
+            hlc_logical: i64::from(op.time.logical),
+            received_ms: received,
+            body: op.to_json(),
+        })
+        .collect();
+    let t = Instant::now();
+    for chunk in rows.chunks(BATCH) {
+        db::sqlite::write_txn(&mut conn, |conn| store::append(conn, chunk)).expect("insert");
+    }
+    let raw_s = t.elapsed().as_secs_f64();
+
+    // Pull everything as a new admin device would, page by page.
+    let t = Instant::now();
+    let mut cursor = 0;
+    let mut pulled = 0usize;
+    loop {
+        let page = c.sync(&admin_dev_token, cursor, &[]).await;
+        pulled += page["ops"].as_array().map_or(0, Vec::len);
+        cursor = page["cursor"].as_u64().expect("cursor");
+        if !page["has_more"].as_bool().unwrap_or(false) {
+            break;
+        }
+    }
+    let pull_s = t.elapsed().as_secs_f64();
+
+    // The butler's bootstrap snapshot (their grid cell and their own visits), plain and gzip.
+    let t = Instant::now();
+    let snap = c
+        .http
+        .get(format!("{}/v1/snapshot", c.base))
+        .bearer_auth(&butler_token)
+        .send()
+        .await
+        .expect("snapshot")
+        .bytes()
+        .await
+        .expect("bytes");
+    let snap_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let raw_client = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("client");
+    let gz = raw_client
+        .get(format!("{}/v1/snapshot", c.base))
+        .bearer_auth(&butler_token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("snapshot")
+        .bytes()
+        .await
+        .expect("bytes");
+    let snap_gz_s = t.elapsed().as_secs_f64();
+
+    println!("| measurement | ops | seconds | ops/s |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| push ingest over loopback HTTP, batches of {BATCH} (validated, durable) | {n} | {ingest_s:.2} | {:.0} |",
+        n as f64 / ingest_s
+    );
+    println!(
+        "| raw diesel insert of the same op-log rows, transactions of {BATCH} | {n} | {raw_s:.2} | {:.0} |",
+        n as f64 / raw_s
+    );
+    println!(
+        "| pull over loopback HTTP, pages of 5000 (admin) | {pulled} | {pull_s:.2} | {:.0} |",
+        pulled as f64 / pull_s
+    );
+    println!();
+    println!("ingest / raw insert time ratio: {:.2}", ingest_s / raw_s);
+    println!(
+        "snapshot, {HOUSEHOLDS} households x {days} days of visits: {:.1} MB in {snap_s:.2} s; gzip {:.1} MB in {snap_gz_s:.2} s",
+        snap.len() as f64 / 1e6,
+        gz.len() as f64 / 1e6
+    );
+    handle.stop(true).await;
+    let _ = std::io::stdout().flush();
+}

@@ -1,0 +1,64 @@
+//! `POST /v1/cards/{volunteer}/grants` (admin): the server hands green-energy-card spending rights from its pool
+//! to a device (the property office's phone), so that device can redeem offline within them. The server writes
+//! the `card.transfer` op as its own replica; it is validated and stored like any other op and reaches the
+//! device on its next pull.
+
+use actix_web::{HttpResponse, web};
+use linli_sync_core::card::{CardOp, Points};
+use linli_sync_core::ids::{ReplicaId, UserId};
+use linli_sync_core::op::OpBody;
+use linli_sync_core::rights::Role;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::routes::blocking;
+
+/// Request body.
+#[derive(Debug, Deserialize)]
+pub struct Grant {
+    /// The device that receives the rights.
+    pub device_id: ReplicaId,
+    /// How many points it may spend.
+    pub points: u64,
+}
+
+/// The handler: answers `201` with the stored `card.transfer` op.
+pub async fn grant(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<String>,
+    body: web::Json<Grant>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let volunteer: UserId = path
+        .into_inner()
+        .parse()
+        .map_err(|_| ApiError::invalid("the volunteer id is not a UUID"))?;
+    let Grant { device_id, points } = body.into_inner();
+    let engine = state.engine.clone();
+    let author = auth.user.id;
+    let op = blocking(move || {
+        engine.issue(
+            author,
+            |s| {
+                let seq = s
+                    .card(&volunteer)
+                    .map_or(1, |c| c.next_seq(ReplicaId::SERVER));
+                OpBody::Card(
+                    volunteer,
+                    CardOp::Transfer {
+                        to: device_id,
+                        points: Points(points),
+                        seq,
+                    },
+                )
+            },
+            crate::now_ms(),
+        )
+    })
+    .await?;
+    state.metrics.batch(1, 1);
+    Ok(HttpResponse::Created().json(op))
+}
