@@ -148,8 +148,7 @@ fn main() {
         } else {
             Complexity::Small
         };
-        let ev =
-            |w: &mut Writer, dt: u64, op: TicketOp| w.op(at + dt, OpBody::Ticket(ticket, op));
+        let ev = |w: &mut Writer, dt: u64, op: TicketOp| w.op(at + dt, OpBody::Ticket(ticket, op));
         let steps = vec![
             ev(
                 w,

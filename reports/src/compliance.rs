@@ -7,6 +7,7 @@ use linli_sync_core::state::State;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::calendar::date_of;
 use crate::csv;
 use crate::policy::{Basis, Filter, ReportPolicy};
 use crate::select::{self, Facts};
@@ -70,6 +71,8 @@ pub struct Compliance {
     pub by_grid: Vec<ComplianceRow>,
     /// By category.
     pub by_category: Vec<ComplianceRow>,
+    /// By local calendar day of creation (`YYYY-MM-DD`), for charts over time.
+    pub by_day: Vec<ComplianceRow>,
     /// Overdue now, oldest deadline first.
     pub overdue: Vec<Overdue>,
 }
@@ -113,6 +116,7 @@ pub fn compliance(
         }),
         by_grid: group(&|f| f.grid.to_string()),
         by_category: group(&|f| f.category.clone()),
+        by_day: group(&|f| date_of(f.created_ms, policy.utc_offset_minutes)),
         overdue,
         policy: policy.rule52022,
         basis,
@@ -168,7 +172,7 @@ fn row(key: String, facts: &[&Facts]) -> ComplianceRow {
 }
 
 impl Compliance {
-    /// The groups as one CSV table (`group` column: all, handler, grid, category).
+    /// The groups as one CSV table (`group` column: all, handler, grid, category, day).
     pub fn csv(&self) -> String {
         let mut rows = Vec::new();
         let mut push = |group: &str, r: &ComplianceRow| {
@@ -196,6 +200,9 @@ impl Compliance {
         }
         for r in &self.by_category {
             push("category", r);
+        }
+        for r in &self.by_day {
+            push("day", r);
         }
         let mut header = vec!["group 分组", "key 对象", "tickets 工单数"];
         for step in [

@@ -7,6 +7,7 @@ use linli_sync_core::state::State;
 use linli_sync_core::ticket::Status;
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::day_range;
 use crate::csv;
 use crate::policy::{Basis, Filter, ReportPolicy};
 use crate::select::name;
@@ -90,46 +91,6 @@ pub struct Coverage {
     pub rows: Vec<HouseholdRow>,
     /// Health flags raised that day.
     pub alerts: Vec<HealthAlert>,
-}
-
-/// The range `[start, end)` in ms of calendar day `day` (`YYYY-MM-DD`) at `utc_offset_minutes`; `None` if `day` is
-/// not a valid date.
-pub fn day_range(day: &str, utc_offset_minutes: i32) -> Option<(u64, u64)> {
-    let b = day.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| day.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days_in = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&m) || d < 1 || d > days_in[(m - 1) as usize] {
-        return None;
-    }
-    // Days from 1970-01-01 (Howard Hinnant's algorithm).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let start = days * 86_400_000 - i64::from(utc_offset_minutes) * 60_000;
-    let start = u64::try_from(start).ok()?;
-    Some((start, start + 86_400_000))
 }
 
 /// Computes coverage for `day` (`YYYY-MM-DD`); `None` if `day` is not a valid date. The filter's grid cells apply;

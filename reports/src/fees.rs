@@ -144,10 +144,10 @@ pub fn fees(
                 && let SpendKind::Redeem {
                     purpose: Purpose::FeeOffset { household, period },
                 } = &spend.kind
-                {
-                    let fen = spend.points.0 * policy.fen_per_point;
-                    add(household, period, &|s| s.offset += fen);
-                }
+            {
+                let fen = spend.points.0 * policy.fen_per_point;
+                add(household, period, &|s| s.offset += fen);
+            }
         }
     }
     let rows = sums

@@ -5,6 +5,7 @@
 //! Every report says which time it uses — event times from the devices' hybrid logical clocks — and up to which
 //! server sequence number it is complete ([`Basis`]). Every figure is defined in `docs/reports.md`.
 
+pub mod calendar;
 pub mod compliance;
 pub mod coverage;
 pub mod csv;

@@ -2,8 +2,9 @@
 //! next to each assertion), not by the code under test. Includes the boundaries: on site at exactly 5:00 and at
 //! 5:01, solved at exactly 20:00, an answer 1 ms late.
 
+use linli_reports::calendar::day_range;
 use linli_reports::compliance::compliance;
-use linli_reports::coverage::{Outcome, coverage, day_range};
+use linli_reports::coverage::{Outcome, coverage};
 use linli_reports::fees::{CashPayment, FeeDue, Ledger, fees};
 use linli_reports::hours::hours;
 use linli_reports::outcomes::outcomes;
@@ -476,6 +477,14 @@ fn compliance_matches_hand_computed_figures_at_the_boundaries() {
             (w.t[3], "on_site", T0 + 8 * MIN),
             (w.t[3], "small_solved", T0 + 23 * MIN)
         ]
+    );
+    // Over time: all five were created on day D (local).
+    assert_eq!(
+        c.by_day
+            .iter()
+            .map(|r| (r.key.as_str(), r.tickets))
+            .collect::<Vec<_>>(),
+        vec![("2026-11-27", 5)]
     );
     // Scoped to G1 only.
     let only_g1 = Filter {

@@ -1,0 +1,98 @@
+//! Calendar days in the community's time zone (a fixed UTC offset: China has no daylight saving), without a
+//! date-time dependency: `YYYY-MM-DD` ↔ the day's range in ms since the epoch.
+
+/// The range `[start, end)` in ms of calendar day `day` (`YYYY-MM-DD`) at `utc_offset_minutes`; `None` if `day` is
+/// not a valid date on or after 1970-01-01.
+pub fn day_range(day: &str, utc_offset_minutes: i32) -> Option<(u64, u64)> {
+    let b = day.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| day.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    let start = days_from_civil(y, m, d) * 86_400_000 - i64::from(utc_offset_minutes) * 60_000;
+    let start = u64::try_from(start).ok()?;
+    Some((start, start + 86_400_000))
+}
+
+/// The calendar day (`YYYY-MM-DD`) of the instant `ms` at `utc_offset_minutes`.
+pub fn date_of(ms: u64, utc_offset_minutes: i32) -> String {
+    let local = i64::try_from(ms).unwrap_or(i64::MAX) + i64::from(utc_offset_minutes) * 60_000;
+    let (y, m, d) = civil_from_days(local.div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ][(m - 1) as usize]
+}
+
+// Howard Hinnant's algorithms (public domain), days since 1970-01-01 in the proleptic Gregorian calendar.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_day_for_decades() {
+        let (mut start, _) = day_range("1999-12-25", 480).expect("valid");
+        for _ in 0..20_000 {
+            let day = date_of(start, 480);
+            assert_eq!(day_range(&day, 480).map(|r| r.0), Some(start), "{day}");
+            assert_eq!(date_of(start + 86_399_999, 480), day);
+            start += 86_400_000;
+        }
+    }
+
+    #[test]
+    fn local_midnight_in_china_is_16_00_utc() {
+        assert_eq!(
+            day_range("2026-11-27", 480),
+            Some((1_795_708_800_000, 1_795_795_200_000))
+        );
+        assert_eq!(date_of(1_795_708_799_999, 480), "2026-11-26");
+        assert_eq!(date_of(1_795_708_800_000, 480), "2026-11-27");
+        assert_eq!(day_range("2026-02-29", 480), None);
+        assert_eq!(
+            day_range("2024-02-29", 0).map(|r| r.0),
+            Some(1_709_164_800_000)
+        );
+    }
+}
