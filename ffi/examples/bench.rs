@@ -3,8 +3,8 @@
 //! with the same durability (WAL, `synchronous = FULL`). Prints p50/p99 per write, their ratio, the bytes each visit
 //! adds to the file (op log and view included), and the stripped size of the release cdylib if it was built.
 //!
-//! `cargo run --release -p linli-ffi --example bench [visits]` (after `cargo build --release -p linli-ffi` for the
-//! library size).
+//! `cargo run --release -p linli-ffi --example bench [visits]` (after `cargo build --profile mobile -p linli-ffi`
+//! for the size of the shipping library).
 
 use linli_ffi::store::Store;
 use linli_ffi::{DeviceIdentity, Role, VisitInput};
@@ -171,12 +171,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ratio(r99, p99)
     );
     match stripped_cdylib_size(&dir) {
-        Some(bytes) => println!(
-            "stripped release liblinli_ffi.so: {bytes} bytes ({:.2} MB)",
+        Some((profile, bytes)) => println!(
+            "stripped liblinli_ffi.so ({profile} profile): {bytes} bytes ({:.2} MB)",
             bytes as f64 / 1e6
         ),
         None => println!(
-            "stripped release liblinli_ffi.so: not measured (run `cargo build --release -p linli-ffi` first)"
+            "stripped liblinli_ffi.so: not measured (run `cargo build --profile mobile -p linli-ffi` first)"
         ),
     }
     drop(store);
@@ -208,8 +208,9 @@ fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64()
 }
 
-/// Strips a copy of the release cdylib and returns its size.
-fn stripped_cdylib_size(dir: &Path) -> Option<u64> {
+/// The stripped size of the shipping cdylib: `target/mobile` (`--profile mobile`, already stripped) if built, else a
+/// stripped copy of `target/release`'s. Returns the profile measured and the size.
+fn stripped_cdylib_size(dir: &Path) -> Option<(&'static str, u64)> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -217,17 +218,22 @@ fn stripped_cdylib_size(dir: &Path) -> Option<u64> {
                 .join("..")
                 .join("target")
         });
-    let lib = target.join("release").join("liblinli_ffi.so");
-    let copy = dir.join("liblinli_ffi.stripped.so");
-    let ok = Command::new("strip")
-        .arg("-o")
-        .arg(&copy)
-        .arg(&lib)
-        .status()
-        .ok()?
-        .success();
-    if !ok {
-        return None;
+    for profile in ["mobile", "release"] {
+        let lib = target.join(profile).join("liblinli_ffi.so");
+        if !lib.exists() {
+            continue;
+        }
+        let copy = dir.join(format!("liblinli_ffi.{profile}.so"));
+        let stripped = Command::new("strip")
+            .arg("-o")
+            .arg(&copy)
+            .arg(&lib)
+            .status()
+            .ok()?
+            .success();
+        if stripped {
+            return std::fs::metadata(&copy).ok().map(|m| (profile, m.len()));
+        }
     }
-    std::fs::metadata(&copy).ok().map(|m| m.len())
+    None
 }

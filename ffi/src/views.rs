@@ -47,7 +47,15 @@ pub fn refresh(tx: &Transaction, state: &State, me: Me, ops: &[Op]) -> Result<()
             OpBody::Entry(_, EntryOp::Visit(v)) => {
                 note_visit(tx, v.household, op.time.wall_ms, v.seen)?
             }
-            OpBody::Entry(..) | OpBody::Card(..) => me_dirty = true,
+            OpBody::Entry(id, _) => {
+                // A decision on a visit (a void) changes which visit is the household's latest.
+                if let Some((_, Record::Visit(v))) = state.entry(id).and_then(|e| e.record.as_ref())
+                {
+                    refresh_grid(tx, state, me, v.grid)?;
+                }
+                me_dirty = true;
+            }
+            OpBody::Card(..) => me_dirty = true,
         }
     }
     if me_dirty {
