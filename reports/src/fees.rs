@@ -211,3 +211,198 @@ impl Fees {
         )
     }
 }
+
+/// A rejected line of an import file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    /// 1-based line number in the file (the header is line 1).
+    pub line: usize,
+    /// Why, in words a property office can act on.
+    pub reason: String,
+}
+
+/// Reads a property office's dues file. Columns (by header name, any order, Chinese or English; a byte-order mark
+/// is allowed): `building`/`楼号`, `unit`/`单元`, `room`/`房号`, `period`/`期间` (`YYYY-MM` or `YYYY`),
+/// `amount`/`应收金额` (yuan, at most two decimals). Each row is matched to a household of the merged state by
+/// building, unit and room.
+///
+/// All or nothing: if any row is rejected, the whole file is, and every rejected row is listed.
+pub fn parse_dues(text: &str, state: &State) -> Result<Vec<FeeDue>, Vec<RowError>> {
+    let text = text.strip_prefix(csv::BOM).unwrap_or(text);
+    let mut reader = ::csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(::csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            return Err(vec![RowError {
+                line: 1,
+                reason: format!("unreadable header: {e}"),
+            }]);
+        }
+    };
+    let column = |names: &[&str]| {
+        header
+            .iter()
+            .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
+    };
+    let cols = [
+        column(&["building", "楼号"]),
+        column(&["unit", "单元"]),
+        column(&["room", "房号"]),
+        column(&["period", "期间"]),
+        column(&["amount", "应收金额"]),
+    ];
+    let missing: Vec<&str> = ["building", "unit", "room", "period", "amount"]
+        .iter()
+        .zip(cols)
+        .filter(|(_, c)| c.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if !missing.is_empty() {
+        return Err(vec![RowError {
+            line: 1,
+            reason: format!("missing column(s): {}", missing.join(", ")),
+        }]);
+    }
+    let [b, u, r, p, a] = cols.map(|c| c.unwrap_or(0));
+    let mut by_place: BTreeMap<(String, String, String), Vec<HouseholdId>> = BTreeMap::new();
+    for grid in state.grids().values() {
+        for h in grid.households.iter() {
+            if let Some(d) = grid.household(h) {
+                by_place
+                    .entry((d.building.clone(), d.unit.clone(), d.room.clone()))
+                    .or_default()
+                    .push(*h);
+            }
+        }
+    }
+    let mut dues = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: BTreeMap<(HouseholdId, String), usize> = BTreeMap::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(RowError {
+                    line,
+                    reason: format!("unreadable: {e}"),
+                });
+                continue;
+            }
+        };
+        let cell = |c: usize| record.get(c).unwrap_or("").to_string();
+        let place = (cell(b), cell(u), cell(r));
+        let household = match by_place.get(&place).map(Vec::as_slice) {
+            Some([h]) => *h,
+            Some(_) => {
+                errors.push(RowError {
+                    line,
+                    reason: format!(
+                        "building {} unit {} room {} matches several households",
+                        place.0, place.1, place.2
+                    ),
+                });
+                continue;
+            }
+            None => {
+                errors.push(RowError {
+                    line,
+                    reason: format!(
+                        "no household at building {} unit {} room {}",
+                        place.0, place.1, place.2
+                    ),
+                });
+                continue;
+            }
+        };
+        let period = cell(p);
+        if !valid_period(&period) {
+            errors.push(RowError {
+                line,
+                reason: format!("period `{period}` is not YYYY-MM or YYYY"),
+            });
+            continue;
+        }
+        let Some(amount_fen) = parse_yuan(&cell(a)) else {
+            errors.push(RowError {
+                line,
+                reason: format!(
+                    "amount `{}` is not a non-negative amount in yuan with at most two decimals",
+                    cell(a)
+                ),
+            });
+            continue;
+        };
+        if let Some(first) = seen.insert((household, period.clone()), line) {
+            errors.push(RowError {
+                line,
+                reason: format!("the same household and period as line {first}"),
+            });
+            continue;
+        }
+        dues.push(FeeDue {
+            household,
+            period,
+            amount_fen,
+        });
+    }
+    if errors.is_empty() {
+        Ok(dues)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `YYYY-MM` with a real month, or `YYYY`.
+pub fn valid_period(p: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    match p.split_once('-') {
+        None => p.len() == 4 && digits(p),
+        Some((y, m)) => {
+            y.len() == 4 && digits(y) && m.len() == 2 && digits(m) && ("01"..="12").contains(&m)
+        }
+    }
+}
+
+/// Yuan text (`120`, `120.5`, `120.50`, `1,200.00`) to fen.
+pub fn parse_yuan(s: &str) -> Option<u64> {
+    let s: String = s.chars().filter(|c| *c != ',').collect();
+    let (whole, frac) = s.split_once('.').unwrap_or((&s, ""));
+    if whole.is_empty()
+        || !whole.bytes().all(|c| c.is_ascii_digit())
+        || frac.len() > 2
+        || !frac.bytes().all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let fen_part: u64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<u64>().ok()? * 10,
+        _ => frac.parse().ok()?,
+    };
+    whole
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(fen_part)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuan_amounts() {
+        assert_eq!(parse_yuan("120"), Some(12_000));
+        assert_eq!(parse_yuan("120.5"), Some(12_050));
+        assert_eq!(parse_yuan("1,200.05"), Some(120_005));
+        for bad in ["", "-1", "1.234", "abc", "1.2.3", ".5"] {
+            assert_eq!(parse_yuan(bad), None, "{bad}");
+        }
+        assert!(valid_period("2026-11") && valid_period("2026"));
+        assert!(!valid_period("2026-13") && !valid_period("26-11") && !valid_period("2026-1"));
+    }
+}

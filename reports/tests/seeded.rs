@@ -699,3 +699,34 @@ fn fee_collection_matches_hand_computed_figures() {
     assert!(f.rows.iter().all(|r| r.period == "2026-11"));
     assert!(f.csv().contains("200.00,100.00,8.00,54.0"));
 }
+
+#[test]
+fn dues_import_matches_households_and_is_all_or_nothing() {
+    use linli_reports::fees::parse_dues;
+    let w = world();
+    // As a property office keeps it: Chinese headers, a BOM, yuan amounts, building/unit/room.
+    let good = "\u{feff}楼号,单元,房号,期间,应收金额\r\n1,1,100,2026-11,100\r\n1,1,101,2026-11,\"1,000.50\"\r\n";
+    let dues = parse_dues(good, &w.state).expect("imports");
+    assert_eq!(dues.len(), 2);
+    assert_eq!((dues[0].household, dues[0].amount_fen), (w.h[0], 10_000));
+    assert_eq!((dues[1].household, dues[1].amount_fen), (w.h[1], 100_050));
+    // English headers in another order work too.
+    let english = "period,amount,room,unit,building\n2026-12,80,104,1,2\n";
+    assert_eq!(
+        parse_dues(english, &w.state).map(|d| d[0].household),
+        Ok(w.h[4])
+    );
+    // One file with four bad rows: nothing is imported, and every bad row is named.
+    let bad = "楼号,单元,房号,期间,应收金额\n1,1,100,2026-11,100\n9,9,999,2026-11,100\n1,1,101,2026-13,100\n1,1,101,2026-11,-5\n1,1,100,2026-11,100\n";
+    let errors = parse_dues(bad, &w.state).expect_err("refused as a whole");
+    assert_eq!(
+        errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+        vec![3, 4, 5, 6]
+    );
+    assert!(errors[0].reason.contains("no household"));
+    assert!(errors[3].reason.contains("line 2"));
+    let missing = parse_dues("楼号,单元,期间\n1,1,2026-11\n", &w.state)
+        .expect_err("no room or amount column");
+    assert_eq!(missing[0].line, 1);
+    assert!(missing[0].reason.contains("room") && missing[0].reason.contains("amount"));
+}
