@@ -17,9 +17,11 @@ use linli_sync_core::prelude::PROTOCOL_VERSION;
 use crate::error::Error;
 use crate::http::{self, Timeouts};
 use crate::store::{Store, TicketStep};
+use crate::sync::Problem;
 use crate::types::{
     ActivityInput, CardView, DeviceIdentity, GridView, HouseholdView, MySummary, PendingEntry,
-    RedeemPurpose, SyncOutcome, SyncStatus, TicketInput, TicketView, VisitInput, VisitRecorded,
+    RedeemPurpose, RejectedOp, SyncOutcome, SyncStatus, TicketInput, TicketView, VisitInput,
+    VisitRecorded,
 };
 
 /// Why a replica call failed. Reasons name the rule or the failure, never personal data.
@@ -92,10 +94,12 @@ impl From<Error> for ReplicaError {
                 code: code_of(r),
                 reason,
             },
-            Error::Server { ref code, .. } => ReplicaError::Rejected {
-                code: code.clone(),
-                reason,
-            },
+            Error::Server { ref code, .. } | Error::SetAside { ref code } => {
+                ReplicaError::Rejected {
+                    code: code.clone(),
+                    reason,
+                }
+            }
             Error::Invalid(_) => ReplicaError::Invalid { reason },
             Error::Network(_) => ReplicaError::Offline { reason },
             Error::Revoked => ReplicaError::Revoked { reason },
@@ -162,22 +166,21 @@ impl Replica {
                 self.with(|s| s.apply_http(now_ms(), answer, true))?;
             }
         }
-        let mut total = SyncOutcome {
-            acked: 0,
-            received: 0,
-            has_more: false,
-            cursor: 0,
-        };
-        // Bounded: a server that keeps saying "more" is asked again by the next call, not in an endless loop.
-        for _ in 0..MAX_PAGES {
+        let mut total = SyncOutcome::default();
+        // Round trips go on while the server has more to give, the push backlog is shrinking, or an op was just set
+        // aside; bounded, so a server that keeps saying "more" is asked again by the next call, not endlessly.
+        for _ in 0..MAX_ROUND_TRIPS {
             let body = self.with(|s| s.prepare_sync())?;
             let answer = http::post_json(&http::endpoint(base_url, "/v1/sync"), token, &body, t)?;
             let page = self.with(|s| s.apply_http(now_ms(), answer, false))?;
             total.acked += page.acked;
             total.received += page.received;
-            total.cursor = page.cursor;
-            total.has_more = page.has_more;
-            if !page.has_more {
+            total.set_aside += page.set_aside;
+            total.cursor = page.cursor.max(total.cursor);
+            let backlog = self.with(|s| Ok(s.sync_status()?.unsynced_ops))?;
+            total.has_more = page.has_more || backlog > 0;
+            let progressed = page.acked > 0 || page.set_aside > 0;
+            if !(page.has_more || (backlog > 0 && progressed)) {
                 break;
             }
         }
@@ -185,8 +188,8 @@ impl Replica {
     }
 }
 
-/// The most pages one `sync` call pulls.
-const MAX_PAGES: usize = 100;
+/// The most round trips one `sync` call makes.
+const MAX_ROUND_TRIPS: usize = 100;
 
 impl Store {
     fn apply_http(
@@ -196,21 +199,28 @@ impl Store {
         snapshot: bool,
     ) -> Result<SyncOutcome, Error> {
         match answer.status {
-            200..=299 if snapshot => self.bootstrap(now_ms, &answer.body).map(|()| SyncOutcome {
-                acked: 0,
-                received: 0,
-                has_more: false,
-                cursor: 0,
-            }),
+            200..=299 if snapshot => self
+                .bootstrap(now_ms, &answer.body)
+                .map(|()| SyncOutcome::default()),
             200..=299 => self.apply_sync_response(now_ms, &answer.body),
             408 | 429 | 500..=599 => Err(Error::Network(format!(
                 "the server is unavailable (HTTP {}); retry later",
                 answer.status
             ))),
             status => {
-                let code =
-                    crate::sync::problem_code(&answer.body).unwrap_or_else(|| "http_error".into());
-                Err(self.refused(status, code))
+                let problem = Problem::parse(&answer.body).unwrap_or(Problem {
+                    code: "http_error".into(),
+                    op_id: None,
+                });
+                match self.refused(now_ms, status, problem) {
+                    // The rest of the queue goes on in the next round trip.
+                    Error::SetAside { .. } => Ok(SyncOutcome {
+                        set_aside: 1,
+                        cursor: self.device()?.cursor,
+                        ..SyncOutcome::default()
+                    }),
+                    e => Err(e),
+                }
             }
         }
     }
@@ -361,7 +371,13 @@ impl Replica {
         self.with(|s| s.sync_status())
     }
 
-    /// The body of a sync request (JSON `SyncRequest`): unacknowledged ops and the pull cursor.
+    /// This device's ops that the server refused for good: kept here, no longer sent, not part of the views.
+    pub fn rejected_ops(&self) -> Result<Vec<RejectedOp>, ReplicaError> {
+        self.with(|s| s.rejected_ops())
+    }
+
+    /// The body of a sync request (JSON `SyncRequest`): the oldest unacknowledged ops (at most 1000) and the pull
+    /// cursor.
     pub fn prepare_sync(&self) -> Result<Vec<u8>, ReplicaError> {
         self.with(|s| s.prepare_sync())
     }

@@ -27,6 +27,14 @@ pub enum Error {
         /// The server's error code.
         code: String,
     },
+    /// The server refused one of this device's ops for good; it was set aside (see `rejected_ops`).
+    #[error(
+        "the server refused one of this device's ops ({code}); it was set aside and will not be sent again"
+    )]
+    SetAside {
+        /// The server's problem code.
+        code: String,
+    },
     /// The server could not be reached or did not answer in time; nothing was lost, retry later.
     #[error("{0}")]
     Network(String),

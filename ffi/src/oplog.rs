@@ -62,11 +62,14 @@ pub fn mark_synced(tx: &Transaction, ids: &[OpId]) -> Result<u32> {
     Ok(n)
 }
 
-/// Local ops not yet acknowledged, oldest first.
-pub fn unsynced(conn: &Connection) -> Result<Vec<Op>> {
-    let mut stmt = conn.prepare_cached("SELECT op FROM local_ops WHERE synced = 0 ORDER BY seq")?;
+/// At most `limit` local ops not yet acknowledged, oldest first.
+pub fn unsynced(conn: &Connection, limit: usize) -> Result<Vec<Op>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT op FROM local_ops WHERE synced = 0 ORDER BY seq LIMIT ?1")?;
     let texts = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
+        .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            r.get::<_, String>(0)
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     texts.iter().map(|t| parse(t)).collect()
 }
@@ -79,12 +82,49 @@ pub fn unsynced_count(conn: &Connection) -> Result<u64> {
     Ok(crate::device::to_u64(n))
 }
 
-/// Every stored op, local and remote, for rebuilding the in-memory state.
+/// Sets a local op aside: the server refused it for good (`code`), so it is neither pushed again nor part of the
+/// state. Returns whether a waiting op of this device was found.
+pub fn set_aside(tx: &Transaction, id: OpId, code: &str, now_ms: u64) -> Result<bool> {
+    let n = tx.execute(
+        "UPDATE local_ops SET synced = 2 WHERE id = ?1 AND synced = 0",
+        [id.0.as_bytes()],
+    )?;
+    if n == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO rejected_ops (id, code, rejected_ms) VALUES (?1, ?2, ?3)",
+        rusqlite::params![id.0.as_bytes(), code, crate::device::to_i64(now_ms)],
+    )?;
+    Ok(true)
+}
+
+/// The ops set aside, oldest first, with the server's code and when it refused them.
+pub fn set_aside_ops(conn: &Connection) -> Result<Vec<(Op, String, u64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT l.op, r.code, r.rejected_ms FROM local_ops l JOIN rejected_ops r ON r.id = l.id
+         WHERE l.synced = 2 ORDER BY l.seq",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(op, code, at)| Ok((parse(&op)?, code, crate::device::to_u64(at))))
+        .collect()
+}
+
+/// Every stored op, local and remote, for rebuilding the in-memory state (set-aside ops excluded).
 pub fn all(conn: &Connection) -> Result<Vec<Op>> {
     let mut out = Vec::new();
     for sql in [
         "SELECT op FROM remote_ops",
-        "SELECT op FROM local_ops ORDER BY seq",
+        "SELECT op FROM local_ops WHERE synced != 2 ORDER BY seq",
     ] {
         let mut stmt = conn.prepare(sql)?;
         let texts = stmt

@@ -3,20 +3,21 @@
 //!
 //! Tables:
 //! - `device`: one row, the sync state (device id, user, role, hybrid logical clock, server cursor).
-//! - `local_ops`: the ops this device wrote, in the order written (`seq`), with a `synced` marker set once the
-//!   server acknowledged them.
+//! - `local_ops`: the ops this device wrote, in the order written (`seq`), with a `synced` marker: 0 waiting, 1
+//!   acknowledged by the server, 2 set aside because the server refused it for good (`rejected_ops` says why).
 //! - `remote_ops`: ops received from the server.
+//! - `rejected_ops`: the server's reason for each set-aside op.
 //! - `base_state`: the server snapshot a bootstrapped device started from (the `State` as JSON).
 //! - `v_grid`, `v_household`, `v_ticket`, `v_me`: materialised views the app reads; always derivable from the ops,
 //!   and updated in the same transaction as the op that changes them.
 //!
-//! The in-memory `State` is `base_state` with every op of both op tables applied; ops apply commutatively and
+//! The in-memory `State` is `base_state` with every op of both op tables (except set-aside ones) applied; ops apply commutatively and
 //! idempotently, so replay order does not matter.
 
 use rusqlite::{Connection, Transaction};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Creates the current schema in an empty database.
 pub fn init(tx: &Transaction) -> rusqlite::Result<()> {
@@ -39,6 +40,14 @@ pub fn upgrade_from(tx: &Transaction, from: u32) -> rusqlite::Result<bool> {
                 )?;
                 rebuild_views = true;
             }
+            // v3: ops the server refused for good are set aside (`local_ops.synced = 2`) with the server's reason.
+            2 => tx.execute_batch(
+                "CREATE TABLE rejected_ops (
+                     id BLOB PRIMARY KEY,
+                     code TEXT NOT NULL,
+                     rejected_ms INTEGER NOT NULL
+                 ) WITHOUT ROWID;",
+            )?,
             _ => {
                 return Err(rusqlite::Error::InvalidParameterName(format!(
                     "no upgrade path from schema version {v}"
@@ -89,6 +98,11 @@ CREATE INDEX local_ops_unsynced ON local_ops(seq) WHERE synced = 0;
 CREATE TABLE remote_ops (
     id BLOB PRIMARY KEY,
     op TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE rejected_ops (
+    id BLOB PRIMARY KEY,
+    code TEXT NOT NULL,
+    rejected_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE v_grid (
     grid_id TEXT PRIMARY KEY,

@@ -26,7 +26,7 @@ use crate::oplog;
 use crate::schema;
 use crate::types::{
     ActivityInput, CardView, DeviceIdentity, GridView, HouseholdView, MySummary, PendingEntry,
-    RedeemPurpose, SyncStatus, TicketInput, TicketView, VisitInput, VisitRecorded,
+    RedeemPurpose, RejectedOp, SyncStatus, TicketInput, TicketView, VisitInput, VisitRecorded,
 };
 use crate::views::{self, Me};
 
@@ -412,6 +412,20 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Ops the server refused for good.
+    pub fn rejected_ops(&self) -> Result<Vec<RejectedOp>> {
+        Ok(oplog::set_aside_ops(&self.conn)?
+            .into_iter()
+            .map(|(op, code, at)| RejectedOp {
+                op_id: op.id.to_string(),
+                kind: op.kind().as_str().to_owned(),
+                entity_id: op.body.entity_id().to_string(),
+                code,
+                rejected_ms: at,
+            })
+            .collect())
     }
 
     /// The sync state.

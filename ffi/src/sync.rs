@@ -8,7 +8,7 @@
 //! [`Store::wipe`].
 
 use linli_sync_core::prelude::{
-    PROTOCOL_VERSION, Rules, Snapshot, State, SyncRequest, SyncResponse,
+    OpId, PROTOCOL_VERSION, Rules, Snapshot, State, SyncRequest, SyncResponse,
 };
 use serde_json::Value;
 
@@ -22,6 +22,23 @@ use crate::views;
 /// The problem code with which the server refuses a revoked device.
 pub const REVOKED: &str = "device_revoked";
 
+/// The most ops pushed in one request, well under the server's batch limit (5000 by default) and body limit: a
+/// phone back from a week offline pushes its backlog in several round trips instead of being refused forever.
+pub const PUSH_LIMIT: usize = 1000;
+
+/// Problem codes that refuse an op for good: retrying cannot help, so the op is set aside (kept, reported by
+/// `rejected_ops`, no longer pushed nor part of the state) and the rest of the queue goes on. Every other refusal
+/// (`clock_skew`, `unknown_op_kind` from an older server, `payload_too_large`, …) leaves the queue as it is.
+pub const PERMANENT: &[&str] = &[
+    "role_forbidden",
+    "out_of_scope",
+    "wrong_actor",
+    "insufficient_rights",
+    "op_invalid",
+    "invalid_op",
+    "op_id_conflict",
+];
+
 /// Above this many new ops in one answer, the views are rebuilt rather than updated op by op.
 const REBUILD_ABOVE: usize = 256;
 
@@ -29,15 +46,18 @@ impl Store {
     /// The body of the next sync request: every op not yet acknowledged (oldest first) and the pull cursor.
     pub fn prepare_sync(&self) -> Result<Vec<u8>> {
         self.ensure_active()?;
-        let request = SyncRequest::new(self.device()?.cursor, oplog::unsynced(&self.conn)?);
+        let request = SyncRequest::new(
+            self.device()?.cursor,
+            oplog::unsynced(&self.conn, PUSH_LIMIT)?,
+        );
         serde_json::to_vec(&request).map_err(|e| Error::Invalid(format!("request encoding: {e}")))
     }
 
     /// Applies a server answer: a `SyncResponse`, or a problem document (`{"code": …}`) the server sent instead.
     pub fn apply_sync_response(&mut self, now_ms: u64, bytes: &[u8]) -> Result<SyncOutcome> {
         self.ensure_active()?;
-        if let Some(code) = problem_code(bytes) {
-            return Err(self.refused(0, code));
+        if let Some(problem) = Problem::parse(bytes) {
+            return Err(self.refused(now_ms, 0, problem));
         }
         let response: SyncResponse = serde_json::from_slice(bytes)
             .map_err(|e| Error::Invalid(format!("not a sync response: {e}")))?;
@@ -93,6 +113,7 @@ impl Store {
             received: u32::try_from(fresh.len()).unwrap_or(u32::MAX),
             has_more: response.has_more,
             cursor,
+            set_aside: 0,
         })
     }
 
@@ -100,8 +121,8 @@ impl Store {
     /// on top, so local work not yet synced survives a bootstrap.
     pub fn bootstrap(&mut self, now_ms: u64, bytes: &[u8]) -> Result<()> {
         self.ensure_active()?;
-        if let Some(code) = problem_code(bytes) {
-            return Err(self.refused(0, code));
+        if let Some(problem) = Problem::parse(bytes) {
+            return Err(self.refused(now_ms, 0, problem));
         }
         let snapshot: Snapshot = serde_json::from_slice(bytes)
             .map_err(|e| Error::Invalid(format!("not a snapshot: {e}")))?;
@@ -142,7 +163,7 @@ impl Store {
         self.conn.pragma_update(None, "secure_delete", "ON")?;
         let tx = self.conn.transaction()?;
         tx.execute_batch(
-            "DELETE FROM local_ops; DELETE FROM remote_ops; DELETE FROM base_state;
+            "DELETE FROM local_ops; DELETE FROM remote_ops; DELETE FROM rejected_ops; DELETE FROM base_state;
              DELETE FROM v_grid; DELETE FROM v_household; DELETE FROM v_ticket; DELETE FROM v_me;
              UPDATE device SET cursor = 0, last_sync_ms = NULL WHERE id = 1;",
         )?;
@@ -158,31 +179,76 @@ impl Store {
         Ok(())
     }
 
-    /// The error for a refusal with problem `code`: a revoked device is wiped first.
-    pub(crate) fn refused(&mut self, status: u16, code: String) -> Error {
-        if code == REVOKED {
-            match self.wipe_inner(true) {
+    /// The error for a refusal: a revoked device is wiped first; an op refused for good is set aside.
+    pub(crate) fn refused(&mut self, now_ms: u64, status: u16, problem: Problem) -> Error {
+        if problem.code == REVOKED {
+            return match self.wipe_inner(true) {
                 Ok(()) => Error::Revoked,
                 Err(e) => e,
-            }
-        } else {
-            Error::Server { status, code }
+            };
         }
+        if let Some(op) = problem
+            .op_id
+            .filter(|_| PERMANENT.contains(&problem.code.as_str()))
+        {
+            return match self.set_aside(now_ms, op, &problem.code) {
+                Ok(true) => Error::SetAside { code: problem.code },
+                Ok(false) => Error::Server {
+                    status,
+                    code: problem.code,
+                },
+                Err(e) => e,
+            };
+        }
+        Error::Server {
+            status,
+            code: problem.code,
+        }
+    }
+
+    /// Sets a waiting local op aside and recomputes the state and views without it.
+    fn set_aside(&mut self, now_ms: u64, op: OpId, code: &str) -> Result<bool> {
+        let tx = self.conn.transaction()?;
+        if !oplog::set_aside(&tx, op, code, now_ms)? {
+            return Ok(false);
+        }
+        let state = load_state(&tx)?;
+        views::rebuild(&tx, &state, self.me)?;
+        tx.commit()?;
+        self.state = state;
+        Ok(true)
     }
 }
 
-/// The `code` of a problem document (RFC 9457 with a `code` member, as the server sends), if `bytes` is one.
-pub fn problem_code(bytes: &[u8]) -> Option<String> {
-    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(bytes) else {
-        return None;
-    };
-    if let Some(Value::String(code)) = map.get("code") {
-        return Some(code.clone());
+/// The parts of a problem document (RFC 9457 with a `code` member, as the server sends) that the library acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The stable code.
+    pub code: String,
+    /// The refused op, for a batch refused because of one op.
+    pub op_id: Option<OpId>,
+}
+
+impl Problem {
+    /// Reads a problem document; `None` if `bytes` is not one (a `SyncResponse` has no `code`).
+    pub fn parse(bytes: &[u8]) -> Option<Problem> {
+        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(bytes) else {
+            return None;
+        };
+        let inner = match map.get("error") {
+            Some(Value::Object(inner)) if !map.contains_key("code") => inner,
+            _ => &map,
+        };
+        let Some(Value::String(code)) = inner.get("code") else {
+            return None;
+        };
+        let op_id = inner
+            .get("op_id")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok());
+        Some(Problem {
+            code: code.clone(),
+            op_id,
+        })
     }
-    if let Some(Value::Object(inner)) = map.get("error")
-        && let Some(Value::String(code)) = inner.get("code")
-    {
-        return Some(code.clone());
-    }
-    None
 }

@@ -352,7 +352,7 @@ pub struct PendingEntry {
 }
 
 /// What one sync round trip did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Record)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, uniffi::Record)]
 pub struct SyncOutcome {
     /// Local ops the server acknowledged in this answer.
     pub acked: u32,
@@ -362,6 +362,23 @@ pub struct SyncOutcome {
     pub has_more: bool,
     /// The pull cursor now.
     pub cursor: u64,
+    /// Local ops the server refused for good, now set aside (see `rejected_ops`).
+    pub set_aside: u32,
+}
+
+/// One of this device's ops that the server refused for good.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct RejectedOp {
+    /// The op.
+    pub op_id: String,
+    /// Its kind, e.g. `entry.visit`.
+    pub kind: String,
+    /// The entity it acted on.
+    pub entity_id: String,
+    /// The server's code, e.g. `out_of_scope`.
+    pub code: String,
+    /// When the refusal was received.
+    pub rejected_ms: u64,
 }
 
 /// The replica's sync state.

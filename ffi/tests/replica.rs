@@ -560,18 +560,28 @@ fn bootstrap_from_a_snapshot_keeps_unsynced_work_and_revocation_wipes_everything
 
 /// Serves `answers` in order on a loopback port, one HTTP/1.1 request each, and returns what it received.
 fn loopback(answers: Vec<(u16, String)>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    let n = answers.len();
+    loopback_with(n, move |i, _| answers[i].clone())
+}
+
+/// Serves `n` requests on a loopback port, answering request `i` (whose body is given) with `answer(i, body)`;
+/// returns the requests received.
+fn loopback_with(
+    n: usize,
+    answer: impl Fn(usize, &str) -> (u16, String) + Send + 'static,
+) -> (String, std::thread::JoinHandle<Vec<String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let handle = std::thread::spawn(move || {
         let mut seen = Vec::new();
-        for (status, body) in answers {
+        for i in 0..n {
             let (mut sock, _) = listener.accept().expect("accept");
             let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
+            let mut chunk = [0u8; 65536];
             // Read the head, then as many body bytes as Content-Length says.
-            loop {
-                let n = sock.read(&mut chunk).expect("read");
-                buf.extend_from_slice(&chunk[..n]);
+            let body_start = loop {
+                let got = sock.read(&mut chunk).expect("read");
+                buf.extend_from_slice(&chunk[..got]);
                 let text = String::from_utf8_lossy(&buf).to_string();
                 if let Some(head_end) = text.find("\r\n\r\n") {
                     let len = text[..head_end]
@@ -582,15 +592,17 @@ fn loopback(answers: Vec<(u16, String)>) -> (String, std::thread::JoinHandle<Vec
                                 .then(|| v.trim().parse::<usize>().ok())?
                         })
                         .unwrap_or(0);
-                    if buf.len() >= head_end + 4 + len || n == 0 {
-                        break;
+                    if buf.len() >= head_end + 4 + len || got == 0 {
+                        break head_end + 4;
                     }
                 }
-                if n == 0 {
-                    break;
+                if got == 0 {
+                    break buf.len();
                 }
-            }
-            seen.push(String::from_utf8_lossy(&buf).to_string());
+            };
+            let request = String::from_utf8_lossy(&buf).to_string();
+            let (status, body) = answer(i, &String::from_utf8_lossy(&buf[body_start..]));
+            seen.push(request);
             let reply = format!(
                 "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
@@ -644,4 +656,112 @@ fn http_sync_pushes_pulls_and_obeys_revocation() {
     ));
     server.join().expect("server");
     assert!(replica.households_to_visit(0).expect("view").is_empty());
+}
+
+#[test]
+fn an_op_the_server_refuses_for_good_is_set_aside_and_the_queue_goes_on() {
+    let mut w = World::new("set-aside");
+    let identity = w.identity(w.butler, Role::Volunteer, &ReplicaId::random().to_string());
+    let mut phone = w.open("phone.db", &identity);
+    phone
+        .apply_sync_response(T0, &response(w.setup_ops(), vec![], 5))
+        .expect("setup");
+    phone
+        .record_visit(T0, &visit(&w, None))
+        .expect("first visit");
+    phone
+        .record_visit(T0 + MIN, &visit(&w, None))
+        .expect("second visit");
+    let pushed: SyncRequest =
+        serde_json::from_slice(&phone.prepare_sync().expect("prepare")).expect("request");
+    let second = pushed.ops[1].id;
+
+    // A refusal that may pass later (the phone's clock was ahead) keeps the queue as it is.
+    let skew = format!(r#"{{"code":"clock_skew","status":400,"op_index":1,"op_id":"{second}"}}"#);
+    let err = phone
+        .apply_sync_response(T0, skew.as_bytes())
+        .expect_err("refused");
+    assert_eq!(rejected_code(err), "clock_skew");
+    assert!(phone.rejected_ops().expect("rejected").is_empty());
+
+    // A refusal for good sets that op aside: no longer pushed, no longer in the views, listed with its code.
+    let scope =
+        format!(r#"{{"code":"out_of_scope","status":403,"op_index":1,"op_id":"{second}"}}"#);
+    let err = phone
+        .apply_sync_response(T0, scope.as_bytes())
+        .expect_err("refused");
+    assert_eq!(rejected_code(err), "out_of_scope");
+    let rejected = phone.rejected_ops().expect("rejected");
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(
+        (rejected[0].op_id.clone(), rejected[0].kind.as_str()),
+        (second.to_string(), "entry.visit")
+    );
+    let next: SyncRequest =
+        serde_json::from_slice(&phone.prepare_sync().expect("prepare")).expect("request");
+    assert_eq!(next.ops, vec![pushed.ops[0].clone()]);
+    assert_eq!(
+        phone.households_to_visit(0).expect("view")[0].last_visit_ms,
+        Some(T0)
+    );
+    drop(phone);
+    let phone = w.open("phone.db", &identity);
+    assert_eq!(
+        phone.households_to_visit(0).expect("view")[0].last_visit_ms,
+        Some(T0)
+    );
+    assert_eq!(phone.sync_status().expect("status").unsynced_ops, 1);
+}
+
+#[test]
+fn a_long_backlog_is_pushed_in_pages_and_a_refused_op_does_not_block_it() {
+    let mut w = World::new("backlog");
+    let path = w.dir.join("phone.db");
+    let identity = w.identity(w.butler, Role::Volunteer, &ReplicaId::random().to_string());
+    {
+        let mut store = Store::open(&path, &identity).expect("open");
+        store
+            .apply_sync_response(T0, &response(w.setup_ops(), vec![], 5))
+            .expect("setup");
+        for i in 0..1002u64 {
+            store.record_visit(T0 + i, &visit(&w, None)).expect("visit");
+        }
+    }
+    let replica = Replica::open_at(&path, &identity).expect("open");
+    // The server refuses the first op of the first batch for good, then acknowledges everything it is sent.
+    let (url, server) = loopback_with(3, |i, body| {
+        let request: SyncRequest = serde_json::from_str(body).expect("a sync request");
+        let ids: Vec<_> = request.ops.iter().map(|o| o.id).collect();
+        if i == 0 {
+            let problem = format!(
+                r#"{{"code":"out_of_scope","status":403,"op_index":0,"op_id":"{}"}}"#,
+                ids[0]
+            );
+            (403, problem)
+        } else {
+            (
+                200,
+                String::from_utf8(response(vec![], ids, 5)).expect("utf8"),
+            )
+        }
+    });
+    let outcome = replica.sync(url, "t".into()).expect("sync");
+    assert_eq!(
+        (outcome.acked, outcome.set_aside, outcome.has_more),
+        (1001, 1, false)
+    );
+    let seen = server.join().expect("server");
+    let sizes: Vec<usize> = seen
+        .iter()
+        .map(|r| {
+            let body = &r[r.find("\r\n\r\n").expect("head") + 4..];
+            serde_json::from_str::<SyncRequest>(body)
+                .expect("request")
+                .ops
+                .len()
+        })
+        .collect();
+    assert_eq!(sizes, vec![1000, 1000, 1]);
+    assert_eq!(replica.sync_status().expect("status").unsynced_ops, 0);
+    assert_eq!(replica.rejected_ops().expect("rejected").len(), 1);
 }

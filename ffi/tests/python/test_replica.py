@@ -1,6 +1,7 @@
 # test_replica.py: the phone replica through its real boundary — the compiled cdylib, loaded by the Python bindings
 # that uniffi-bindgen generated from it. Every offline write, the views, typed errors, idempotent sync answers,
 # bootstrap, revocation, close/reopen, a killed writer process, and the file checked by Python's own sqlite3.
+import json
 import os
 import signal
 import sqlite3
@@ -272,4 +273,22 @@ def test_a_killed_writer_leaves_whole_writes_only(world, tmp_db):
             assert v["body"]["follow_up"] in tickets
     assert len(tickets) == sum(1 for v in visits if "health" in v["body"])
     assert replica.households_to_visit(0)[0].visited_today
+    replica.close()
+
+
+def test_an_op_refused_for_good_is_set_aside_and_reported(world, tmp_db):
+    replica, _ = open_replica(tmp_db("r.db"), world.butler, L.Role.VOLUNTEER)
+    replica.apply_sync_response(wire.response(world.setup_ops(), cursor=5))
+    kept = replica.record_visit(visit(world))
+    refused = replica.record_visit(visit(world, notes="second round"))
+    ops = wire.request_ops(replica.prepare_sync())
+    refused_op = next(o for o in ops if o["entity"] == refused.entry_id)
+    answer = json.dumps({"code": "out_of_scope", "status": 403, "op_index": 1, "op_id": refused_op["id"]}).encode()
+    with pytest.raises(L.ReplicaError.Rejected) as e:
+        replica.apply_sync_response(answer)
+    assert e.value.code == "out_of_scope"
+    [rejected] = replica.rejected_ops()
+    assert (rejected.op_id, rejected.kind, rejected.entity_id, rejected.code) == (
+        refused_op["id"], "entry.visit", refused.entry_id, "out_of_scope")
+    assert [o["entity"] for o in wire.request_ops(replica.prepare_sync())] == [kept.entry_id]
     replica.close()
