@@ -1,0 +1,3 @@
+//! The whole-flow benchmark: many phones with offline ops syncing into one server; prints a table.
+
+fn main() {}
