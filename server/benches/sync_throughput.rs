@@ -199,8 +199,10 @@ async fn run(days: u64) {
     }
     let n = visits.len();
     let t = Instant::now();
+    let mut butler_cursor = 0;
     for chunk in visits.chunks(BATCH) {
-        c.sync(&butler_token, 0, chunk).await;
+        let answer = c.sync(&butler_token, butler_cursor, chunk).await;
+        butler_cursor = answer["cursor"].as_u64().expect("cursor");
     }
     let ingest_s = t.elapsed().as_secs_f64();
 

@@ -284,6 +284,31 @@ impl ApiError {
     }
 }
 
+/// The problem+json envelope as documented in the OpenAPI document (extension members vary by code).
+#[derive(Debug, Clone, utoipa::ToSchema)]
+#[schema(as = Problem, example = json!({"type": "https://linli.invalid/problems/out_of_scope", "title": "An operation is not allowed for this user", "status": 403, "detail": "op 2 rejected, nothing stored: …", "code": "out_of_scope", "op_index": 2, "op_id": "019a…"}))]
+pub struct ProblemDoc {
+    /// A URI naming the problem type.
+    #[schema(rename = "type")]
+    pub kind: String,
+    /// Short, human-readable.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// This occurrence.
+    pub detail: String,
+    /// Stable code for programs (see docs/http-api.md).
+    pub code: String,
+    /// On op refusals: the op's index in the request.
+    pub op_index: Option<u64>,
+    /// On op refusals: the op's id.
+    pub op_id: Option<String>,
+    /// On 413: the limit's name.
+    pub limit_name: Option<String>,
+    /// On 413: the limit.
+    pub limit: Option<u64>,
+}
+
 /// The problem+json body.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {

@@ -18,6 +18,7 @@ pub mod identity;
 pub mod ingest;
 pub mod materialise;
 pub mod metrics;
+pub mod openapi;
 pub mod protocol;
 pub mod pull;
 pub mod routes;

@@ -3,6 +3,7 @@
 //! transaction as the batch's ops: a report never sees an op without its effect.
 
 use diesel::prelude::*;
+use diesel::upsert::excluded;
 use linli_sync_core::card::{CardOp, Purpose};
 use linli_sync_core::entry::{EntryStatus, Record};
 use linli_sync_core::ids::{EntryId, GridId, TicketId, UserId};
@@ -37,6 +38,22 @@ impl Touched {
     }
 }
 
+/// Rows per statement: 16 columns × 1,000 rows stays under SQLite's 32,766 bound variables.
+const CHUNK: usize = 1000;
+
+/// One multi-row `INSERT … ON CONFLICT (key) DO UPDATE SET c = excluded.c, …` per chunk: a statement per row
+/// would spend most of a batch parsing SQL.
+macro_rules! upsert {
+    ($conn:expr, $table:ident, $key:ident, $rows:expr; $($col:ident),+ $(,)?) => {
+        diesel::insert_into($table::table)
+            .values($rows)
+            .on_conflict($table::$key)
+            .do_update()
+            .set(($($table::$col.eq(excluded($table::$col)),)+))
+            .execute($conn)?
+    };
+}
+
 /// Rewrites the rows of every touched entity from `state`, and inserts one card movement per card op.
 /// `seq_of_last` is the sequence number of the batch's last op; `ops` are the stored ops with their seqs.
 pub fn write(
@@ -47,27 +64,29 @@ pub fn write(
     seq_of_last: i64,
     now_ms: u64,
 ) -> Result<(), StoreError> {
-    for id in &touched.grids {
-        if let Some(row) = grid_row(state, *id, seq_of_last) {
-            diesel::insert_into(grid_cells::table)
-                .values(&row)
-                .on_conflict(grid_cells::id)
-                .do_update()
-                .set(&row)
-                .execute(conn)?;
-        }
+    let grids: Vec<GridRow> = touched
+        .grids
+        .iter()
+        .filter_map(|id| grid_row(state, *id, seq_of_last))
+        .collect();
+    for chunk in grids.chunks(CHUNK) {
+        upsert!(conn, grid_cells, id, chunk; name, community, households, elderly_alone, workers, butlers, updated_seq);
     }
-    for id in &touched.tickets {
-        if let Some(t) = state.ticket(id) {
-            let row = ticket_row(state, *id, t, seq_of_last, now_ms);
-            diesel::insert_into(tickets::table)
-                .values(&row)
-                .on_conflict(tickets::id)
-                .do_update()
-                .set(&row)
-                .execute(conn)?;
-        }
+    let tickets: Vec<TicketRow> = touched
+        .tickets
+        .iter()
+        .filter_map(|id| {
+            state
+                .ticket(id)
+                .map(|t| ticket_row(state, *id, t, seq_of_last, now_ms))
+        })
+        .collect();
+    for chunk in tickets.chunks(CHUNK) {
+        upsert!(conn, tickets, id, chunk; grid, status, channel, category, complexity, created_ms, taken_ms,
+            on_site_ms, solved_ms, planned_ms, answered_ms, satisfaction, verdicts, compliant, updated_seq);
     }
+    let mut entry_rows = Vec::with_capacity(touched.entries.len());
+    let mut visit_rows = Vec::new();
     for id in &touched.entries {
         let Some(entry) = state.entry(id) else {
             continue;
@@ -84,7 +103,7 @@ pub fn write(
                 Some(i64::from(a.minutes())),
             ),
         };
-        let row = EntryRow {
+        entry_rows.push(EntryRow {
             id: id.to_string(),
             kind: kind.into(),
             volunteer: record.volunteer().to_string(),
@@ -95,15 +114,9 @@ pub fn write(
             minutes,
             approved_minutes: i64::from(entry.approved_minutes()),
             updated_seq: seq_of_last,
-        };
-        diesel::insert_into(entries::table)
-            .values(&row)
-            .on_conflict(entries::id)
-            .do_update()
-            .set(&row)
-            .execute(conn)?;
+        });
         if let Record::Visit(v) = record {
-            let row = VisitRow {
+            visit_rows.push(VisitRow {
                 entry_id: id.to_string(),
                 volunteer: v.volunteer.to_string(),
                 grid: v.grid.to_string(),
@@ -113,45 +126,48 @@ pub fn write(
                 follow_up: v.follow_up.map(|t| t.to_string()),
                 visited_ms: ms(stamp.time.wall_ms),
                 voided: status == EntryStatus::Void,
-            };
-            diesel::insert_into(visits::table)
-                .values(&row)
-                .on_conflict(visits::entry_id)
-                .do_update()
-                .set(&row)
-                .execute(conn)?;
+            });
         }
+    }
+    for chunk in entry_rows.chunks(CHUNK) {
+        upsert!(conn, entries, id, chunk; kind, volunteer, grid, status, recorded_ms, activity, minutes,
+            approved_minutes, updated_seq);
+    }
+    for chunk in visit_rows.chunks(CHUNK) {
+        upsert!(conn, visits, entry_id, chunk; volunteer, grid, household, seen, health, follow_up, visited_ms, voided);
     }
     let movements: Vec<MovementRow> = ops
         .iter()
         .filter_map(|(seq, op)| movement_row(*seq, op))
         .collect();
-    for chunk in movements.chunks(1000) {
+    for chunk in movements.chunks(CHUNK) {
         diesel::insert_into(card_movements::table)
             .values(chunk)
             .execute(conn)?;
     }
-    for id in &touched.cards {
-        let Some(card) = state.card(id) else { continue };
-        let row = CardRow {
-            volunteer: id.to_string(),
-            credited: points(card.credited().0),
-            redeemed: points(card.redeemed().0),
-            balance: points(card.balance().0),
-            pending: points(card.pending().map(|(_, s)| s.points.0).sum()),
-            updated_seq: seq_of_last,
-        };
-        diesel::insert_into(cards::table)
-            .values(&row)
-            .on_conflict(cards::volunteer)
-            .do_update()
-            .set(&row)
-            .execute(conn)?;
+    let cards: Vec<CardRow> = touched
+        .cards
+        .iter()
+        .filter_map(|id| {
+            let card = state.card(id)?;
+            Some(CardRow {
+                volunteer: id.to_string(),
+                credited: points(card.credited().0),
+                redeemed: points(card.redeemed().0),
+                balance: points(card.balance().0),
+                pending: points(card.pending().map(|(_, s)| s.points.0).sum()),
+                updated_seq: seq_of_last,
+            })
+        })
+        .collect();
+    for chunk in cards.chunks(CHUNK) {
+        upsert!(conn, cards, volunteer, chunk; credited, redeemed, balance, pending, updated_seq);
     }
     Ok(())
 }
 
-#[derive(Insertable, AsChangeset)]
+#[derive(Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = grid_cells)]
 struct GridRow {
     id: String,
@@ -164,9 +180,9 @@ struct GridRow {
     updated_seq: i64,
 }
 
-#[derive(Insertable, AsChangeset)]
+#[derive(Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = tickets)]
-#[diesel(treat_none_as_null = true)]
 struct TicketRow {
     id: String,
     grid: Option<String>,
@@ -186,9 +202,9 @@ struct TicketRow {
     updated_seq: i64,
 }
 
-#[derive(Insertable, AsChangeset)]
+#[derive(Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = entries)]
-#[diesel(treat_none_as_null = true)]
 struct EntryRow {
     id: String,
     kind: String,
@@ -202,10 +218,9 @@ struct EntryRow {
     updated_seq: i64,
 }
 
-#[derive(Insertable, AsChangeset)]
+#[derive(Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = visits)]
-#[diesel(primary_key(entry_id))]
-#[diesel(treat_none_as_null = true)]
 struct VisitRow {
     entry_id: String,
     volunteer: String,
@@ -219,6 +234,7 @@ struct VisitRow {
 }
 
 #[derive(Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = card_movements)]
 struct MovementRow {
     op_id: String,
@@ -233,9 +249,9 @@ struct MovementRow {
     seq: i64,
 }
 
-#[derive(Insertable, AsChangeset)]
+#[derive(Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = cards)]
-#[diesel(primary_key(volunteer))]
 struct CardRow {
     volunteer: String,
     credited: i64,

@@ -1,8 +1,10 @@
 //! Pull and snapshot: what a device receives. Ops come in server order from the op log, filtered by what the
-//! device's user may see ([`Viewer::can_see`], judged on the current merged state), in pages. A snapshot is the
+//! device's user may see ([`Viewer::can_see`], judged on the current merged state), in pages, leaving out the
+//! ops the device pushed itself. A snapshot is the
 //! merged state restricted to the user's scope ([`Viewer::scope`]) with the cursor it is complete up to.
 
 use linli_sync_core::hlc::Hlc;
+use linli_sync_core::ids::ReplicaId;
 use linli_sync_core::op::Op;
 use linli_sync_core::rights::Viewer;
 use linli_sync_core::sync::{PROTOCOL_VERSION, Snapshot};
@@ -26,10 +28,12 @@ pub struct Page {
 const SCAN_CHUNK: i64 = 2000;
 
 impl Engine {
-    /// Up to `limit` ops visible to `viewer` stored after `cursor`, scanning at most `max_scan` rows.
+    /// Up to `limit` ops visible to `viewer` stored after `cursor`, scanning at most `max_scan` rows. Ops pushed by
+    /// `device` itself are left out: the device holds them already.
     pub fn pull(
         &self,
         viewer: Viewer,
+        device: Option<ReplicaId>,
         cursor: u64,
         limit: usize,
         max_scan: usize,
@@ -44,6 +48,7 @@ impl Engine {
                 ),
             });
         }
+        let except = device.map(|d| d.to_string());
         let mut conn = self.conn()?;
         let mut ops = Vec::new();
         let mut last = start;
@@ -52,23 +57,24 @@ impl Engine {
             let chunk = SCAN_CHUNK
                 .min(i64::try_from(max_scan - scanned).unwrap_or(SCAN_CHUNK))
                 .max(1);
-            let rows = store::after(&mut conn, last, chunk)?;
-            if rows.is_empty() {
-                break;
-            }
+            let rows = store::page(&mut conn, last, upto, chunk, except.as_deref())?;
+            let exhausted = i64::try_from(rows.len()).unwrap_or(i64::MAX) < chunk;
             let view = self.view();
+            let mut full = false;
             for (seq, op) in rows {
-                if seq > upto {
-                    break;
-                }
                 scanned += 1;
                 last = seq;
                 if viewer.can_see(&view.state, &op) {
                     ops.push(op);
                     if ops.len() == limit {
+                        full = true;
                         break;
                     }
                 }
+            }
+            if exhausted && !full {
+                // Everything up to `upto` was examined (the device's own ops are skipped by the query).
+                last = upto;
             }
         }
         Ok(Page {

@@ -48,6 +48,7 @@ impl Engine {
         };
         let page = self.pull(
             viewer,
+            Some(who.device),
             request.cursor,
             limit,
             limit.saturating_mul(SCAN_FACTOR),

@@ -8,36 +8,39 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::auth::Auth;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemDoc};
 use crate::identity;
 use crate::routes::{now_i64, with_conn};
 
 /// `POST /v1/users` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewUser {
     /// Login name (unique).
     pub username: String,
     /// `admin`, `grid_worker` or `volunteer`.
+    #[schema(value_type = String, example = "volunteer")]
     pub role: Role,
     /// For web logins; phones use enrolment codes instead.
     pub password: Option<String>,
 }
 
 /// A user as returned.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserOut {
     /// Id.
     pub id: String,
     /// Login name.
     pub username: String,
     /// Role.
+    #[schema(value_type = String, example = "volunteer")]
     pub role: Role,
 }
 
 /// `POST /v1/enrolment-codes` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewCode {
     /// The user the device will belong to.
+    #[schema(value_type = String)]
     pub user_id: UserId,
     /// A label for the device ("Li's phone").
     #[serde(default)]
@@ -45,7 +48,7 @@ pub struct NewCode {
 }
 
 /// An issued code.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CodeOut {
     /// The one-time code, shown only now.
     pub code: String,
@@ -56,6 +59,7 @@ pub struct CodeOut {
 }
 
 /// Creates a user (admin only).
+#[utoipa::path(post, path = "/v1/users", tag = "admin", security(("bearer" = [])), request_body = NewUser, responses((status = 201, body = UserOut, description = "Created"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "username_taken", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn add_user(
     state: web::Data<AppState>,
     auth: Auth,
@@ -89,6 +93,7 @@ pub async fn add_user(
 }
 
 /// Issues a one-time enrolment code.
+#[utoipa::path(post, path = "/v1/enrolment-codes", tag = "admin", security(("bearer" = [])), request_body = NewCode, responses((status = 201, body = CodeOut, description = "The code, shown only now"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not allowed for this user", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "No such user", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn issue_code(
     state: web::Data<AppState>,
     auth: Auth,
@@ -125,6 +130,7 @@ pub async fn issue_code(
 }
 
 /// Revokes a device (admin only): its tokens stop working and its next sync gets `device_revoked`.
+#[utoipa::path(post, path = "/v1/devices/{id}/revoke", tag = "admin", security(("bearer" = [])), params(("id" = String, Path, description = "The device id")), responses((status = 204, description = "Revoked"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "No such device", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn revoke_device(
     state: web::Data<AppState>,
     auth: Auth,

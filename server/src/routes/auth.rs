@@ -7,12 +7,12 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemDoc};
 use crate::identity::{self, Device};
 use crate::routes::{now_i64, with_conn};
 
 /// `POST /v1/auth/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     /// Login name.
     pub username: String,
@@ -21,21 +21,21 @@ pub struct LoginRequest {
 }
 
 /// `POST /v1/devices/enrol` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct EnrolRequest {
     /// The one-time code (dashes and case do not matter).
     pub code: String,
 }
 
 /// `POST /v1/auth/refresh` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RefreshRequest {
     /// The refresh token.
     pub refresh_token: String,
 }
 
 /// Tokens for a device.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeviceTokens {
     /// The device's replica id: the `replica` of every op it writes.
     pub device_id: String,
@@ -54,7 +54,7 @@ pub struct DeviceTokens {
 }
 
 /// A web login's token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoginTokens {
     /// The user.
     pub user_id: String,
@@ -97,6 +97,7 @@ fn refresh_ttl_ms(state: &AppState) -> i64 {
 }
 
 /// Web login.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest, responses((status = 200, body = LoginTokens, description = "An access token without a device"), (status = 401, description = "invalid_credentials", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<LoginRequest>,
@@ -114,6 +115,7 @@ pub async fn login(
 }
 
 /// Device enrolment.
+#[utoipa::path(post, path = "/v1/devices/enrol", tag = "auth", request_body = EnrolRequest, responses((status = 201, body = DeviceTokens, description = "The new device and its tokens"), (status = 401, description = "invalid_enrolment_code", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn enrol(
     state: web::Data<AppState>,
     body: web::Json<EnrolRequest>,
@@ -130,6 +132,7 @@ pub async fn enrol(
 }
 
 /// Token refresh.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses((status = 200, body = DeviceTokens, description = "New tokens; the old refresh token stops working"), (status = 401, description = "invalid_refresh_token or device_revoked", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,

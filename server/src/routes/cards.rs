@@ -12,19 +12,21 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::Auth;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemDoc};
 use crate::routes::blocking;
 
 /// Request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Grant {
     /// The device that receives the rights.
+    #[schema(value_type = String)]
     pub device_id: ReplicaId,
     /// How many points it may spend.
     pub points: u64,
 }
 
 /// The handler: answers `201` with the stored `card.transfer` op.
+#[utoipa::path(post, path = "/v1/cards/{volunteer}/grants", tag = "admin", security(("bearer" = [])), params(("volunteer" = String, Path, description = "The volunteer's user id (the card)")), request_body = Grant, responses((status = 201, body = Object, description = "The stored card.transfer op"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "insufficient_rights: the pool holds less", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn grant(
     state: web::Data<AppState>,
     auth: Auth,

@@ -4,11 +4,12 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemDoc};
 use crate::routes::with_conn;
 use crate::store;
 
 /// Liveness and readiness in one: 200 when the database answers.
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Ready", content_type = "application/json", example = json!({"status": "ok", "last_seq": 183001, "version": "0.1.0"})), (status = 500, description = "The database does not answer", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let stored = with_conn(state.pool.clone(), |c| Ok(store::last_seq(c)?)).await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -19,6 +20,7 @@ pub async fn healthz(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 }
 
 /// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "meta", responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

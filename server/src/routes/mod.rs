@@ -17,6 +17,7 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/metrics", web::get().to(health::metrics))
+        .route("/openapi.json", web::get().to(crate::openapi::openapi_json))
         .route("/v1/sync", web::post().to(sync::sync))
         .route("/v1/snapshot", web::get().to(snapshot::snapshot))
         .route("/v1/auth/login", web::post().to(auth::login))

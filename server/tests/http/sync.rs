@@ -59,11 +59,19 @@ async fn pulls_are_scoped_ordered_and_paged() {
     app.push_ok(&w.butler, std::slice::from_ref(&own_visit))
         .await;
 
-    // The admin sees everything, two at a time, in server order.
+    // A device is not sent its own ops back: the admin's phone gets only the volunteer's visit.
+    let own = response(&app.sync(&w.admin, 0, &[], None).await);
+    assert_eq!(
+        own.ops.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![own_visit.id]
+    );
+
+    // The admin's new phone sees everything, two at a time, in server order.
+    let second_phone = app.enrol(w.admin.user).await;
     let mut cursor = 0;
     let mut seen = Vec::new();
     loop {
-        let page = response(&app.sync(&w.admin, cursor, &[], Some(2)).await);
+        let page = response(&app.sync(&second_phone, cursor, &[], Some(2)).await);
         assert!(page.ops.len() <= 2);
         seen.extend(page.ops.iter().map(|o| o.id));
         cursor = page.cursor;
@@ -84,8 +92,9 @@ async fn pulls_are_scoped_ordered_and_paged() {
     assert!(!ids.contains(&outside.id));
     assert!(!worker.has_more);
 
-    // The volunteer sees their own visit and their grid cell, not tickets others raised.
-    let butler = response(&app.sync(&w.butler, 0, &[], None).await);
+    // The volunteer (on a second phone) sees their own visit and their grid cell, not tickets others raised.
+    let butler_phone = app.enrol(w.butler.user).await;
+    let butler = response(&app.sync(&butler_phone, 0, &[], None).await);
     let ids: Vec<OpId> = butler.ops.iter().map(|o| o.id).collect();
     assert!(ids.contains(&own_visit.id));
     assert!(!ids.contains(&in_scope.id) && !ids.contains(&outside.id));
@@ -241,6 +250,11 @@ async fn report_tables_follow_the_ops_in_the_same_transaction() {
         text.contains(r#"linli_http_requests_total{route="/v1/sync",status="200"}"#),
         "{text}"
     );
+    let doc = app.get("/openapi.json", None).await;
+    assert!(doc.body["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{:#}", doc.body);
+    for path in ["/v1/sync", "/v1/snapshot", "/v1/devices/enrol", "/v1/cards/{volunteer}/grants"] {
+        assert!(doc.body["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    }
     let health = app.get("/healthz", None).await;
     assert_eq!(health.body["status"], json!("ok"));
 }
