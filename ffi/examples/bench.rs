@@ -180,6 +180,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     }
     drop(store);
+    let started = Instant::now();
+    let reopened = Store::open(&replica_path, &identity)?;
+    let open_time = started.elapsed();
+    println!(
+        "reopening the replica ({} ops replayed into the state): {}",
+        visits + 2 + 2 * HOUSEHOLDS,
+        us(open_time)
+    );
+    drop(reopened);
     drop(plain);
     std::fs::remove_dir_all(&dir)?;
     Ok(())

@@ -9,12 +9,14 @@
 //! Layers, from the bottom:
 //! - [`schema`]: tables, `PRAGMA user_version`, `init` and `upgrade_from`;
 //! - [`oplog`], [`device`], [`views`]: functions that write take `&Transaction`, those that read take `&Connection`;
+//! - [`compact`]: folds the ops the server holds into the stored base state;
 //! - [`store`]: [`store::Store`] owns the single writer connection and the in-memory `State`;
 //! - [`sync`] and [`http`]: the sync messages of `linli_sync_core::sync`, and the HTTP round trip;
 //! - [`api`]: the UniFFI surface (Kotlin, Swift, Python) and [`capi`]: a small C ABI for `dart:ffi` and friends.
 
 pub mod api;
 pub mod capi;
+pub mod compact;
 pub mod device;
 pub mod error;
 pub mod http;

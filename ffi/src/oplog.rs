@@ -119,6 +119,34 @@ pub fn set_aside_ops(conn: &Connection) -> Result<Vec<(Op, String, u64)>> {
         .collect()
 }
 
+/// The ops the server holds: every received op and every acknowledged local op (what compaction folds).
+pub fn foldable(conn: &Connection) -> Result<Vec<Op>> {
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT op FROM remote_ops",
+        "SELECT op FROM local_ops WHERE synced = 1 ORDER BY seq",
+    ] {
+        let mut stmt = conn.prepare(sql)?;
+        let texts = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        for t in texts {
+            out.push(parse(&t)?);
+        }
+    }
+    Ok(out)
+}
+
+/// How many ops compaction would fold.
+pub fn foldable_count(conn: &Connection) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT (SELECT count(*) FROM remote_ops) + (SELECT count(*) FROM local_ops WHERE synced = 1)",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(crate::device::to_u64(n))
+}
+
 /// Every stored op, local and remote, for rebuilding the in-memory state (set-aside ops excluded).
 pub fn all(conn: &Connection) -> Result<Vec<Op>> {
     let mut out = Vec::new();

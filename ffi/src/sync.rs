@@ -67,13 +67,20 @@ impl Store {
                 response.protocol
             )));
         }
-        let result = self.apply_inner(now_ms, &response);
-        if result.is_err()
-            && let Ok(state) = load_state(&self.conn)
-        {
-            self.state = state;
+        match self.apply_inner(now_ms, &response) {
+            Ok(outcome) => {
+                // Housekeeping once the answer is safely stored: if it fails, nothing is lost, and the next
+                // answer tries again.
+                let _ = self.compact_if_large();
+                Ok(outcome)
+            }
+            Err(e) => {
+                if let Ok(state) = load_state(&self.conn) {
+                    self.state = state;
+                }
+                Err(e)
+            }
         }
-        result
     }
 
     fn apply_inner(&mut self, now_ms: u64, response: &SyncResponse) -> Result<SyncOutcome> {

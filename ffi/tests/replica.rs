@@ -765,3 +765,75 @@ fn a_long_backlog_is_pushed_in_pages_and_a_refused_op_does_not_block_it() {
     assert_eq!(replica.sync_status().expect("status").unsynced_ops, 0);
     assert_eq!(replica.rejected_ops().expect("rejected").len(), 1);
 }
+
+#[test]
+fn compaction_folds_what_the_server_holds_and_changes_nothing_visible() {
+    let mut w = World::new("compact");
+    let identity = w.identity(w.butler, Role::Volunteer, &ReplicaId::random().to_string());
+    let mut phone = w.open("phone.db", &identity);
+    let setup = w.setup_ops();
+    phone
+        .apply_sync_response(T0, &response(setup.clone(), vec![], 5))
+        .expect("setup");
+    phone
+        .record_visit(T0, &visit(&w, None))
+        .expect("acked visit");
+    let acked: SyncRequest =
+        serde_json::from_slice(&phone.prepare_sync().expect("prepare")).expect("request");
+    phone
+        .apply_sync_response(
+            T0,
+            &response(vec![], acked.ops.iter().map(|o| o.id).collect(), 6),
+        )
+        .expect("ack");
+    phone
+        .record_visit(T0 + MIN, &visit(&w, Some(HealthFlag::Fall)))
+        .expect("waiting visit");
+    let before = (
+        phone.households_to_visit(0).expect("view"),
+        phone.open_tickets(T0).expect("tickets"),
+        phone.grid_cells().expect("cells"),
+        phone.prepare_sync().expect("prepare"),
+        phone.state().clone(),
+    );
+
+    assert_eq!(
+        phone.compact().expect("compact"),
+        6,
+        "5 received ops and 1 acknowledged one"
+    );
+    assert_eq!(phone.compact().expect("again"), 0);
+    let counts = |s: &Store| -> (i64, i64) {
+        s.conn()
+            .query_row(
+                "SELECT (SELECT count(*) FROM remote_ops), (SELECT count(*) FROM local_ops)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("counts")
+    };
+    assert_eq!(
+        counts(&phone),
+        (0, 2),
+        "only the two waiting ops stay in the log"
+    );
+    let after = |s: &Store| {
+        (
+            s.households_to_visit(0).expect("view"),
+            s.open_tickets(T0).expect("tickets"),
+            s.grid_cells().expect("cells"),
+            s.prepare_sync().expect("prepare"),
+            s.state().clone(),
+        )
+    };
+    assert_eq!(after(&phone), before);
+    // An op delivered again after it was folded changes nothing.
+    let again = phone
+        .apply_sync_response(T0, &response(setup, vec![], 6))
+        .expect("redelivered");
+    assert_eq!(again.received, 5);
+    assert_eq!(after(&phone), before);
+    drop(phone);
+    let phone = w.open("phone.db", &identity);
+    assert_eq!(after(&phone), before);
+}

@@ -203,6 +203,10 @@ def test_applying_the_same_answer_twice_changes_nothing(world, tmp_db):
     assert replica.apply_sync_response(ack).acked == 1
     assert replica.apply_sync_response(ack).acked == 0
     assert replica.sync_status().unsynced_ops == 0
+    # Folding what the server holds into the base state changes nothing visible.
+    views = (replica.households_to_visit(0), replica.grid_cells(), replica.my_summary())
+    assert replica.compact() == 6
+    assert (replica.households_to_visit(0), replica.grid_cells(), replica.my_summary()) == views
 
 
 def test_bootstrap_from_a_snapshot_and_wipe_on_revocation(world, tmp_db):
