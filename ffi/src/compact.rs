@@ -8,7 +8,7 @@
 use linli_sync_core::prelude::{Rules, State};
 use rusqlite::{OptionalExtension, Transaction};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::oplog;
 use crate::store::Store;
 
@@ -45,9 +45,8 @@ fn fold(tx: &Transaction) -> Result<u64> {
     let (cursor, mut state) = match base {
         Some((cursor, json)) => (
             cursor,
-            serde_json::from_str::<State>(&json).map_err(|e| {
-                Error::Invalid(format!("the stored snapshot could not be read: {e}"))
-            })?,
+            serde_json::from_str::<State>(&json)
+                .map_err(|e| crate::error::json("the stored snapshot", &e))?,
         ),
         None => (0, State::new(Rules::DEFAULT)),
     };
@@ -58,8 +57,8 @@ fn fold(tx: &Transaction) -> Result<u64> {
     for op in &ops {
         state.apply(op);
     }
-    let json = serde_json::to_string(&state)
-        .map_err(|e| Error::Invalid(format!("state encoding: {e}")))?;
+    let json =
+        serde_json::to_string(&state).map_err(|e| crate::error::json("state encoding", &e))?;
     tx.execute(
         "INSERT OR REPLACE INTO base_state (id, cursor, state) VALUES (1, ?1, ?2)",
         rusqlite::params![cursor, json],

@@ -49,6 +49,17 @@ pub enum Error {
 /// Shorthand.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An `Invalid` error for JSON that could not be read or written, saying where and what kind of fault, but not
+/// serde's message: that can quote a value, and values may be personal data (a name in a note).
+pub fn json(what: &str, e: &serde_json::Error) -> Error {
+    Error::Invalid(format!(
+        "{what}: {:?} error at line {}, column {}",
+        e.classify(),
+        e.line(),
+        e.column()
+    ))
+}
+
 /// An `Invalid` error naming the field.
 pub fn invalid(field: &str, reason: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("`{field}`: {reason}"))

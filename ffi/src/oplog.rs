@@ -166,5 +166,12 @@ pub fn all(conn: &Connection) -> Result<Vec<Op>> {
 }
 
 fn parse(text: &str) -> Result<Op> {
-    Op::from_json(text).map_err(|e| Error::Invalid(format!("a stored op could not be read: {e}")))
+    // The wire error's text can quote field values, so only its kind is reported.
+    Op::from_json(text).map_err(|e| {
+        let kind = serde_json::to_value(&e)
+            .ok()
+            .and_then(|v| v.get("code").and_then(|c| c.as_str().map(str::to_owned)))
+            .unwrap_or_default();
+        Error::Invalid(format!("a stored op is damaged ({kind})"))
+    })
 }

@@ -455,7 +455,7 @@ pub(crate) fn load_state(conn: &Connection) -> Result<State> {
         .optional()?;
     let mut state = match base {
         Some(json) => serde_json::from_str(&json)
-            .map_err(|e| Error::Invalid(format!("the stored snapshot could not be read: {e}")))?,
+            .map_err(|e| crate::error::json("the stored snapshot", &e))?,
         None => State::new(Rules::DEFAULT),
     };
     for op in oplog::all(conn)? {

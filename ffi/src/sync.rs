@@ -50,7 +50,7 @@ impl Store {
             self.device()?.cursor,
             oplog::unsynced(&self.conn, PUSH_LIMIT)?,
         );
-        serde_json::to_vec(&request).map_err(|e| Error::Invalid(format!("request encoding: {e}")))
+        serde_json::to_vec(&request).map_err(|e| crate::error::json("request encoding", &e))
     }
 
     /// Applies a server answer: a `SyncResponse`, or a problem document (`{"code": …}`) the server sent instead.
@@ -60,7 +60,7 @@ impl Store {
             return Err(self.refused(now_ms, 0, problem));
         }
         let response: SyncResponse = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Invalid(format!("not a sync response: {e}")))?;
+            .map_err(|e| crate::error::json("not a sync response", &e))?;
         if response.protocol != PROTOCOL_VERSION {
             return Err(Error::Invalid(format!(
                 "the server speaks sync protocol {}, this library {PROTOCOL_VERSION}: upgrade required",
@@ -131,8 +131,8 @@ impl Store {
         if let Some(problem) = Problem::parse(bytes) {
             return Err(self.refused(now_ms, 0, problem));
         }
-        let snapshot: Snapshot = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Invalid(format!("not a snapshot: {e}")))?;
+        let snapshot: Snapshot =
+            serde_json::from_slice(bytes).map_err(|e| crate::error::json("not a snapshot", &e))?;
         if snapshot.protocol != PROTOCOL_VERSION {
             return Err(Error::Invalid(format!(
                 "the snapshot is in sync protocol {}, this library speaks {PROTOCOL_VERSION}: upgrade required",
@@ -140,7 +140,7 @@ impl Store {
             )));
         }
         let base = serde_json::to_string(&snapshot.state)
-            .map_err(|e| Error::Invalid(format!("snapshot encoding: {e}")))?;
+            .map_err(|e| crate::error::json("snapshot encoding", &e))?;
         let mut state = snapshot.state;
         let tx = self.conn.transaction()?;
         tx.execute(

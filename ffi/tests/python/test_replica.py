@@ -296,3 +296,30 @@ def test_an_op_refused_for_good_is_set_aside_and_reported(world, tmp_db):
         refused_op["id"], "entry.visit", refused.entry_id, "out_of_scope")
     assert [o["entity"] for o in wire.request_ops(replica.prepare_sync())] == [kept.entry_id]
     replica.close()
+
+
+def test_threads_share_one_replica(world, tmp_db):
+    import threading
+
+    replica, _ = open_replica(tmp_db("r.db"), world.butler, L.Role.VOLUNTEER)
+    replica.apply_sync_response(wire.response(world.setup_ops(), cursor=5))
+    errors = []
+
+    def work():
+        try:
+            for _ in range(25):
+                replica.record_visit(visit(world))
+                replica.households_to_visit(0)
+                replica.prepare_sync()
+        except Exception as e:  # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert replica.sync_status().unsynced_ops == 100
+    assert len({o["id"] for o in wire.request_ops(replica.prepare_sync())}) == 100
+    replica.close()
