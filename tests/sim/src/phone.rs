@@ -18,6 +18,8 @@ pub enum SyncError {
     Network(String),
     /// The server refused (its problem code); `revoked` is `device_revoked`, after which the replica is wiped.
     Refused(String),
+    /// The server refused one op for good (its code); the replica set it aside and the queue goes on.
+    SetAside(String),
 }
 
 /// Counters of the bytes and round trips a phone made.
@@ -48,6 +50,8 @@ pub struct Phone {
     pub base: String,
     /// Bytes and latencies.
     pub wire: Wire,
+    /// Codes of the ops the server refused for good (set aside by the replica).
+    pub set_aside: Vec<String>,
 }
 
 fn ffi_role(role: Role) -> FfiRole {
@@ -71,6 +75,7 @@ impl Phone {
             skew_ms: 0,
             base: base.to_string(),
             wire: Wire::default(),
+            set_aside: Vec::new(),
         }
     }
 
@@ -151,7 +156,15 @@ impl Phone {
         }
         for _ in 0..10_000 {
             let answer = self.exchange()?;
-            let outcome = self.apply(&answer)?;
+            let outcome = match self.apply(&answer) {
+                Ok(outcome) => outcome,
+                // As the library's own `sync` does: the op is set aside, the rest of the queue goes on.
+                Err(SyncError::SetAside(code)) => {
+                    self.set_aside.push(code);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let waiting = self.store.sync_status().map_or(0, |s| s.unsynced_ops);
             if !outcome.has_more && (waiting == 0 || outcome.acked == 0) {
                 return Ok(());
@@ -212,6 +225,7 @@ fn identity(id: &Enrolment) -> DeviceIdentity {
 fn refused(e: StoreError) -> SyncError {
     match e {
         StoreError::Server { code, .. } => SyncError::Refused(code),
+        StoreError::SetAside { code } => SyncError::SetAside(code),
         StoreError::Revoked => SyncError::Refused("device_revoked".into()),
         StoreError::Network(n) => SyncError::Network(n),
         other => SyncError::Refused(format!("local: {other}")),

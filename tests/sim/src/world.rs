@@ -173,6 +173,17 @@ impl World {
         }
     }
 
+    /// Enrols a new device for the user of phone `of` (a replaced phone, or a second device) and opens a fresh
+    /// replica for it; returns its index. It has not synced yet.
+    pub fn enrol_another(&mut self, of: usize, label: &str) -> usize {
+        let user = self.phones[of].id.user;
+        let enrolment = self.console.enrol(user, label);
+        let dir = self.scratch("phones");
+        let base = self.server.base.clone();
+        self.phones.push(Phone::open(&dir, label, enrolment, &base));
+        self.phones.len() - 1
+    }
+
     /// A phone's user.
     pub fn user(&self, phone: usize) -> UserId {
         self.phones[phone].id.user
