@@ -16,6 +16,7 @@ use std::time::Instant;
 
 const HOUSEHOLDS: usize = 500;
 const BATCH: usize = 1000;
+const PHONES: usize = 4;
 const DAY_MS: u64 = 86_400_000;
 
 struct Client {
@@ -56,6 +57,21 @@ impl Client {
             d["user_id"].as_str().expect("user").parse().expect("uuid"),
             d["access_token"].as_str().expect("token").to_string(),
         )
+    }
+
+    async fn push_raw(&self, token: &str, body: Vec<u8>) {
+        let res = self
+            .http
+            .post(format!("{}/v1/sync", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status();
+        let _ = res.bytes().await.expect("body");
+        assert!(status.is_success(), "push: {status}");
     }
 
     async fn sync(&self, token: &str, cursor: u64, ops: &[Op]) -> Value {
@@ -169,42 +185,100 @@ async fn run(days: u64) {
         c.sync(&admin_dev_token, 0, chunk).await;
     }
 
-    // A year of daily visits, oldest first, as the butler's phone would send them after being offline.
-    let mut butler = Writer::new(butler_dev, butler_id, HlcClock::new(DriftPolicy::DEFAULT));
-    let mut visits = Vec::with_capacity(HOUSEHOLDS * days as usize);
-    for day in 0..days {
-        for (i, h) in households.iter().enumerate() {
-            let at = start_ms + day * DAY_MS + (i as u64) * 60_000;
-            visits.push(butler.op(
-                at,
-                OpBody::Entry(
-                    EntryId::new_v7(at),
-                    EntryOp::Visit(Visit {
-                        volunteer: butler_id,
-                        grid,
-                        household: *h,
-                        seen: i % 7 != 0,
-                        health: None,
-                        needs: if i % 11 == 0 {
-                            vec![Need::Groceries]
-                        } else {
-                            Vec::new()
-                        },
-                        notes: String::new(),
-                        follow_up: None,
-                    }),
-                ),
-            ));
+    // A year of daily visits, oldest first, as micro-butlers' phones send them after being offline: four phones of
+    // the butler, each visiting a quarter of the households. Request bodies are serialised before the clock starts,
+    // so the figures are the server's, not the client's JSON encoding.
+    let mut phones = vec![(butler_dev, butler_token.clone())];
+    for _ in 1..PHONES {
+        let (dev, _, token) = c
+            .device(&admin_token, butler_user["id"].as_str().expect("id"))
+            .await;
+        phones.push((dev, token));
+    }
+    let per_phone = HOUSEHOLDS / PHONES;
+    let mut visits: Vec<Vec<Op>> = Vec::new();
+    for (p, (dev, _)) in phones.iter().enumerate() {
+        let mut writer = Writer::new(*dev, butler_id, HlcClock::new(DriftPolicy::DEFAULT));
+        let mut ops = Vec::with_capacity(per_phone * days as usize);
+        for day in 0..days {
+            for (i, h) in households
+                .iter()
+                .enumerate()
+                .skip(p * per_phone)
+                .take(per_phone)
+            {
+                let at = start_ms + day * DAY_MS + (i as u64) * 60_000;
+                ops.push(writer.op(
+                    at,
+                    OpBody::Entry(
+                        EntryId::new_v7(at),
+                        EntryOp::Visit(Visit {
+                            volunteer: butler_id,
+                            grid,
+                            household: *h,
+                            seen: i % 7 != 0,
+                            health: None,
+                            needs: if i % 11 == 0 {
+                                vec![Need::Groceries]
+                            } else {
+                                Vec::new()
+                            },
+                            notes: String::new(),
+                            follow_up: None,
+                        }),
+                    ),
+                ));
+            }
         }
+        visits.push(ops);
     }
-    let n = visits.len();
+    let bodies: Vec<Vec<Vec<u8>>> = visits
+        .iter()
+        .map(|ops| {
+            ops.chunks(BATCH)
+                .map(|chunk| {
+                    serde_json::to_vec(&json!({
+                        "protocol": 1, "cursor": 0,
+                        "ops": chunk.iter().map(Op::to_value).collect::<Vec<_>>()
+                    }))
+                    .expect("json")
+                })
+                .collect()
+        })
+        .collect();
+
+    // One phone alone, its batches one after the other.
+    let single_n = visits[0].len();
     let t = Instant::now();
-    let mut butler_cursor = 0;
-    for chunk in visits.chunks(BATCH) {
-        let answer = c.sync(&butler_token, butler_cursor, chunk).await;
-        butler_cursor = answer["cursor"].as_u64().expect("cursor");
+    for body in &bodies[0] {
+        c.push_raw(&phones[0].1, body.clone()).await;
     }
-    let ingest_s = t.elapsed().as_secs_f64();
+    let single_s = t.elapsed().as_secs_f64();
+
+    // The other phones at the same time.
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (p, (_, token)) in phones.iter().enumerate().skip(1) {
+        let (http, base, token, batches) = (
+            c.http.clone(),
+            c.base.clone(),
+            token.clone(),
+            bodies[p].clone(),
+        );
+        tasks.push(actix_web::rt::spawn(async move {
+            let c = Client { http, base };
+            for body in batches {
+                c.push_raw(&token, body).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("phone task");
+    }
+    let concurrent_s = t.elapsed().as_secs_f64();
+    let concurrent_n: usize = visits[1..].iter().map(Vec::len).sum();
+    let visits: Vec<Op> = visits.into_iter().flatten().collect();
+    let n = visits.len();
 
     // The same op-log rows, inserted raw with diesel into a fresh database with the same pragmas.
     let raw_dir = tempfile::tempdir().expect("temp dir");
@@ -217,7 +291,7 @@ async fn run(days: u64) {
         .map(|(k, op)| OpRow {
             seq: k as i64 + 1,
             op_id: op.id.to_string(),
-            device_id: butler_dev.to_string(),
+            device_id: op.replica.to_string(),
             author: op.author.to_string(),
             kind: op.kind().as_str().into(),
             entity: op.body.entity_id().to_string(),
@@ -281,8 +355,13 @@ async fn run(days: u64) {
     println!("| measurement | ops | seconds | ops/s |");
     println!("| --- | ---: | ---: | ---: |");
     println!(
-        "| push ingest over loopback HTTP, batches of {BATCH} (validated, durable) | {n} | {ingest_s:.2} | {:.0} |",
-        n as f64 / ingest_s
+        "| push ingest over loopback HTTP, batches of {BATCH}, one phone (validated, durable) | {single_n} | {single_s:.2} | {:.0} |",
+        single_n as f64 / single_s
+    );
+    println!(
+        "| push ingest over loopback HTTP, batches of {BATCH}, {} phones at once | {concurrent_n} | {concurrent_s:.2} | {:.0} |",
+        PHONES - 1,
+        concurrent_n as f64 / concurrent_s
     );
     println!(
         "| raw diesel insert of the same op-log rows, transactions of {BATCH} | {n} | {raw_s:.2} | {:.0} |",
@@ -293,12 +372,31 @@ async fn run(days: u64) {
         pulled as f64 / pull_s
     );
     println!();
-    println!("ingest / raw insert time ratio: {:.2}", ingest_s / raw_s);
+    println!(
+        "ingest time per op (phones at once) / raw insert time per op: {:.2}",
+        (concurrent_s / concurrent_n as f64) / (raw_s / n as f64)
+    );
     println!(
         "snapshot, {HOUSEHOLDS} households x {days} days of visits: {:.1} MB in {snap_s:.2} s; gzip {:.1} MB in {snap_gz_s:.2} s",
         snap.len() as f64 / 1e6,
         gz.len() as f64 / 1e6
     );
+    let metrics = c
+        .http
+        .get(format!("{}/metrics", c.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("linli_http_request_duration_seconds_")
+            && l.contains("/v1/sync")
+            && !l.contains("bucket")
+    }) {
+        println!("server side: {line}");
+    }
     handle.stop(true).await;
     let _ = std::io::stdout().flush();
 }

@@ -251,9 +251,23 @@ async fn report_tables_follow_the_ops_in_the_same_transaction() {
         "{text}"
     );
     let doc = app.get("/openapi.json", None).await;
-    assert!(doc.body["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{:#}", doc.body);
-    for path in ["/v1/sync", "/v1/snapshot", "/v1/devices/enrol", "/v1/cards/{volunteer}/grants"] {
-        assert!(doc.body["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    assert!(
+        doc.body["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "{:#}",
+        doc.body
+    );
+    for path in [
+        "/v1/sync",
+        "/v1/snapshot",
+        "/v1/devices/enrol",
+        "/v1/cards/{volunteer}/grants",
+    ] {
+        assert!(
+            doc.body["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
     let health = app.get("/healthz", None).await;
     assert_eq!(health.body["status"], json!("ok"));
