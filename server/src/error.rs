@@ -351,8 +351,13 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal { detail } = self {
-            tracing::error!(detail = %detail, "request failed");
+        match self {
+            ApiError::Internal { detail } => tracing::error!(detail = %detail, "request failed"),
+            ApiError::OpRejected { index, op_id, .. } => {
+                let op = op_id.map(|id| id.to_string()).unwrap_or_default();
+                tracing::info!(code = self.code(), index, op = %op, "batch refused");
+            }
+            _ => {}
         }
         let mut res = HttpResponse::build(self.status_code());
         res.content_type("application/problem+json");

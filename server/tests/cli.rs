@@ -133,8 +133,28 @@ async fn cli_users_codes_and_revocation_work_alongside_the_server() {
     );
 
     stop(server);
-    // A second start finds the admin and prints no password.
-    let (again, _) = serve(dir.path());
-    let err = stop(again);
+    // A second start finds the admin and prints no password; SIGTERM stops it cleanly.
+    let (mut again, base) = serve(dir.path());
+    assert_eq!(
+        post(
+            &base,
+            "/v1/auth/login",
+            None,
+            json!({"username": "admin", "password": password})
+        )
+        .await
+        .0,
+        200
+    );
+    let term = Command::new("kill")
+        .args(["-TERM", &again.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(term.success());
+    let exit = again.wait().expect("exits");
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut again.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
     assert!(!err.contains("password"), "{err}");
 }

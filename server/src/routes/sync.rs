@@ -40,5 +40,13 @@ pub async fn sync(
         state.metrics.batch(pushed, synced.stored);
     }
     state.metrics.pulled(synced.response.ops.len());
+    tracing::info!(
+        device = %device,
+        pushed,
+        stored = synced.stored,
+        pulled = synced.response.ops.len(),
+        cursor = synced.response.cursor,
+        "sync"
+    );
     Ok(HttpResponse::Ok().json(synced.response))
 }
