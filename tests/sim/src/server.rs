@@ -54,6 +54,7 @@ pub struct ServerProc {
     bind: String,
     data_dir: PathBuf,
     config: ServerConfig,
+    external: bool,
 }
 
 impl ServerProc {
@@ -72,6 +73,7 @@ impl ServerProc {
             bind: "127.0.0.1:0".into(),
             data_dir: data_dir.to_path_buf(),
             config,
+            external: false,
         };
         server.spawn();
         server
@@ -118,6 +120,19 @@ impl ServerProc {
         }
     }
 
+    /// A server this crate did not start (the demo's in-process server): [`ServerProc::kill`] does nothing and
+    /// [`ServerProc::restart`] panics.
+    pub fn external(base: &str, data_dir: &Path) -> ServerProc {
+        ServerProc {
+            child: None,
+            base: base.to_string(),
+            bind: base.trim_start_matches("http://").to_string(),
+            data_dir: data_dir.to_path_buf(),
+            config: ServerConfig::default(),
+            external: true,
+        }
+    }
+
     /// SIGKILL: no shutdown, no flush beyond what SQLite already made durable.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -128,6 +143,10 @@ impl ServerProc {
 
     /// Starts the server again on the same data directory and port.
     pub fn restart(&mut self) {
+        assert!(
+            !self.external,
+            "restart of a server that is not a child process"
+        );
         self.kill();
         self.spawn();
     }

@@ -18,6 +18,8 @@ pub struct Spec {
     pub households_per_grid: usize,
     /// Every `elderly_every`-th household is an elderly person living alone.
     pub elderly_every: usize,
+    /// Households per building (buildings are numbered across the community).
+    pub households_per_building: usize,
     /// Grid workers per grid cell (each with a phone).
     pub workers_per_grid: usize,
     /// Micro-butlers per grid cell (each with a phone).
@@ -32,6 +34,7 @@ impl Default for Spec {
             grids: 2,
             households_per_grid: 6,
             elderly_every: 2,
+            households_per_building: 6,
             workers_per_grid: 2,
             butlers_per_grid: 2,
             server: ServerConfig::default(),
@@ -74,7 +77,18 @@ impl World {
     pub fn build(spec: &Spec) -> World {
         let dir = tempfile::tempdir().expect("temp dir");
         let server = ServerProc::start(&dir.path().join("server"), spec.server.clone());
-        let mut console = Console::login(&server.base, ADMIN_PASSWORD);
+        World::build_on(server, ADMIN_PASSWORD, dir, spec)
+    }
+
+    /// Builds the community of `spec` on a server already running (the demo's), whose first admin has `password`.
+    pub fn build_on(
+        server: ServerProc,
+        password: &str,
+        dir: tempfile::TempDir,
+        spec: &Spec,
+    ) -> World {
+        let mut console = Console::login(&server.base, password);
+        let mut numbered = 0usize;
         let base = server.base.clone();
         let phones_dir = dir.path().join("phones");
         std::fs::create_dir_all(&phones_dir).expect("phones dir");
@@ -123,9 +137,12 @@ impl World {
                     GridOp::AddHousehold {
                         household,
                         details: Household {
-                            building: format!("{}", g * 2 + h % 2 + 1),
-                            unit: format!("{}", h % 3 + 1),
-                            room: format!("{}0{}", h / 6 + 1, h % 6 + 1),
+                            building: format!(
+                                "{}",
+                                numbered / spec.households_per_building.max(1) + 1
+                            ),
+                            unit: format!("{}", numbered % 3 + 1),
+                            room: format!("{}0{}", numbered % 6 + 1, numbered % 4 + 1),
                             elderly_alone: elderly,
                             contact_name: None,
                         },
@@ -136,6 +153,7 @@ impl World {
                     ops.push(OpBody::Grid(id, GridOp::AssignVisit { household, butler }));
                 }
                 cell.households.push((household, elderly));
+                numbered += 1;
             }
             cells.push(cell);
         }
