@@ -11,7 +11,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 echo "== ffi: build liblinli_ffi and uniffi-bindgen"
-cargo build -p linli-ffi -p linli-uniffi-bindgen --message-format=json-render-diagnostics >"$WORK/build.jsonl"
+cargo build --locked -p linli-ffi -p linli-uniffi-bindgen --message-format=json-render-diagnostics >"$WORK/build.jsonl"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 LIB_DIR="$TARGET_DIR/debug"
