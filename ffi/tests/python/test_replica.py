@@ -323,3 +323,69 @@ def test_threads_share_one_replica(world, tmp_db):
     assert replica.sync_status().unsynced_ops == 100
     assert len({o["id"] for o in wire.request_ops(replica.prepare_sync())}) == 100
     replica.close()
+
+
+def test_sync_over_http_against_a_loopback_responder(world, tmp_db):
+    import http.server
+    import threading
+
+    setup = world.setup_ops()
+    seen = []
+    revoked = threading.Event()
+
+    class Responder(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def answer(self, status, body):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            seen.append(("GET", self.path, self.headers.get("Authorization"), None))
+            self.answer(404, b'{"code":"not_found","status":404}')
+
+        def do_POST(self):
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(("POST", self.path, self.headers.get("Authorization"), request))
+            if revoked.is_set():
+                self.answer(401, wire.problem("device_revoked", 401))
+                return
+            ops = setup if request["cursor"] == 0 else []
+            self.answer(200, wire.response(ops, acked=[o["id"] for o in request["ops"]], cursor=5))
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Responder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        replica, _ = open_replica(tmp_db("r.db"), world.butler, L.Role.VOLUNTEER)
+        first = replica.sync(base, "token-abc")
+        assert (first.received, first.cursor) == (5, 5)
+        assert [(m, p, a) for m, p, a, _ in seen] == [("GET", "/v1/snapshot?protocol=1", "Bearer token-abc"),
+                                                        ("POST", "/v1/sync", "Bearer token-abc")]
+        replica.record_visit(visit(world))
+        second = replica.sync(base, "token-abc")
+        assert (second.acked, second.received) == (1, 0)
+        assert seen[-1][3]["cursor"] == 5 and len(seen[-1][3]["ops"]) == 1
+        assert replica.sync_status().unsynced_ops == 0
+
+        import socket
+
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        closed.close()  # nothing listens there now
+        with pytest.raises(L.ReplicaError.Offline):
+            replica.sync(dead, "token-abc")
+        assert replica.sync_status().unsynced_ops == 0
+
+        revoked.set()
+        with pytest.raises(L.ReplicaError.Revoked):
+            replica.sync(base, "token-abc")
+        assert replica.households_to_visit(0) == []
+        replica.close()
+    finally:
+        server.shutdown()
