@@ -60,6 +60,16 @@ pub struct FirstAdmin {
     pub password: String,
 }
 
+/// The data rules the configuration asks for (the drift bound is configurable; the rest are the defaults).
+pub fn rules(config: &Config) -> Rules {
+    Rules {
+        drift: DriftPolicy {
+            max_ahead_ms: config.max_ahead_ms,
+        },
+        ..Rules::DEFAULT
+    }
+}
+
 /// Opens storage and identity; returns the state and, when one was generated, the first admin's password.
 pub fn prepare(config: Config) -> Result<(AppState, Option<FirstAdmin>), StartError> {
     let pool = db::open(&config.database_url, pool_size(&config))?;
@@ -73,13 +83,7 @@ pub fn prepare(config: Config) -> Result<(AppState, Option<FirstAdmin>), StartEr
         config.jwt_kid.clone(),
         config.access_token_ttl_secs,
     );
-    let rules = Rules {
-        drift: DriftPolicy {
-            max_ahead_ms: config.max_ahead_ms,
-        },
-        ..Rules::DEFAULT
-    };
-    let engine = Arc::new(Engine::open(pool.clone(), rules)?);
+    let engine = Arc::new(Engine::open(pool.clone(), rules(&config))?);
     Ok((
         AppState {
             config,

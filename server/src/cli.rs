@@ -42,6 +42,26 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The property-fee ledger.
+    Fees {
+        /// What to do.
+        #[command(subcommand)]
+        command: FeesCommand,
+    },
+}
+
+/// `linli fees …`
+#[derive(Debug, Subcommand)]
+pub enum FeesCommand {
+    /// Import dues from a property office's CSV file (columns building/楼号, unit/单元, room/房号,
+    /// period/期间, amount/应收金额 in yuan). All or nothing: any bad row refuses the whole file and is listed.
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Check the file and report, without storing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `linli user …`
@@ -118,6 +138,40 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
             let code = identity::issue_code(&mut conn, user.id, user.id, &label, now(), ttl)?;
             println!("{code}");
             Ok(())
+        }
+        Command::Fees {
+            command: FeesCommand::Import { file, dry_run },
+        } => {
+            let text = std::fs::read_to_string(&file)?;
+            let pool = db::open(&config.database_url, 2)?;
+            let engine = crate::engine::Engine::open(pool.clone(), app::rules(&config))?;
+            let parsed = linli_reports::fees::parse_dues(&text, &engine.view().state);
+            match parsed {
+                Err(rows) => {
+                    for r in &rows {
+                        eprintln!("line {}: {}", r.line, r.reason);
+                    }
+                    Err(StartError::Io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} row(s) rejected; nothing was imported", rows.len()),
+                    )))
+                }
+                Ok(dues) if dry_run => {
+                    println!(
+                        "{} due(s) would be imported (dry run: nothing stored)",
+                        dues.len()
+                    );
+                    Ok(())
+                }
+                Ok(dues) => {
+                    let mut conn = pool
+                        .get()
+                        .map_err(|e| crate::store::StoreError::Pool(e.to_string()))?;
+                    let n = crate::ledger::import_dues(&mut conn, &dues, now())?;
+                    println!("imported {n} due(s)");
+                    Ok(())
+                }
+            }
         }
         Command::Token {
             command: TokenCommand::Revoke { device },

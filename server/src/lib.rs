@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod identity;
 pub mod ingest;
+pub mod ledger;
 pub mod materialise;
 pub mod metrics;
 pub mod openapi;

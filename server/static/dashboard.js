@@ -36,6 +36,7 @@ const t = (k) => L[lang][k] || k;
 const $ = (sel) => document.querySelector(sel);
 const charts = {};
 let last = {};
+let gridList = [];
 
 function applyLang() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
@@ -133,7 +134,7 @@ function render() {
   $("#t-missed").innerHTML = `<tr><th></th><th>${t("building")}</th><th>${t("room")}</th></tr>`
     + missed.map((row) => `<tr><td>${t(row.outcome === "missed" ? "missed" : "notSeen")}</td><td>${esc(row.building)}</td><td>${esc(row.room)}</td></tr>`).join("");
 
-  const gridNames = Object.fromEntries((last.grids || []).map((g) => [g.id, g.name]));
+  const gridNames = Object.fromEntries(gridList.map((g) => [g.id, g.name]));
   const byGrid = Object.entries(h.approved_by_grid);
   chart("c-hours").setOption({
     animation: false, tooltip: {},
@@ -176,10 +177,10 @@ async function start() {
   $("#dashboard").hidden = false;
   $("#logout").hidden = false;
   try {
-    last.grids = await api("/v1/reports/grids");
+    gridList = await api("/v1/reports/grids");
     const sel = $("#filters select[name=grid]");
     sel.querySelectorAll("option:not([value=''])").forEach((o) => o.remove());
-    for (const g of last.grids) sel.insertAdjacentHTML("beforeend", `<option value="${esc(g.id)}">${esc(g.name)}</option>`);
+    for (const g of gridList) sel.insertAdjacentHTML("beforeend", `<option value="${esc(g.id)}">${esc(g.name)}</option>`);
   } catch (e) {
     $("#error").textContent = t("loadFailed") + ": " + e.message;
   }

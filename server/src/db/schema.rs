@@ -162,3 +162,23 @@ diesel::allow_tables_to_appear_in_same_query!(
     card_movements,
     cards,
 );
+
+diesel::table! {
+    fee_dues (household, period) {
+        household -> Text,
+        period -> Text,
+        amount_fen -> BigInt,
+        imported_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    fee_payments (id) {
+        id -> Text,
+        household -> Text,
+        period -> Text,
+        amount_fen -> BigInt,
+        recorded_by -> Text,
+        recorded_ms -> BigInt,
+    }
+}

@@ -4,7 +4,9 @@
 pub mod admin;
 pub mod auth;
 pub mod cards;
+pub mod dashboard;
 pub mod health;
+pub mod reports;
 pub mod snapshot;
 pub mod sync;
 
@@ -29,7 +31,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/devices/{id}/revoke",
             web::post().to(admin::revoke_device),
         )
-        .route("/v1/cards/{volunteer}/grants", web::post().to(cards::grant));
+        .route("/v1/cards/{volunteer}/grants", web::post().to(cards::grant))
+        .route("/v1/reports/{name}", web::get().to(reports::report))
+        .route("/v1/fees/payments", web::post().to(reports::record_payment))
+        .route("/", web::get().to(dashboard::index))
+        .route("/static/{path:.*}", web::get().to(dashboard::file));
 }
 
 /// Unknown routes.

@@ -3,6 +3,8 @@
 
 mod auth;
 mod common;
+mod dashboard;
 mod errors;
 mod matrix;
+mod reports;
 mod sync;

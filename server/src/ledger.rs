@@ -1,0 +1,110 @@
+//! The property office's fee ledger: dues imported from its CSV files (`linli fees import`), and the cash payments
+//! it records (`POST /v1/fees/payments`). Green-energy-card offsets are card redemptions in the op log; the fee
+//! report joins them in. Written in diesel's DSL only.
+
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use linli_reports::fees::{CashPayment, FeeDue, Ledger};
+use linli_sync_core::ids::{HouseholdId, UserId};
+use uuid::Uuid;
+
+use crate::db::Conn;
+use crate::db::schema::{fee_dues, fee_payments};
+use crate::store::StoreError;
+
+/// Stores `dues` in one transaction: a household and period already present gets the new amount. Returns how
+/// many rows were written.
+pub fn import_dues(conn: &mut Conn, dues: &[FeeDue], now_ms: i64) -> Result<usize, StoreError> {
+    crate::db::sqlite::write_txn(conn, |conn| -> Result<usize, StoreError> {
+        let mut written = 0;
+        for chunk in dues.chunks(500) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|d| {
+                    (
+                        fee_dues::household.eq(d.household.to_string()),
+                        fee_dues::period.eq(d.period.clone()),
+                        fee_dues::amount_fen.eq(fen(d.amount_fen)),
+                        fee_dues::imported_ms.eq(now_ms),
+                    )
+                })
+                .collect();
+            written += diesel::insert_into(fee_dues::table)
+                .values(&rows)
+                .on_conflict((fee_dues::household, fee_dues::period))
+                .do_update()
+                .set((
+                    fee_dues::amount_fen.eq(excluded(fee_dues::amount_fen)),
+                    fee_dues::imported_ms.eq(excluded(fee_dues::imported_ms)),
+                ))
+                .execute(conn)?;
+        }
+        Ok(written)
+    })
+}
+
+/// Records a cash payment; returns its id.
+pub fn record_payment(
+    conn: &mut Conn,
+    payment: &CashPayment,
+    by: UserId,
+    now_ms: i64,
+) -> Result<Uuid, StoreError> {
+    let id = Uuid::now_v7();
+    diesel::insert_into(fee_payments::table)
+        .values((
+            fee_payments::id.eq(id.to_string()),
+            fee_payments::household.eq(payment.household.to_string()),
+            fee_payments::period.eq(payment.period.clone()),
+            fee_payments::amount_fen.eq(fen(payment.amount_fen)),
+            fee_payments::recorded_by.eq(by.to_string()),
+            fee_payments::recorded_ms.eq(now_ms),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// The whole ledger.
+pub fn load(conn: &mut Conn) -> Result<Ledger, StoreError> {
+    let dues: Vec<(String, String, i64)> = fee_dues::table
+        .select((fee_dues::household, fee_dues::period, fee_dues::amount_fen))
+        .load(conn)?;
+    let payments: Vec<(String, String, i64)> = fee_payments::table
+        .select((
+            fee_payments::household,
+            fee_payments::period,
+            fee_payments::amount_fen,
+        ))
+        .load(conn)?;
+    let household = |s: &str| -> Result<HouseholdId, StoreError> {
+        s.parse().map_err(|e: uuid::Error| {
+            StoreError::Db(diesel::result::Error::DeserializationError(Box::new(e)))
+        })
+    };
+    Ok(Ledger {
+        dues: dues
+            .into_iter()
+            .map(|(h, period, amount)| {
+                Ok(FeeDue {
+                    household: household(&h)?,
+                    period,
+                    amount_fen: u64::try_from(amount).unwrap_or(0),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?,
+        payments: payments
+            .into_iter()
+            .map(|(h, period, amount)| {
+                Ok(CashPayment {
+                    household: household(&h)?,
+                    period,
+                    amount_fen: u64::try_from(amount).unwrap_or(0),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?,
+    })
+}
+
+fn fen(amount: u64) -> i64 {
+    i64::try_from(amount).unwrap_or(i64::MAX)
+}

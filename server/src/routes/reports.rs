@@ -1,0 +1,318 @@
+//! `GET /v1/reports/{name}`: the admin reports of `linli-reports` over the server's merged state, as JSON or, with
+//! `format=csv`, as a spreadsheet file. Admins see every grid cell; a grid worker gets the same reports restricted
+//! to their grid cells. `POST /v1/fees/payments` records a cash payment in the fee ledger.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use linli_reports::fees::{CashPayment, valid_period};
+use linli_reports::{
+    Basis, Filter, ReportPolicy, calendar, compliance, coverage, fees, hours, outcomes, ranking,
+};
+use linli_sync_core::grid::MemberRole;
+use linli_sync_core::ids::{GridId, HouseholdId};
+use linli_sync_core::rights::{Role, grids_of};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::routes::{blocking, now_i64};
+
+/// Query parameters of every report (each report reads the ones it needs).
+#[derive(Debug, Default, Deserialize)]
+pub struct ReportQuery {
+    /// First day (`YYYY-MM-DD`), or first period (`YYYY-MM`) for `fees`.
+    pub from: Option<String>,
+    /// Last day, inclusive (or last period for `fees`).
+    pub to: Option<String>,
+    /// One grid cell.
+    pub grid: Option<String>,
+    /// `YYYY-MM`, for `ranking`.
+    pub month: Option<String>,
+    /// `YYYY-MM-DD`, for `coverage`.
+    pub day: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// One grid cell in the `grids` list.
+#[derive(Debug, Serialize)]
+pub struct GridItem {
+    id: GridId,
+    name: String,
+    community: String,
+}
+
+fn bad(param: &str, detail: impl Into<String>) -> ApiError {
+    ApiError::BadRequest {
+        code: "invalid_query",
+        detail: format!("`{param}`: {}", detail.into()),
+    }
+}
+
+fn required<'a>(v: &'a Option<String>, param: &str) -> Result<&'a str, ApiError> {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad(param, "is required"))
+}
+
+fn day(v: &Option<String>, param: &str, policy: &ReportPolicy) -> Result<(u64, u64), ApiError> {
+    let s = required(v, param)?;
+    calendar::day_range(s, policy.utc_offset_minutes)
+        .ok_or_else(|| bad(param, format!("`{s}` is not a date YYYY-MM-DD")))
+}
+
+fn period(v: &Option<String>, param: &str) -> Result<String, ApiError> {
+    let s = required(v, param)?;
+    if valid_period(s) {
+        Ok(s.to_string())
+    } else {
+        Err(bad(param, format!("`{s}` is not a period YYYY-MM or YYYY")))
+    }
+}
+
+/// The handler.
+pub async fn report(
+    state: web::Data<AppState>,
+    auth: Auth,
+    name: web::Path<String>,
+    query: web::Query<ReportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin, Role::GridWorker])?;
+    let name = name.into_inner();
+    let q = query.into_inner();
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => return Err(bad("format", format!("`{other}` is not json or csv"))),
+    };
+    let engine = state.engine.clone();
+    let pool = state.pool.clone();
+    let user = auth.user.id;
+    let role = auth.user.role;
+    let (body, filename) = blocking(
+        move || -> Result<(Result<String, serde_json::Value>, String), ApiError> {
+            let policy = ReportPolicy::DEFAULT;
+            let view = engine.view();
+            let st = &view.state;
+            let basis = Basis::new(u64::try_from(view.last_seq).unwrap_or(0), crate::now_ms());
+            // Scope: a grid worker only ever sees their own grid cells.
+            let grid = q
+                .grid
+                .as_deref()
+                .filter(|g| !g.is_empty())
+                .map(|g| {
+                    g.parse::<GridId>()
+                        .map_err(|_| bad("grid", format!("`{g}` is not a grid cell id")))
+                })
+                .transpose()?;
+            let grids: Option<BTreeSet<GridId>> = match role {
+                Role::Admin => grid.map(|g| [g].into()),
+                _ => {
+                    let mine: BTreeSet<GridId> = grids_of(st, user, MemberRole::Worker).collect();
+                    match grid {
+                        Some(g) if !mine.contains(&g) => {
+                            return Err(ApiError::Forbidden {
+                                code: "out_of_scope",
+                                detail: "that grid cell is not one of yours".into(),
+                            });
+                        }
+                        Some(g) => Some([g].into()),
+                        None => Some(mine),
+                    }
+                }
+            };
+            let range = |policy: &ReportPolicy| -> Result<Filter, ApiError> {
+                let (from, _) = day(&q.from, "from", policy)?;
+                let (_, to) = day(&q.to, "to", policy)?;
+                if to <= from {
+                    return Err(bad("to", "must not be before `from`"));
+                }
+                Ok(Filter {
+                    from_ms: from,
+                    to_ms: to,
+                    grids: grids.clone(),
+                })
+            };
+            let out = |json: serde_json::Result<serde_json::Value>,
+                       csv_text: String|
+             -> Result<Result<String, serde_json::Value>, ApiError> {
+                if csv {
+                    Ok(Ok(csv_text))
+                } else {
+                    json.map(Err).map_err(|e| ApiError::Internal {
+                        detail: e.to_string(),
+                    })
+                }
+            };
+            let body = match name.as_str() {
+                "compliance" => {
+                    let r = compliance::compliance(st, &range(&policy)?, &policy, basis);
+                    out(serde_json::to_value(&r), r.csv())?
+                }
+                "outcomes" => {
+                    let r = outcomes::outcomes(st, &range(&policy)?, &policy, basis);
+                    out(serde_json::to_value(&r), r.csv())?
+                }
+                "ranking" => {
+                    let month = period(&q.month, "month")?;
+                    let (y, m) = month
+                        .split_once('-')
+                        .ok_or_else(|| bad("month", "must be YYYY-MM"))?;
+                    let next = if m == "12" {
+                        format!("{:04}-01-01", y.parse::<u32>().unwrap_or(0) + 1)
+                    } else {
+                        format!("{y}-{:02}-01", m.parse::<u32>().unwrap_or(0) + 1)
+                    };
+                    let from =
+                        calendar::day_range(&format!("{month}-01"), policy.utc_offset_minutes);
+                    let to = calendar::day_range(&next, policy.utc_offset_minutes);
+                    let (Some((from, _)), Some((to, _))) = (from, to) else {
+                        return Err(bad("month", format!("`{month}` is not a month")));
+                    };
+                    let r = ranking::ranking(
+                        st,
+                        &Filter {
+                            from_ms: from,
+                            to_ms: to,
+                            grids: grids.clone(),
+                        },
+                        &policy,
+                        basis,
+                    );
+                    out(serde_json::to_value(&r), r.csv())?
+                }
+                "coverage" => {
+                    let d = required(&q.day, "day")?.to_string();
+                    let filter = Filter {
+                        grids: grids.clone(),
+                        ..Filter::default()
+                    };
+                    let r = coverage::coverage(st, &d, &filter, &policy, basis)
+                        .ok_or_else(|| bad("day", format!("`{d}` is not a date YYYY-MM-DD")))?;
+                    out(serde_json::to_value(&r), r.csv())?
+                }
+                "hours" => {
+                    let r = hours::hours(st, &range(&policy)?, basis);
+                    out(serde_json::to_value(&r), r.csv())?
+                }
+                "fees" => {
+                    let from = period(&q.from, "from")?;
+                    let to = period(&q.to, "to")?;
+                    let ledger = {
+                        let mut conn = pool.get().map_err(|e| ApiError::Internal {
+                            detail: e.to_string(),
+                        })?;
+                        crate::ledger::load(&mut conn)?
+                    };
+                    let filter = Filter {
+                        grids: grids.clone(),
+                        ..Filter::default()
+                    };
+                    let r = fees::fees(st, &ledger, &from, &to, &filter, &policy, basis);
+                    out(serde_json::to_value(&r), r.csv())?
+                }
+                "grids" => {
+                    let items: Vec<GridItem> = st
+                        .grids()
+                        .iter()
+                        .filter(|(id, g)| {
+                            g.created.is_some() && grids.as_ref().is_none_or(|s| s.contains(id))
+                        })
+                        .map(|(id, g)| GridItem {
+                            id: *id,
+                            name: g.name.val.clone().unwrap_or_default(),
+                            community: g.community.val.clone().unwrap_or_default(),
+                        })
+                        .collect();
+                    if csv {
+                        return Err(bad("format", "the grid list has no CSV form"));
+                    }
+                    Err(serde_json::to_value(items).map_err(|e| ApiError::Internal {
+                        detail: e.to_string(),
+                    })?)
+                }
+                other => {
+                    return Err(ApiError::NotFound {
+                        detail: format!("no report named `{other}`"),
+                    });
+                }
+            };
+            Ok((body, name))
+        },
+    )
+    .await?;
+    Ok(match body {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"linli-{filename}.csv\""),
+            ))
+            .body(text),
+        Err(json) => HttpResponse::Ok().json(json),
+    })
+}
+
+/// Body of `POST /v1/fees/payments`.
+#[derive(Debug, Deserialize)]
+pub struct PaymentIn {
+    /// The household.
+    pub household: HouseholdId,
+    /// The fee period, `YYYY-MM` or `YYYY`.
+    pub period: String,
+    /// Amount paid, fen.
+    pub amount_fen: u64,
+}
+
+/// Records a cash payment (admin: the property office).
+pub async fn record_payment(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<PaymentIn>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(&[Role::Admin])?;
+    let p = body.into_inner();
+    if !valid_period(&p.period) {
+        return Err(ApiError::invalid(format!(
+            "`period`: `{}` is not YYYY-MM or YYYY",
+            p.period
+        )));
+    }
+    if p.amount_fen == 0 {
+        return Err(ApiError::invalid("`amount_fen`: must be positive"));
+    }
+    let known = state
+        .engine
+        .view()
+        .state
+        .grids()
+        .values()
+        .any(|g| g.households.contains(&p.household));
+    if !known {
+        return Err(ApiError::NotFound {
+            detail: format!("household {} is not known", p.household),
+        });
+    }
+    let pool = state.pool.clone();
+    let by = auth.user.id;
+    let payment = CashPayment {
+        household: p.household,
+        period: p.period,
+        amount_fen: p.amount_fen,
+    };
+    let id = blocking(move || {
+        let mut conn = pool.get().map_err(|e| ApiError::Internal {
+            detail: e.to_string(),
+        })?;
+        Ok(crate::ledger::record_payment(
+            &mut conn,
+            &payment,
+            by,
+            now_i64(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({ "id": id })))
+}
