@@ -17,7 +17,6 @@ use linli_sync_core::prelude::PROTOCOL_VERSION;
 use crate::error::Error;
 use crate::http::{self, Timeouts};
 use crate::store::{Store, TicketStep};
-use crate::sync::Problem;
 use crate::types::{
     ActivityInput, CardView, DeviceIdentity, GridView, HouseholdView, MySummary, PendingEntry,
     RedeemPurpose, RejectedOp, SyncOutcome, SyncStatus, TicketInput, TicketView, VisitInput,
@@ -190,49 +189,6 @@ impl Replica {
 
 /// The most round trips one `sync` call makes.
 const MAX_ROUND_TRIPS: usize = 100;
-
-impl Store {
-    fn apply_http(
-        &mut self,
-        now_ms: u64,
-        answer: http::Answer,
-        snapshot: bool,
-    ) -> Result<SyncOutcome, Error> {
-        match answer.status {
-            200..=299 if snapshot => self
-                .bootstrap(now_ms, &answer.body)
-                .map(|()| SyncOutcome::default()),
-            200..=299 => self.apply_sync_response(now_ms, &answer.body),
-            408 | 429 | 500..=599 => Err(Error::Network(format!(
-                "the server is unavailable (HTTP {}); retry later",
-                answer.status
-            ))),
-            status => {
-                let problem = Problem::parse(&answer.body).unwrap_or(Problem {
-                    code: "http_error".into(),
-                    op_id: None,
-                });
-                match self.refused(now_ms, status, problem) {
-                    // The rest of the queue goes on in the next round trip.
-                    Error::SetAside { .. } => Ok(SyncOutcome {
-                        set_aside: 1,
-                        cursor: self.device()?.cursor,
-                        ..SyncOutcome::default()
-                    }),
-                    e => Err(e),
-                }
-            }
-        }
-    }
-
-    fn needs_bootstrap(&mut self) -> Result<bool, Error> {
-        self.ensure_active()?;
-        let base: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM base_state", [], |r| r.get(0))?;
-        Ok(base == 0 && self.device()?.cursor == 0)
-    }
-}
 
 #[uniffi::export]
 impl Replica {

@@ -227,6 +227,52 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Applies an HTTP answer: a snapshot (`snapshot`) or a sync answer on 2xx; 408, 429 and 5xx are "offline";
+    /// any other status is a refusal, handled as [`Store::refused`] does (an op set aside lets the sync go on).
+    pub(crate) fn apply_http(
+        &mut self,
+        now_ms: u64,
+        answer: crate::http::Answer,
+        snapshot: bool,
+    ) -> Result<SyncOutcome> {
+        match answer.status {
+            200..=299 if snapshot => self
+                .bootstrap(now_ms, &answer.body)
+                .map(|()| SyncOutcome::default()),
+            200..=299 => self.apply_sync_response(now_ms, &answer.body),
+            408 | 429 | 500..=599 => Err(Error::Network(format!(
+                "the server is unavailable (HTTP {}); retry later",
+                answer.status
+            ))),
+            status => {
+                let problem = Problem::parse(&answer.body).unwrap_or(Problem {
+                    code: "http_error".into(),
+                    op_id: None,
+                });
+                match self.refused(now_ms, status, problem) {
+                    // The rest of the queue goes on in the next round trip.
+                    Error::SetAside { .. } => Ok(SyncOutcome {
+                        set_aside: 1,
+                        cursor: self.device()?.cursor,
+                        ..SyncOutcome::default()
+                    }),
+                    e => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Whether this device never started from a snapshot nor pulled anything.
+    pub(crate) fn needs_bootstrap(&mut self) -> Result<bool> {
+        self.ensure_active()?;
+        let base: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM base_state", [], |r| r.get(0))?;
+        Ok(base == 0 && self.device()?.cursor == 0)
+    }
+}
+
 /// The parts of a problem document (RFC 9457 with a `code` member, as the server sends) that the library acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {

@@ -5,7 +5,7 @@
 //! the op, and [`rebuild`] recomputes them all (after a bootstrap or a schema upgrade). Reads take a plain
 //! `&Connection` and never look at the in-memory state, so what the app shows is what is committed.
 
-use linli_sync_core::entry::{EntryStatus, Record};
+use linli_sync_core::entry::{Entry, EntryStatus, Record};
 use linli_sync_core::grid::Grid;
 use linli_sync_core::prelude::{
     EntryOp, GridId, GridOp, HouseholdId, MemberRole, Op, OpBody, Role, State, TicketId, UserId,
@@ -43,9 +43,14 @@ pub fn refresh(tx: &Transaction, state: &State, me: Me, ops: &[Op]) -> Result<()
             }
             OpBody::Grid(id, _) => refresh_grid(tx, state, me, *id)?,
             OpBody::Ticket(id, _) => refresh_ticket(tx, state, me, *id)?,
-            // A visit earns no minutes, so "my hours" stays as it is.
-            OpBody::Entry(_, EntryOp::Visit(v)) => {
-                note_visit(tx, v.household, op.time.wall_ms, v.seen)?
+            // A visit earns no minutes, so "my hours" stays as it is. Its void may have arrived first (ops come in
+            // any order): then the visit must not count, which recomputing the cell's households takes care of.
+            OpBody::Entry(id, EntryOp::Visit(v)) => {
+                if state.entry(id).map(Entry::status) == Some(EntryStatus::Void) {
+                    refresh_grid(tx, state, me, v.grid)?;
+                } else {
+                    note_visit(tx, v.household, op.time.wall_ms, v.seen)?;
+                }
             }
             OpBody::Entry(id, _) => {
                 // A decision on a visit (a void) changes which visit is the household's latest.
