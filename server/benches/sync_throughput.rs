@@ -111,7 +111,11 @@ async fn run(days: u64) {
     let handle = server.handle();
     actix_web::rt::spawn(server);
     let c = Client {
-        http: reqwest::Client::new(),
+        // Idle connections are dropped before the server's 5-second keep-alive can close them under a request.
+        http: reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .build()
+            .expect("client"),
         base,
     };
 
