@@ -59,8 +59,13 @@ pub(crate) fn tickets(
     state
         .tickets()
         .iter()
+        // Range and scope first: they need only the create op, while the facts evaluate every event.
+        .filter(|(_, t)| {
+            t.created.as_ref().is_some_and(|(stamp, c)| {
+                filter.covers(stamp.time.wall_ms) && filter.includes(&c.grid)
+            })
+        })
         .filter_map(|(id, t)| facts(*id, t, policy, as_of_ms))
-        .filter(|f| filter.covers(f.created_ms) && filter.includes(&f.grid))
         .collect()
 }
 

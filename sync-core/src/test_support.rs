@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::card::{CardOp, Points, Purpose};
 use crate::entry::{Activity, EntryOp, HealthFlag, Need, Reason, Visit};
 use crate::grid::{GridOp, Household, MemberRole};
+use crate::hlc::DriftPolicy;
 use crate::hlc::HlcClock;
 use crate::ids::{EntryId, GridId, HouseholdId, ReplicaId, TicketId, UserId};
 use crate::op::{Op, OpBody};
@@ -835,4 +836,214 @@ pub fn wire_examples() -> Vec<Op> {
             ),
         ),
     ]
+}
+
+/// A year (or `days` days) of a 10-building community, for benchmarks: 7 grid cells with a grid worker and a
+/// micro-butler each, 500 households all visited every day, 5,000 tickets spread over the period with full
+/// lifecycles (every fifth complex), and 2,000 volunteer activities of 90 minutes, two thirds approved and credited.
+/// Deterministic; ops in the order they were written.
+pub fn community_year(year0_ms: u64, days: u64) -> Vec<Op> {
+    const MIN: u64 = 60_000;
+    const DAY: u64 = 24 * 60 * MIN;
+    let id = |n: u128| Uuid::from_u128(0x4ea2_0000_0000_0000_0000_0000_0000_0000 | n);
+    let writer = |n: u128| {
+        Writer::deterministic(
+            ReplicaId(id(n)),
+            UserId(id(n)),
+            HlcClock::new(DriftPolicy::DEFAULT),
+            n as u16,
+        )
+    };
+    let mut state = State::new(Rules::DEFAULT);
+    let mut ops: Vec<Op> = Vec::new();
+    let mut put = |state: &mut State, op: Op| {
+        state.apply(&op);
+        ops.push(op);
+    };
+    let mut admin = Writer::deterministic(
+        ReplicaId::SERVER,
+        UserId(id(1)),
+        HlcClock::new(DriftPolicy::DEFAULT),
+        1,
+    );
+    let grids: Vec<GridId> = (0..7).map(|g| GridId(id(100 + g))).collect();
+    let mut workers: Vec<Writer> = (0..7).map(|w| writer(200 + w)).collect();
+    let mut butlers: Vec<Writer> = (0..7).map(|b| writer(300 + b)).collect();
+    let households: Vec<(GridId, HouseholdId)> = (0..500u128)
+        .map(|h| (grids[(h % 7) as usize], HouseholdId(id(1_000 + h))))
+        .collect();
+    for (g, grid) in grids.iter().enumerate() {
+        put(
+            &mut state,
+            admin.op(
+                year0_ms,
+                OpBody::Grid(
+                    *grid,
+                    GridOp::Create {
+                        name: format!("第{}网格", g + 1),
+                        community: "幸福里".into(),
+                    },
+                ),
+            ),
+        );
+        put(
+            &mut state,
+            admin.op(
+                year0_ms,
+                OpBody::Grid(
+                    *grid,
+                    GridOp::AddMember {
+                        user: workers[g].author,
+                        role: MemberRole::Worker,
+                    },
+                ),
+            ),
+        );
+        put(
+            &mut state,
+            admin.op(
+                year0_ms,
+                OpBody::Grid(
+                    *grid,
+                    GridOp::AddMember {
+                        user: butlers[g].author,
+                        role: MemberRole::Butler,
+                    },
+                ),
+            ),
+        );
+    }
+    for (i, (grid, h)) in households.iter().enumerate() {
+        put(
+            &mut state,
+            admin.op(
+                year0_ms,
+                OpBody::Grid(
+                    *grid,
+                    GridOp::AddHousehold {
+                        household: *h,
+                        details: Household {
+                            building: format!("{}", i % 10 + 1),
+                            unit: format!("{}", i % 4 + 1),
+                            room: format!("{}", 100 + i),
+                            elderly_alone: true,
+                            contact_name: None,
+                        },
+                    },
+                ),
+            ),
+        );
+    }
+    let mut n = 0u128;
+    for day in 0..days {
+        for (i, (grid, h)) in households.iter().enumerate() {
+            let b = &mut butlers[i % 7];
+            n += 1;
+            let op = b.op(
+                year0_ms + day * DAY + 8 * 60 * MIN + i as u64 * 1000,
+                OpBody::Entry(
+                    EntryId(id(10_000_000 + n)),
+                    EntryOp::Visit(Visit {
+                        volunteer: b.author,
+                        grid: *grid,
+                        household: *h,
+                        seen: !n.is_multiple_of(9),
+                        health: None,
+                        needs: vec![],
+                        notes: String::new(),
+                        follow_up: None,
+                    }),
+                ),
+            );
+            put(&mut state, op);
+        }
+    }
+    for t in 0..5_000u64 {
+        let g = (t % 7) as usize;
+        let w = &mut workers[g];
+        let at = year0_ms + t * (days * DAY / 5_000);
+        let ticket = TicketId(id(20_000_000 + u128::from(t)));
+        let complexity = if t % 5 == 0 {
+            Complexity::Complex
+        } else {
+            Complexity::Small
+        };
+        let ev = |w: &mut Writer, dt: u64, op: TicketOp| w.op(at + dt, OpBody::Ticket(ticket, op));
+        let steps = vec![
+            ev(
+                w,
+                0,
+                TicketOp::Create(TicketCreate {
+                    grid: grids[g],
+                    request_type: RequestType::Complaint,
+                    category: ["noise", "water_leak", "dispute", "parking"][(t % 4) as usize]
+                        .into(),
+                    complexity,
+                    location: Location {
+                        building: "1".into(),
+                        ..Location::default()
+                    },
+                    description: "问题".into(),
+                    channel: Channel::Desk,
+                    reporter: Reporter::default(),
+                    from_visit: None,
+                }),
+            ),
+            ev(w, (t % 20) * MIN, TicketOp::Take(Note::default())),
+            ev(
+                w,
+                (t % 20) * MIN + (t % 9) * MIN,
+                TicketOp::Arrive(Note::default()),
+            ),
+            ev(w, 40 * MIN, TicketOp::Solve(Note::default())),
+            ev(
+                w,
+                50 * MIN,
+                TicketOp::Answer(Note {
+                    note: Some("已答复".into()),
+                }),
+            ),
+            ev(
+                w,
+                60 * MIN,
+                TicketOp::Rate(Rating {
+                    satisfaction: (t % 5) as u8 + 1,
+                    note: None,
+                }),
+            ),
+        ];
+        for op in steps {
+            put(&mut state, op);
+        }
+    }
+    for a in 0..2_000u64 {
+        let b = (a % 7) as usize;
+        let entry = EntryId(id(30_000_000 + u128::from(a)));
+        let start = year0_ms + a * 4 * 60 * MIN;
+        let volunteer = butlers[b].author;
+        let op = butlers[b].op(
+            start + 120 * MIN,
+            OpBody::Entry(
+                entry,
+                EntryOp::Activity(Activity {
+                    volunteer,
+                    grid: grids[b],
+                    activity: "patrol".into(),
+                    start_ms: start,
+                    end_ms: start + 90 * MIN,
+                    notes: String::new(),
+                }),
+            ),
+        );
+        put(&mut state, op);
+        if a % 3 != 0 {
+            for op in workers[b]
+                .approve(&state, start + 200 * MIN, entry, None)
+                .expect("approvable")
+            {
+                put(&mut state, op);
+            }
+        }
+    }
+    ops
 }
