@@ -268,6 +268,11 @@ impl Console {
 
     /// Writes admin set-up ops (grid cells, members, households) from the console's own device, and pushes them.
     pub fn write(&mut self, now_ms: u64, bodies: Vec<OpBody>) -> Vec<Op> {
+        self.write_at(bodies.into_iter().map(|b| (now_ms, b)).collect())
+    }
+
+    /// Like [`Console::write`], each op at its own time (a history written after the fact, times in order).
+    pub fn write_at(&mut self, timed: Vec<(u64, OpBody)>) -> Vec<Op> {
         if self.device.is_none() {
             let e = self.enrol(self.admin, "admin console");
             let writer = Writer::new(e.device, e.user, HlcClock::new(Rules::DEFAULT.drift));
@@ -276,7 +281,7 @@ impl Console {
         let Some((token, writer)) = self.device.as_mut() else {
             unreachable!("set above")
         };
-        let ops: Vec<Op> = bodies.into_iter().map(|b| writer.op(now_ms, b)).collect();
+        let ops: Vec<Op> = timed.into_iter().map(|(t, b)| writer.op(t, b)).collect();
         for chunk in ops.chunks(2_000) {
             let body = json!({"protocol": 1, "cursor": 0, "limit": 1,
                 "ops": chunk.iter().map(Op::to_value).collect::<Vec<_>>()})

@@ -12,8 +12,13 @@ use std::time::Duration;
 /// The first admin's password on every simulated server.
 pub const ADMIN_PASSWORD: &str = "field-day-admin-password";
 
-/// Where the `linli` binary is.
+/// Where the `linli` binary is: `LINLI_BIN`, else the debug build in the target dir.
 pub fn linli_bin() -> PathBuf {
+    linli_bin_of("debug")
+}
+
+/// `LINLI_BIN`, else the build of `profile` (`debug`, `release`) in the target dir.
+pub fn linli_bin_of(profile: &str) -> PathBuf {
     if let Some(p) = std::env::var_os("LINLI_BIN") {
         return PathBuf::from(p);
     }
@@ -21,7 +26,7 @@ pub fn linli_bin() -> PathBuf {
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
         PathBuf::from,
     );
-    target.join("debug").join("linli")
+    target.join(profile).join("linli")
 }
 
 /// Settings of a simulated server.
