@@ -354,7 +354,7 @@ impl Op {
             OpBody::from_parts(kind, entity, Value::Object(raw_body.clone())).map_err(|e| {
                 WireError::Body {
                     kind,
-                    reason: e.to_string(),
+                    reason: redact(&e),
                 }
             })?;
         // What the typed body does not write back is unknown to this version: keep it verbatim.
@@ -381,8 +381,7 @@ impl Op {
 
     /// Parses an op from JSON text.
     pub fn from_json(text: &str) -> Result<Op, WireError> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| WireError::Json(e.to_string()))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| WireError::Json(redact(&e)))?;
         Op::from_value(value)
     }
 }
@@ -394,8 +393,32 @@ fn take_field<T: serde::de::DeserializeOwned>(
     let v = top.remove(field).ok_or(WireError::Missing(field))?;
     serde_json::from_value(v).map_err(|e| WireError::Field {
         field,
-        reason: e.to_string(),
+        reason: redact(&e),
     })
+}
+
+/// A serde error's message without the values it quotes: "invalid type: string \"王阿姨\", expected u8" becomes
+/// "invalid type: string \"…\", expected u8". Errors travel back to clients and into logs; the values in an op can
+/// be personal data (names, phone numbers, notes), the field names and expectations are what a developer needs.
+fn redact(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let mut out = String::with_capacity(msg.len());
+    let mut in_quote = false;
+    for c in msg.chars() {
+        match (c, in_quote) {
+            ('"', false) => {
+                in_quote = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                in_quote = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    out
 }
 
 impl Serialize for Op {

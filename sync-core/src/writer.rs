@@ -137,13 +137,20 @@ impl Writer {
         entry: EntryId,
         reason: Option<String>,
     ) -> Result<Vec<Op>, OpError> {
-        let Some((_, Record::Activity(activity))) =
-            state.entry(&entry).and_then(|e| e.record.as_ref())
-        else {
-            return Err(OpError::UnknownEntity {
-                entity: "entry",
-                id: entry.to_string(),
-            });
+        let activity = match state.entry(&entry).and_then(|e| e.record.as_ref()) {
+            Some((_, Record::Activity(activity))) => activity,
+            Some((_, Record::Visit(_))) => {
+                return Err(OpError::InvalidField {
+                    field: "entry",
+                    reason: "only service activities are approved; visits need no approval".into(),
+                });
+            }
+            None => {
+                return Err(OpError::UnknownEntity {
+                    entity: "entry",
+                    id: entry.to_string(),
+                });
+            }
         };
         let minutes = activity.minutes();
         let volunteer = activity.volunteer;
