@@ -59,7 +59,9 @@ impl Client {
         )
     }
 
-    async fn push_raw(&self, token: &str, body: Vec<u8>) {
+    /// Pushes pre-serialised ops with the phone's cursor; returns the next cursor.
+    async fn push_raw(&self, token: &str, cursor: u64, ops: &str) -> u64 {
+        let body = format!(r#"{{"protocol":1,"cursor":{cursor},"ops":{ops}}}"#);
         let res = self
             .http
             .post(format!("{}/v1/sync", self.base))
@@ -70,8 +72,9 @@ impl Client {
             .await
             .expect("request");
         let status = res.status();
-        let _ = res.bytes().await.expect("body");
-        assert!(status.is_success(), "push: {status}");
+        let answer: Value = res.json().await.expect("json");
+        assert!(status.is_success(), "push: {status} {answer:#}");
+        answer["cursor"].as_u64().expect("cursor")
     }
 
     async fn sync(&self, token: &str, cursor: u64, ops: &[Op]) -> Value {
@@ -129,44 +132,49 @@ async fn run(days: u64) {
     let admin_token = login["access_token"].as_str().expect("token").to_string();
     let admin_user = login["user_id"].as_str().expect("user").to_string();
     let (admin_dev, admin_id, admin_dev_token) = c.device(&admin_token, &admin_user).await;
-    let butler_user = c
-        .post(
-            "/v1/users",
-            Some(&admin_token),
-            &json!({"username": "butler", "role": "volunteer"}),
-        )
-        .await;
-    let (butler_dev, butler_id, butler_token) = c
-        .device(&admin_token, butler_user["id"].as_str().expect("id"))
-        .await;
+    // Four micro-butlers, one phone each.
+    let mut phones: Vec<(ReplicaId, UserId, String)> = Vec::new();
+    for b in 0..PHONES {
+        let user = c
+            .post(
+                "/v1/users",
+                Some(&admin_token),
+                &json!({"username": format!("butler-{b}"), "role": "volunteer"}),
+            )
+            .await;
+        phones.push(
+            c.device(&admin_token, user["id"].as_str().expect("id"))
+                .await,
+        );
+    }
 
     // Setup: the grid cell, its households, the butler.
     let start_ms = linli_server::now_ms() - days * DAY_MS;
     let mut admin = Writer::new(admin_dev, admin_id, HlcClock::new(DriftPolicy::DEFAULT));
     let grid = GridId::random();
     let households: Vec<HouseholdId> = (0..HOUSEHOLDS).map(|_| HouseholdId::random()).collect();
-    let mut setup = vec![
-        admin.op(
-            start_ms,
-            OpBody::Grid(
-                grid,
-                GridOp::Create {
-                    name: "第三网格".into(),
-                    community: "幸福里社区".into(),
-                },
-            ),
+    let mut setup = vec![admin.op(
+        start_ms,
+        OpBody::Grid(
+            grid,
+            GridOp::Create {
+                name: "第三网格".into(),
+                community: "幸福里社区".into(),
+            },
         ),
-        admin.op(
+    )];
+    for (_, user, _) in &phones {
+        setup.push(admin.op(
             start_ms,
             OpBody::Grid(
                 grid,
                 GridOp::AddMember {
-                    user: butler_id,
+                    user: *user,
                     role: MemberRole::Butler,
                 },
             ),
-        ),
-    ];
+        ));
+    }
     for (i, h) in households.iter().enumerate() {
         setup.push(admin.op(
             start_ms,
@@ -189,20 +197,13 @@ async fn run(days: u64) {
         c.sync(&admin_dev_token, 0, chunk).await;
     }
 
-    // A year of daily visits, oldest first, as micro-butlers' phones send them after being offline: four phones of
-    // the butler, each visiting a quarter of the households. Request bodies are serialised before the clock starts,
-    // so the figures are the server's, not the client's JSON encoding.
-    let mut phones = vec![(butler_dev, butler_token.clone())];
-    for _ in 1..PHONES {
-        let (dev, _, token) = c
-            .device(&admin_token, butler_user["id"].as_str().expect("id"))
-            .await;
-        phones.push((dev, token));
-    }
+    // A year of daily visits, oldest first, as the micro-butlers' phones send them after being offline: four
+    // butlers, each visiting a quarter of the households. The ops are serialised before the clock starts, so the
+    // figures are the server's, not the client's JSON encoding; each request carries the phone's current cursor.
     let per_phone = HOUSEHOLDS / PHONES;
     let mut visits: Vec<Vec<Op>> = Vec::new();
-    for (p, (dev, _)) in phones.iter().enumerate() {
-        let mut writer = Writer::new(*dev, butler_id, HlcClock::new(DriftPolicy::DEFAULT));
+    for (p, (dev, user, _)) in phones.iter().enumerate() {
+        let mut writer = Writer::new(*dev, *user, HlcClock::new(DriftPolicy::DEFAULT));
         let mut ops = Vec::with_capacity(per_phone * days as usize);
         for day in 0..days {
             for (i, h) in households
@@ -217,7 +218,7 @@ async fn run(days: u64) {
                     OpBody::Entry(
                         EntryId::new_v7(at),
                         EntryOp::Visit(Visit {
-                            volunteer: butler_id,
+                            volunteer: *user,
                             grid,
                             household: *h,
                             seen: i % 7 != 0,
@@ -236,16 +237,13 @@ async fn run(days: u64) {
         }
         visits.push(ops);
     }
-    let bodies: Vec<Vec<Vec<u8>>> = visits
+    let bodies: Vec<Vec<String>> = visits
         .iter()
         .map(|ops| {
             ops.chunks(BATCH)
                 .map(|chunk| {
-                    serde_json::to_vec(&json!({
-                        "protocol": 1, "cursor": 0,
-                        "ops": chunk.iter().map(Op::to_value).collect::<Vec<_>>()
-                    }))
-                    .expect("json")
+                    serde_json::to_string(&chunk.iter().map(Op::to_value).collect::<Vec<_>>())
+                        .expect("json")
                 })
                 .collect()
         })
@@ -254,15 +252,16 @@ async fn run(days: u64) {
     // One phone alone, its batches one after the other.
     let single_n = visits[0].len();
     let t = Instant::now();
-    for body in &bodies[0] {
-        c.push_raw(&phones[0].1, body.clone()).await;
+    let mut cursor = 0;
+    for ops in &bodies[0] {
+        cursor = c.push_raw(&phones[0].2, cursor, ops).await;
     }
     let single_s = t.elapsed().as_secs_f64();
 
     // The other phones at the same time.
     let t = Instant::now();
     let mut tasks = Vec::new();
-    for (p, (_, token)) in phones.iter().enumerate().skip(1) {
+    for (p, (_, _, token)) in phones.iter().enumerate().skip(1) {
         let (http, base, token, batches) = (
             c.http.clone(),
             c.base.clone(),
@@ -271,8 +270,9 @@ async fn run(days: u64) {
         );
         tasks.push(actix_web::rt::spawn(async move {
             let c = Client { http, base };
-            for body in batches {
-                c.push_raw(&token, body).await;
+            let mut cursor = 0;
+            for ops in &batches {
+                cursor = c.push_raw(&token, cursor, ops).await;
             }
         }));
     }
@@ -326,12 +326,13 @@ async fn run(days: u64) {
     }
     let pull_s = t.elapsed().as_secs_f64();
 
-    // The butler's bootstrap snapshot (their grid cell and their own visits), plain and gzip.
+    // A new phone's bootstrap snapshot of the whole grid cell (as its grid worker or an admin sees it: every
+    // household and every visit), plain and gzip.
     let t = Instant::now();
     let snap = c
         .http
         .get(format!("{}/v1/snapshot", c.base))
-        .bearer_auth(&butler_token)
+        .bearer_auth(&admin_dev_token)
         .send()
         .await
         .expect("snapshot")
@@ -346,7 +347,7 @@ async fn run(days: u64) {
         .expect("client");
     let gz = raw_client
         .get(format!("{}/v1/snapshot", c.base))
-        .bearer_auth(&butler_token)
+        .bearer_auth(&admin_dev_token)
         .header("accept-encoding", "gzip")
         .send()
         .await
