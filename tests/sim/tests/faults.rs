@@ -185,7 +185,7 @@ fn restore(world: &mut World, phone: usize, from: &std::path::Path, name: &str) 
     world.phones[phone].reopen();
 }
 
-/// Found by this test when the server began leaving a device's own ops out of its pulls (3167a43): a restored
+/// Found by this test when the server began leaving a device's own ops out of its pulls (0ddbe37, "no echo of a device's own ops"): a restored
 /// file no longer holds the ops it wrote after the backup, and the server never sends them back, so the replica
 /// never converges (see docs/field-day.md, findings).
 #[test]
@@ -210,7 +210,7 @@ fn a_restored_old_replica_file_syncs_back_to_the_same_state() {
     model::settle_and_check(&mut world, &m);
 }
 
-/// Also fails since 3167a43 (own ops left out of pulls): the restored office never learns of its own earlier
+/// Also fails since 0ddbe37 (own ops left out of pulls): the restored office never learns of its own earlier
 /// redemption, so it keeps showing 15 points of rights and a balance of 20 that the server no longer has.
 #[test]
 fn a_restored_office_phone_cannot_spend_rights_it_already_spent() {
