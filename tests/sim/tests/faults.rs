@@ -185,9 +185,9 @@ fn restore(world: &mut World, phone: usize, from: &std::path::Path, name: &str) 
     world.phones[phone].reopen();
 }
 
-/// Found by this test when the server began leaving a device's own ops out of its pulls (0ddbe37, "no echo of a device's own ops"): a restored
-/// file no longer holds the ops it wrote after the backup, and the server never sends them back, so the replica
-/// never converges (see docs/field-day.md, findings).
+/// Found by this test when the server began leaving a device's own ops out of its pulls (0ddbe37, "no echo of a
+/// device's own ops"): a restored file no longer holds the ops it wrote after the backup, and the server never
+/// sends them back, so the replica never converges (see docs/field-day.md, findings).
 #[test]
 fn a_restored_old_replica_file_syncs_back_to_the_same_state() {
     let mut world = World::build(&Spec::default());
