@@ -1,13 +1,14 @@
 //! Pull and snapshot: what a device receives. Ops come in server order from the op log, filtered by what the
 //! device's user may see ([`Viewer::can_see`], judged on the current merged state), in pages, leaving out the
-//! ops the device pushed itself. A snapshot is the
+//! ops the device pushed in the same request. A snapshot is the
 //! merged state restricted to the user's scope ([`Viewer::scope`]) with the cursor it is complete up to.
 
 use linli_sync_core::hlc::Hlc;
-use linli_sync_core::ids::ReplicaId;
+use linli_sync_core::ids::OpId;
 use linli_sync_core::op::Op;
 use linli_sync_core::rights::Viewer;
 use linli_sync_core::sync::{PROTOCOL_VERSION, Snapshot};
+use std::collections::HashSet;
 
 use crate::engine::Engine;
 use crate::error::ApiError;
@@ -28,12 +29,13 @@ pub struct Page {
 const SCAN_CHUNK: i64 = 2000;
 
 impl Engine {
-    /// Up to `limit` ops visible to `viewer` stored after `cursor`, scanning at most `max_scan` rows. Ops pushed by
-    /// `device` itself are left out: the device holds them already.
+    /// Up to `limit` ops visible to `viewer` stored after `cursor`, scanning at most `max_scan` rows. The ops in
+    /// `skip` (those the device pushed in this same request, which it certainly holds) are left out; its earlier
+    /// ops are not, because a replica restored from a backup no longer holds them.
     pub fn pull(
         &self,
         viewer: Viewer,
-        device: Option<ReplicaId>,
+        skip: &HashSet<OpId>,
         cursor: u64,
         limit: usize,
         max_scan: usize,
@@ -48,7 +50,6 @@ impl Engine {
                 ),
             });
         }
-        let except = device.map(|d| d.to_string());
         let mut conn = self.conn()?;
         let mut ops = Vec::new();
         let mut last = start;
@@ -57,14 +58,14 @@ impl Engine {
             let chunk = SCAN_CHUNK
                 .min(i64::try_from(max_scan - scanned).unwrap_or(SCAN_CHUNK))
                 .max(1);
-            let rows = store::page(&mut conn, last, upto, chunk, except.as_deref())?;
+            let rows = store::page(&mut conn, last, upto, chunk)?;
             let exhausted = i64::try_from(rows.len()).unwrap_or(i64::MAX) < chunk;
             let view = self.view();
             let mut full = false;
             for (seq, op) in rows {
                 scanned += 1;
                 last = seq;
-                if viewer.can_see(&view.state, &op) {
+                if !skip.contains(&op.id) && viewer.can_see(&view.state, &op) {
                     ops.push(op);
                     if ops.len() == limit {
                         full = true;
@@ -73,7 +74,7 @@ impl Engine {
                 }
             }
             if exhausted && !full {
-                // Everything up to `upto` was examined (the device's own ops are skipped by the query).
+                // Everything up to `upto` was examined.
                 last = upto;
             }
         }

@@ -106,23 +106,16 @@ pub fn after(conn: &mut Conn, cursor: i64, limit: i64) -> Result<Vec<(i64, Op)>,
         .collect()
 }
 
-/// Up to `limit` ops with `cursor < seq <= upto`, in server order, leaving out those pushed by `except` (a device
-/// already holds its own ops).
+/// Up to `limit` ops with `cursor < seq <= upto`, in server order.
 pub fn page(
     conn: &mut Conn,
     cursor: i64,
     upto: i64,
     limit: i64,
-    except: Option<&str>,
 ) -> Result<Vec<(i64, Op)>, StoreError> {
-    let mut query = op_log::table
+    let rows: Vec<(i64, String)> = op_log::table
         .filter(op_log::seq.gt(cursor))
         .filter(op_log::seq.le(upto))
-        .into_boxed();
-    if let Some(device) = except {
-        query = query.filter(op_log::device_id.ne(device.to_string()));
-    }
-    let rows: Vec<(i64, String)> = query
         .order(op_log::seq.asc())
         .limit(limit)
         .select((op_log::seq, op_log::body))

@@ -2,8 +2,10 @@
 //! after its cursor, answered as a `SyncResponse`.
 
 use linli_sync_core::hlc::Hlc;
+use linli_sync_core::ids::OpId;
 use linli_sync_core::rights::Viewer;
 use linli_sync_core::sync::{PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use std::collections::HashSet;
 
 use crate::config::Limits;
 use crate::engine::Engine;
@@ -46,9 +48,12 @@ impl Engine {
             user: who.user,
             role: who.role,
         };
+        // Found by the field-day simulation's restore tests: leaving out every op the device ever pushed starved a
+        // replica restored from a backup of its own later ops; only this request's ops are surely held.
+        let pushed_now: HashSet<OpId> = pushed.acked.iter().copied().collect();
         let page = self.pull(
             viewer,
-            Some(who.device),
+            &pushed_now,
             request.cursor,
             limit,
             limit.saturating_mul(SCAN_FACTOR),
