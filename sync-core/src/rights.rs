@@ -235,7 +235,10 @@ pub fn authorize(
 /// - a volunteer sees the grid cells where they are a micro-butler (the household list they knock on), the
 ///   tickets they raised, their own log entries and their own card.
 ///
-/// Membership ops about the user themself are always visible, so a device learns that its scope grew.
+/// Every user also sees the *directory* of grid cells — each cell's id, name and community, from `grid.create` and
+/// `grid.rename`, none of its households or members — so that a volunteer can log service hours in any cell and a
+/// phone can show cell names. Membership ops about the user themself are always visible, so a device learns that
+/// its scope grew.
 #[derive(Clone, Copy, Debug)]
 pub struct Viewer {
     /// The user.
@@ -290,6 +293,7 @@ impl Viewer {
             {
                 true
             }
+            OpBody::Grid(_, GridOp::Create { .. } | GridOp::Rename { .. }) => true,
             OpBody::Grid(id, _) => self.sees_grid(state, *id),
             OpBody::Ticket(id, _) => state.ticket(id).is_some_and(|t| self.sees_ticket(state, t)),
             OpBody::Entry(id, _) => state.entry(id).is_some_and(|e| self.sees_entry(state, e)),
@@ -303,10 +307,26 @@ impl Viewer {
             return state.clone();
         }
         state.filtered(
-            |id, _| self.sees_grid(state, *id),
+            |id, g| {
+                Some(if self.sees_grid(state, *id) {
+                    g.clone()
+                } else {
+                    directory_entry(g)
+                })
+            },
             |_, t| self.sees_ticket(state, t),
             |_, e| self.sees_entry(state, e),
             |id, _| *id == self.user,
         )
+    }
+}
+
+/// A grid cell's directory entry: its creation, name and community, nothing else.
+fn directory_entry(g: &crate::grid::Grid) -> crate::grid::Grid {
+    crate::grid::Grid {
+        created: g.created,
+        name: g.name.clone(),
+        community: g.community.clone(),
+        ..crate::grid::Grid::default()
     }
 }

@@ -551,10 +551,11 @@ impl State {
         out
     }
 
-    /// A copy holding only the entities the predicates keep (same rules).
+    /// A copy holding only the entities the predicates keep (same rules). `grid` may also return a reduced copy
+    /// of a grid cell (its directory entry).
     pub fn filtered(
         &self,
-        grid: impl Fn(&GridId, &Grid) -> bool,
+        grid: impl Fn(&GridId, &Grid) -> Option<Grid>,
         ticket: impl Fn(&TicketId, &Ticket) -> bool,
         entry: impl Fn(&EntryId, &Entry) -> bool,
         card: impl Fn(&UserId, &Card) -> bool,
@@ -571,7 +572,11 @@ impl State {
         State {
             rules: self.rules,
             tickets: keep(&self.tickets, ticket),
-            grids: keep(&self.grids, grid),
+            grids: self
+                .grids
+                .iter()
+                .filter_map(|(id, g)| grid(id, g).map(|g| (*id, g)))
+                .collect(),
             entries: keep(&self.entries, entry),
             cards: keep(&self.cards, card),
         }

@@ -617,12 +617,17 @@ fn viewers_see_only_their_scope() {
         role: Role::GridWorker,
     };
     let scoped = worker.scope(&f.state);
+    // Grid worker A works in grid 0: all of it; of grid 1 only the directory entry (name, community).
+    let g0 = scoped.grid(&f.cast.grids[0]).expect("grid 0");
+    assert_eq!(g0.households.len(), 3);
+    let g1 = scoped
+        .grid(&f.cast.grids[1])
+        .expect("grid 1's directory entry");
+    assert!(g1.households.is_empty() && g1.workers.is_empty() && g1.visits.is_empty());
     assert_eq!(
-        scoped.grids().len(),
-        1,
-        "grid worker A works in grid 0 only"
+        g1.name,
+        f.state.grid(&f.cast.grids[1]).expect("grid 1").name
     );
-    assert!(scoped.grid(&f.cast.grids[0]).is_some());
     let admin = Viewer {
         user: f.cast.admin,
         role: Role::Admin,
@@ -632,7 +637,13 @@ fn viewers_see_only_their_scope() {
         user: UserId::random(),
         role: Role::Volunteer,
     };
-    assert!(stranger.scope(&f.state).grids().is_empty());
+    assert!(
+        stranger
+            .scope(&f.state)
+            .grids()
+            .values()
+            .all(|g| g.households.is_empty() && g.butlers.is_empty())
+    );
 }
 
 mod working_set {

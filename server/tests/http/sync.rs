@@ -105,12 +105,11 @@ async fn pulls_are_scoped_ordered_and_paged() {
     let ids: Vec<OpId> = butler.ops.iter().map(|o| o.id).collect();
     assert!(ids.contains(&own_visit.id));
     assert!(!ids.contains(&in_scope.id) && !ids.contains(&outside.id));
-    assert!(
-        butler
-            .ops
-            .iter()
-            .all(|o| !matches!(&o.body, OpBody::Grid(g, _) if *g == w.g2))
-    );
+    // Of g2 the volunteer gets only the directory entry (its name), none of its households or members.
+    assert!(butler.ops.iter().all(|o| !matches!(
+        &o.body,
+        OpBody::Grid(g, op) if *g == w.g2 && !matches!(op, GridOp::Create { .. } | GridOp::Rename { .. })
+    )));
     assert_eq!(butler.cursor, worker.cursor);
 
     // A cursor from another server (or a restored backup) is refused: bootstrap again.
@@ -135,10 +134,11 @@ async fn a_snapshot_holds_the_scope_and_a_cursor_to_continue_from() {
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{:#}", reply.body);
     let snap: Snapshot = serde_json::from_value(reply.body).expect("a Snapshot");
-    assert_eq!(
-        snap.state.grids().keys().copied().collect::<Vec<_>>(),
-        vec![w.g1]
-    );
+    // g1 whole; g2 only as a directory entry (its name), without households or members.
+    let g1 = snap.state.grid(&w.g1).expect("g1");
+    assert!(g1.households.contains(&w.h1) && g1.workers.contains(&w.worker.user));
+    let g2 = snap.state.grid(&w.g2).expect("g2's directory entry");
+    assert!(g2.households.is_empty() && g2.workers.is_empty() && g2.name.val.is_some());
     assert_eq!(
         snap.state.tickets().keys().copied().collect::<Vec<_>>(),
         vec![t1]

@@ -506,9 +506,15 @@ fn a_replaced_phone_bootstraps_exactly_its_scope() {
             0
         };
         let hidden = world.cells[other_cell].id;
+        // Of another cell a phone holds only the directory entry (name, community): no household, no member.
         assert!(
-            p.state().grid(&hidden).is_none(),
-            "{label} sees another cell"
+            p.state()
+                .grid(&hidden)
+                .is_none_or(|g| g.households.is_empty()
+                    && g.workers.is_empty()
+                    && g.butlers.is_empty()
+                    && g.visits.is_empty()),
+            "{label} sees another cell's households or members"
         );
         assert_eq!(
             model::figures(p.state()),
