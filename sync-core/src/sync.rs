@@ -14,8 +14,8 @@ use crate::ids::OpId;
 use crate::op::Op;
 use crate::state::State;
 
-/// The sync protocol version this crate speaks. A request with another version gets a typed `upgrade_required`
-/// error from the server.
+/// The sync protocol version this crate speaks. An older version gets `upgrade_required` from the server; a newer
+/// one gets `unsupported_protocol`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// A device's request: push and pull in one.
@@ -51,11 +51,12 @@ pub struct SyncResponse {
     pub protocol: u32,
     /// Ids of pushed ops now durably stored (including ones stored by an earlier, retried request).
     pub acked: Vec<OpId>,
-    /// Ops this device may see, stored after the request's cursor, in server order. May include the device's own
-    /// ops; applying an op twice changes nothing.
+    /// Ops this device may see, stored after the request's cursor, in server order. The ops pushed in this request
+    /// are left out; the device's earlier ops are included when its cursor is behind them. Applying an op twice
+    /// changes nothing.
     pub ops: Vec<Op>,
-    /// The cursor to send next time (the server sequence number of the last op in `ops`, or the request's cursor
-    /// when `ops` is empty).
+    /// The last server sequence number examined for this device (ops it may not see are skipped, not resent): send
+    /// it next time.
     pub cursor: u64,
     /// More ops wait after `cursor`: sync again (with no ops to push) to get the next page.
     pub has_more: bool,
@@ -71,7 +72,7 @@ pub struct Snapshot {
     pub protocol: u32,
     /// Every op with a server sequence number up to this one is reflected in `state`.
     pub cursor: u64,
-    /// The state restricted to what the device's user may see ([`State::scoped`]).
+    /// The state restricted to what the device's user may see ([`crate::rights::Viewer::scope`]).
     pub state: State,
     /// The server's clock.
     pub server_time: Hlc,

@@ -185,9 +185,9 @@ fn restore(world: &mut World, phone: usize, from: &std::path::Path, name: &str) 
     world.phones[phone].reopen();
 }
 
-/// Found by this test when the server began leaving a device's own ops out of its pulls (0ddbe37, "no echo of a
-/// device's own ops"): a restored file no longer holds the ops it wrote after the backup, and the server never
-/// sends them back, so the replica never converges (see docs/field-day.md, findings).
+/// A restored file no longer holds the ops it wrote after the backup; the server must send them back. This test
+/// caught a server change (0ddbe37) that left all of a device's own ops out of its pulls, since fixed (70fcd69):
+/// only the ops pushed in the same request are left out.
 #[test]
 fn a_restored_old_replica_file_syncs_back_to_the_same_state() {
     let mut world = World::build(&Spec::default());
@@ -210,8 +210,8 @@ fn a_restored_old_replica_file_syncs_back_to_the_same_state() {
     model::settle_and_check(&mut world, &m);
 }
 
-/// Also fails since 0ddbe37 (own ops left out of pulls): the restored office never learns of its own earlier
-/// redemption, so it keeps showing 15 points of rights and a balance of 20 that the server no longer has.
+/// The restored office must learn of its own earlier redemption, or it would keep showing 15 points of rights and
+/// a balance of 20 that the server no longer has (caught 0ddbe37 as well, fixed in 70fcd69).
 #[test]
 fn a_restored_office_phone_cannot_spend_rights_it_already_spent() {
     let mut world = World::build(&Spec::default());
