@@ -121,20 +121,13 @@ pub fn set_aside_ops(conn: &Connection) -> Result<Vec<(Op, String, u64)>> {
 
 /// The ops the server holds: every received op and every acknowledged local op (what compaction folds).
 pub fn foldable(conn: &Connection) -> Result<Vec<Op>> {
-    let mut out = Vec::new();
-    for sql in [
-        "SELECT op FROM remote_ops",
-        "SELECT op FROM local_ops WHERE synced = 1 ORDER BY seq",
-    ] {
-        let mut stmt = conn.prepare(sql)?;
-        let texts = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        for t in texts {
-            out.push(parse(&t)?);
-        }
-    }
-    Ok(out)
+    load(
+        conn,
+        &[
+            "SELECT op FROM remote_ops",
+            "SELECT op FROM local_ops WHERE synced = 1 ORDER BY seq",
+        ],
+    )
 }
 
 /// How many ops compaction would fold.
@@ -149,11 +142,19 @@ pub fn foldable_count(conn: &Connection) -> Result<u64> {
 
 /// Every stored op, local and remote, for rebuilding the in-memory state (set-aside ops excluded).
 pub fn all(conn: &Connection) -> Result<Vec<Op>> {
+    load(
+        conn,
+        &[
+            "SELECT op FROM remote_ops",
+            "SELECT op FROM local_ops WHERE synced != 2 ORDER BY seq",
+        ],
+    )
+}
+
+/// The ops selected by each query (one `op` text column), in query order.
+fn load(conn: &Connection, queries: &[&str]) -> Result<Vec<Op>> {
     let mut out = Vec::new();
-    for sql in [
-        "SELECT op FROM remote_ops",
-        "SELECT op FROM local_ops WHERE synced != 2 ORDER BY seq",
-    ] {
+    for sql in queries {
         let mut stmt = conn.prepare(sql)?;
         let texts = stmt
             .query_map([], |r| r.get::<_, String>(0))?

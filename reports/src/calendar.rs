@@ -18,6 +18,19 @@ pub fn day_range(day: &str, utc_offset_minutes: i32) -> Option<(u64, u64)> {
     Some((start, start + 86_400_000))
 }
 
+/// The range `[start, end)` in ms of calendar month `month` (`YYYY-MM`) at `utc_offset_minutes`; `None` if
+/// `month` is not a valid month.
+pub fn month_range(month: &str, utc_offset_minutes: i32) -> Option<(u64, u64)> {
+    let (y, m) = month.split_once('-')?;
+    let (y, m): (i64, i64) = (y.parse().ok()?, m.parse().ok()?);
+    if month.len() != 7 || !(1..=12).contains(&m) {
+        return None;
+    }
+    let (start, _) = day_range(&format!("{y:04}-{m:02}-01"), utc_offset_minutes)?;
+    let days = u64::try_from(days_in_month(y, m)).ok()?;
+    Some((start, start + days * 86_400_000))
+}
+
 /// The calendar day (`YYYY-MM-DD`) of the instant `ms` at `utc_offset_minutes`.
 pub fn date_of(ms: u64, utc_offset_minutes: i32) -> String {
     let local = i64::try_from(ms).unwrap_or(i64::MAX) + i64::from(utc_offset_minutes) * 60_000;
@@ -94,5 +107,23 @@ mod tests {
             day_range("2024-02-29", 0).map(|r| r.0),
             Some(1_709_164_800_000)
         );
+    }
+
+    #[test]
+    fn months_end_where_the_next_begins() {
+        assert_eq!(
+            month_range("2026-11", 480),
+            Some((1_793_462_400_000, 1_796_054_400_000))
+        );
+        assert_eq!(
+            month_range("2026-12", 480).map(|r| r.1),
+            day_range("2027-01-01", 480).map(|r| r.0)
+        );
+        assert_eq!(
+            month_range("2024-02", 0).map(|(s, e)| (e - s) / 86_400_000),
+            Some(29)
+        );
+        assert_eq!(month_range("2026-13", 480), None);
+        assert_eq!(month_range("2026-1", 480), None);
     }
 }

@@ -6,6 +6,7 @@ use linli_sync_core::ids::{EntryId, GridId, HouseholdId, TicketId, UserId};
 use linli_sync_core::state::State;
 use linli_sync_core::ticket::Status;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 use crate::calendar::day_range;
 use crate::csv;
@@ -121,6 +122,17 @@ pub fn coverage(
         seen: v.seen,
         health: v.health,
     };
+    // The day's visits by household, in time order: each household then looks up its own.
+    let mut by_household: BTreeMap<HouseholdId, Vec<VisitSeen>> = BTreeMap::new();
+    for v in &visits_that_day {
+        by_household
+            .entry(v.1.household)
+            .or_default()
+            .push(seen_of(v));
+    }
+    for visits in by_household.values_mut() {
+        visits.sort_by_key(|v| (v.at_ms, v.entry));
+    }
     let mut rows = Vec::new();
     for (grid_id, grid) in state.grids() {
         if !filter.includes(grid_id) {
@@ -130,12 +142,7 @@ pub fn coverage(
             let Some(details) = grid.household(household) else {
                 continue;
             };
-            let mut visits: Vec<VisitSeen> = visits_that_day
-                .iter()
-                .filter(|(_, v, _)| v.household == *household)
-                .map(seen_of)
-                .collect();
-            visits.sort_by_key(|v| (v.at_ms, v.entry));
+            let visits = by_household.get(household).cloned().unwrap_or_default();
             let outcome = if visits.is_empty() {
                 Outcome::Missed
             } else if visits.iter().any(|v| v.seen) {

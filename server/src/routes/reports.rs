@@ -72,6 +72,85 @@ fn period(v: &Option<String>, param: &str) -> Result<String, ApiError> {
     }
 }
 
+/// What a report answers with.
+enum Body {
+    Json(serde_json::Value),
+    Csv(String),
+}
+
+/// Encodes `report` in the one format asked for (the other is never computed).
+fn render<R: Serialize>(
+    report: &R,
+    csv: bool,
+    to_csv: impl FnOnce(&R) -> String,
+) -> Result<Body, ApiError> {
+    if csv {
+        return Ok(Body::Csv(to_csv(report)));
+    }
+    serde_json::to_value(report)
+        .map(Body::Json)
+        .map_err(|e| ApiError::Internal {
+            detail: e.to_string(),
+        })
+}
+
+/// The grid cells a caller's report covers: an admin's choice (or all), a grid worker's own cells (or the one asked
+/// for, if it is theirs).
+fn scope(
+    state: &linli_sync_core::state::State,
+    user: linli_sync_core::ids::UserId,
+    role: Role,
+    grid: Option<&str>,
+) -> Result<Option<BTreeSet<GridId>>, ApiError> {
+    let grid = grid
+        .filter(|g| !g.is_empty())
+        .map(|g| {
+            g.parse::<GridId>()
+                .map_err(|_| bad("grid", format!("`{g}` is not a grid cell id")))
+        })
+        .transpose()?;
+    if role == Role::Admin {
+        return Ok(grid.map(|g| [g].into()));
+    }
+    let mine: BTreeSet<GridId> = grids_of(state, user, MemberRole::Worker).collect();
+    match grid {
+        Some(g) if !mine.contains(&g) => Err(ApiError::Forbidden {
+            code: "out_of_scope",
+            detail: "that grid cell is not one of yours".into(),
+        }),
+        Some(g) => Ok(Some([g].into())),
+        None => Ok(Some(mine)),
+    }
+}
+
+/// The `from`..=`to` days as a filter over `grids`.
+fn days(
+    q: &ReportQuery,
+    grids: Option<BTreeSet<GridId>>,
+    policy: &ReportPolicy,
+) -> Result<Filter, ApiError> {
+    let (from, _) = day(&q.from, "from", policy)?;
+    let (_, to) = day(&q.to, "to", policy)?;
+    if to <= from {
+        return Err(bad("to", "must not be before `from`"));
+    }
+    Ok(Filter {
+        from_ms: from,
+        to_ms: to,
+        grids,
+    })
+}
+
+const REPORTS: [&str; 7] = [
+    "compliance",
+    "outcomes",
+    "ranking",
+    "coverage",
+    "hours",
+    "fees",
+    "grids",
+];
+
 /// The handler.
 pub async fn report(
     state: web::Data<AppState>,
@@ -81,177 +160,109 @@ pub async fn report(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(&[Role::Admin, Role::GridWorker])?;
     let name = name.into_inner();
+    if !REPORTS.contains(&name.as_str()) {
+        return Err(ApiError::NotFound {
+            detail: format!("no report named `{name}`"),
+        });
+    }
     let q = query.into_inner();
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
         Some(other) => return Err(bad("format", format!("`{other}` is not json or csv"))),
     };
+    if csv && name == "grids" {
+        return Err(bad("format", "the grid list has no CSV form"));
+    }
     let engine = state.engine.clone();
     let pool = state.pool.clone();
-    let user = auth.user.id;
-    let role = auth.user.role;
-    let (body, filename) = blocking(
-        move || -> Result<(Result<String, serde_json::Value>, String), ApiError> {
-            let policy = ReportPolicy::DEFAULT;
-            let view = engine.view();
-            let st = &view.state;
-            let basis = Basis::new(u64::try_from(view.last_seq).unwrap_or(0), crate::now_ms());
-            // Scope: a grid worker only ever sees their own grid cells.
-            let grid = q
-                .grid
-                .as_deref()
-                .filter(|g| !g.is_empty())
-                .map(|g| {
-                    g.parse::<GridId>()
-                        .map_err(|_| bad("grid", format!("`{g}` is not a grid cell id")))
-                })
-                .transpose()?;
-            let grids: Option<BTreeSet<GridId>> = match role {
-                Role::Admin => grid.map(|g| [g].into()),
-                _ => {
-                    let mine: BTreeSet<GridId> = grids_of(st, user, MemberRole::Worker).collect();
-                    match grid {
-                        Some(g) if !mine.contains(&g) => {
-                            return Err(ApiError::Forbidden {
-                                code: "out_of_scope",
-                                detail: "that grid cell is not one of yours".into(),
-                            });
-                        }
-                        Some(g) => Some([g].into()),
-                        None => Some(mine),
-                    }
-                }
-            };
-            let range = |policy: &ReportPolicy| -> Result<Filter, ApiError> {
-                let (from, _) = day(&q.from, "from", policy)?;
-                let (_, to) = day(&q.to, "to", policy)?;
-                if to <= from {
-                    return Err(bad("to", "must not be before `from`"));
-                }
-                Ok(Filter {
-                    from_ms: from,
-                    to_ms: to,
-                    grids: grids.clone(),
-                })
-            };
-            let out = |json: serde_json::Result<serde_json::Value>,
-                       csv_text: String|
-             -> Result<Result<String, serde_json::Value>, ApiError> {
-                if csv {
-                    Ok(Ok(csv_text))
-                } else {
-                    json.map(Err).map_err(|e| ApiError::Internal {
-                        detail: e.to_string(),
+    let (user, role) = (auth.user.id, auth.user.role);
+    let report = name.clone();
+    let body = blocking(move || -> Result<Body, ApiError> {
+        let policy = ReportPolicy::DEFAULT;
+        // The ledger is read before the merged state is locked: no database work under the lock.
+        let ledger = if report == "fees" {
+            let mut conn = pool.get().map_err(|e| ApiError::Internal {
+                detail: e.to_string(),
+            })?;
+            Some(crate::ledger::load(&mut conn)?)
+        } else {
+            None
+        };
+        let view = engine.view();
+        let st = &view.state;
+        let basis = Basis::new(u64::try_from(view.last_seq).unwrap_or(0), crate::now_ms());
+        let grids = scope(st, user, role, q.grid.as_deref())?;
+        let in_scope = Filter {
+            grids: grids.clone(),
+            ..Filter::default()
+        };
+        match report.as_str() {
+            "compliance" => {
+                let r = compliance::compliance(st, &days(&q, grids, &policy)?, &policy, basis);
+                render(&r, csv, compliance::Compliance::csv)
+            }
+            "outcomes" => {
+                let r = outcomes::outcomes(st, &days(&q, grids, &policy)?, &policy, basis);
+                render(&r, csv, outcomes::Outcomes::csv)
+            }
+            "ranking" => {
+                let month = period(&q.month, "month")?;
+                let (from_ms, to_ms) = calendar::month_range(&month, policy.utc_offset_minutes)
+                    .ok_or_else(|| bad("month", format!("`{month}` is not a month YYYY-MM")))?;
+                let r = ranking::ranking(
+                    st,
+                    &Filter {
+                        from_ms,
+                        to_ms,
+                        grids,
+                    },
+                    &policy,
+                    basis,
+                );
+                render(&r, csv, ranking::Ranking::csv)
+            }
+            "coverage" => {
+                let d = required(&q.day, "day")?;
+                let r = coverage::coverage(st, d, &in_scope, &policy, basis)
+                    .ok_or_else(|| bad("day", format!("`{d}` is not a date YYYY-MM-DD")))?;
+                render(&r, csv, coverage::Coverage::csv)
+            }
+            "hours" => {
+                let r = hours::hours(st, &days(&q, grids, &policy)?, basis);
+                render(&r, csv, hours::Hours::csv)
+            }
+            "fees" => {
+                let (from, to) = (period(&q.from, "from")?, period(&q.to, "to")?);
+                let ledger = ledger.unwrap_or_default();
+                let r = fees::fees(st, &ledger, &from, &to, &in_scope, &policy, basis);
+                render(&r, csv, fees::Fees::csv)
+            }
+            _ => {
+                let items: Vec<GridItem> = st
+                    .grids()
+                    .iter()
+                    .filter(|(id, g)| g.created.is_some() && in_scope.includes(id))
+                    .map(|(id, g)| GridItem {
+                        id: *id,
+                        name: g.name.val.clone().unwrap_or_default(),
+                        community: g.community.val.clone().unwrap_or_default(),
                     })
-                }
-            };
-            let body = match name.as_str() {
-                "compliance" => {
-                    let r = compliance::compliance(st, &range(&policy)?, &policy, basis);
-                    out(serde_json::to_value(&r), r.csv())?
-                }
-                "outcomes" => {
-                    let r = outcomes::outcomes(st, &range(&policy)?, &policy, basis);
-                    out(serde_json::to_value(&r), r.csv())?
-                }
-                "ranking" => {
-                    let month = period(&q.month, "month")?;
-                    let (y, m) = month
-                        .split_once('-')
-                        .ok_or_else(|| bad("month", "must be YYYY-MM"))?;
-                    let next = if m == "12" {
-                        format!("{:04}-01-01", y.parse::<u32>().unwrap_or(0) + 1)
-                    } else {
-                        format!("{y}-{:02}-01", m.parse::<u32>().unwrap_or(0) + 1)
-                    };
-                    let from =
-                        calendar::day_range(&format!("{month}-01"), policy.utc_offset_minutes);
-                    let to = calendar::day_range(&next, policy.utc_offset_minutes);
-                    let (Some((from, _)), Some((to, _))) = (from, to) else {
-                        return Err(bad("month", format!("`{month}` is not a month")));
-                    };
-                    let r = ranking::ranking(
-                        st,
-                        &Filter {
-                            from_ms: from,
-                            to_ms: to,
-                            grids: grids.clone(),
-                        },
-                        &policy,
-                        basis,
-                    );
-                    out(serde_json::to_value(&r), r.csv())?
-                }
-                "coverage" => {
-                    let d = required(&q.day, "day")?.to_string();
-                    let filter = Filter {
-                        grids: grids.clone(),
-                        ..Filter::default()
-                    };
-                    let r = coverage::coverage(st, &d, &filter, &policy, basis)
-                        .ok_or_else(|| bad("day", format!("`{d}` is not a date YYYY-MM-DD")))?;
-                    out(serde_json::to_value(&r), r.csv())?
-                }
-                "hours" => {
-                    let r = hours::hours(st, &range(&policy)?, basis);
-                    out(serde_json::to_value(&r), r.csv())?
-                }
-                "fees" => {
-                    let from = period(&q.from, "from")?;
-                    let to = period(&q.to, "to")?;
-                    let ledger = {
-                        let mut conn = pool.get().map_err(|e| ApiError::Internal {
-                            detail: e.to_string(),
-                        })?;
-                        crate::ledger::load(&mut conn)?
-                    };
-                    let filter = Filter {
-                        grids: grids.clone(),
-                        ..Filter::default()
-                    };
-                    let r = fees::fees(st, &ledger, &from, &to, &filter, &policy, basis);
-                    out(serde_json::to_value(&r), r.csv())?
-                }
-                "grids" => {
-                    let items: Vec<GridItem> = st
-                        .grids()
-                        .iter()
-                        .filter(|(id, g)| {
-                            g.created.is_some() && grids.as_ref().is_none_or(|s| s.contains(id))
-                        })
-                        .map(|(id, g)| GridItem {
-                            id: *id,
-                            name: g.name.val.clone().unwrap_or_default(),
-                            community: g.community.val.clone().unwrap_or_default(),
-                        })
-                        .collect();
-                    if csv {
-                        return Err(bad("format", "the grid list has no CSV form"));
-                    }
-                    Err(serde_json::to_value(items).map_err(|e| ApiError::Internal {
-                        detail: e.to_string(),
-                    })?)
-                }
-                other => {
-                    return Err(ApiError::NotFound {
-                        detail: format!("no report named `{other}`"),
-                    });
-                }
-            };
-            Ok((body, name))
-        },
-    )
+                    .collect();
+                render(&items, false, |_| String::new())
+            }
+        }
+    })
     .await?;
     Ok(match body {
-        Ok(text) => HttpResponse::Ok()
+        Body::Csv(text) => HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header((
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"linli-{filename}.csv\""),
+                format!("attachment; filename=\"linli-{name}.csv\""),
             ))
             .body(text),
-        Err(json) => HttpResponse::Ok().json(json),
+        Body::Json(json) => HttpResponse::Ok().json(json),
     })
 }
 

@@ -426,6 +426,26 @@ impl World {
         }
     }
 
+    /// The micro-butler logs an hour of patrol in `g1` (59 whole minutes, so 9 points) and the grid worker approves
+    /// it, crediting the butler's card; both pushed.
+    pub async fn approved_activity(&mut self, app: &TestApp) -> EntryId {
+        let entry = EntryId::random();
+        let op = self.butler.op(OpBody::Entry(
+            entry,
+            EntryOp::Activity(activity(self.butler.user, self.g1)),
+        ));
+        app.push_ok(&self.butler, std::slice::from_ref(&op)).await;
+        let mut view = State::new(Rules::DEFAULT);
+        view.apply(&op);
+        let approval = self
+            .worker
+            .writer
+            .approve(&view, linli_server::now_ms(), entry, None)
+            .expect("approvable");
+        app.push_ok(&self.worker, &approval).await;
+        entry
+    }
+
     /// The household of a grid.
     pub fn household(&self, g: GridId) -> HouseholdId {
         if g == self.g1 { self.h1 } else { self.h2 }

@@ -30,20 +30,7 @@ async fn dashboard_renders_the_seeded_figures_in_chromium() {
         .op(OpBody::Entry(EntryId::random(), EntryOp::Visit(visit)));
     app.push_ok(&w.butler, &[op]).await;
     // An hour of patrol (59 whole minutes) approved in g1.
-    let entry = EntryId::random();
-    let op = w.butler.op(OpBody::Entry(
-        entry,
-        EntryOp::Activity(crate::common::activity(w.butler.user, w.g1)),
-    ));
-    app.push_ok(&w.butler, std::slice::from_ref(&op)).await;
-    let mut view = State::new(Rules::DEFAULT);
-    view.apply(&op);
-    let approval = w
-        .worker
-        .writer
-        .approve(&view, linli_server::now_ms(), entry, None)
-        .expect("approvable");
-    app.push_ok(&w.worker, &approval).await;
+    w.approved_activity(&app).await;
     // h1 owes 100 yuan this month and paid 50 in cash.
     let month = date_of(linli_server::now_ms(), 480)[..7].to_string();
     let due = linli_reports::fees::FeeDue {

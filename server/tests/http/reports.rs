@@ -8,7 +8,7 @@ use linli_sync_core::grid::Household;
 use linli_sync_core::prelude::*;
 use serde_json::json;
 
-use crate::common::{TestApp, World, activity};
+use crate::common::{TestApp, World};
 
 const MIN: u64 = 60_000;
 
@@ -278,20 +278,7 @@ async fn fee_ledger_import_payments_and_offsets_make_the_collection_rate() {
 
     // Household A's fee is offset with 8 green-card points: the butler's activity of 59 whole minutes is approved
     // (9 points), the server grants them to the admin's phone, which redeems 8.
-    let entry = EntryId::random();
-    let op = w.butler.op(OpBody::Entry(
-        entry,
-        EntryOp::Activity(activity(w.butler.user, w.g1)),
-    ));
-    app.push_ok(&w.butler, std::slice::from_ref(&op)).await;
-    let mut view = State::new(Rules::DEFAULT);
-    view.apply(&op);
-    let approval = w
-        .worker
-        .writer
-        .approve(&view, linli_server::now_ms(), entry, None)
-        .expect("approvable");
-    app.push_ok(&w.worker, &approval).await;
+    w.approved_activity(&app).await;
     let r = app
         .post(
             &format!("/v1/cards/{}/grants", w.butler.user),
