@@ -24,8 +24,11 @@ pub struct View {
 pub struct Engine {
     pub(crate) pool: DbPool,
     pub(crate) rules: Rules,
-    /// Serialises pushes: one batch is validated and stored at a time, so sequence numbers follow commit order.
+    /// Serialises writes: one group of batches is validated and stored at a time, so sequence numbers follow
+    /// commit order.
     writer: Mutex<()>,
+    /// Batches waiting for the writer (group commit).
+    pub(crate) queue: crate::ingest::Queue,
     view: RwLock<View>,
     /// The clock of the server's own replica, for the ops it issues.
     clock: Mutex<HlcClock>,
@@ -53,6 +56,7 @@ impl Engine {
             pool,
             rules,
             writer: Mutex::new(()),
+            queue: crate::ingest::Queue::default(),
             view: RwLock::new(View { state, last_seq }),
             clock: Mutex::new(HlcClock::new(rules.drift)),
         })

@@ -1,8 +1,14 @@
-//! Push: validating and storing a batch of ops from one device. Every op is checked in order against the state as
-//! it would be after the ops before it (a scratch working set): its clock against the drift bound, its author's rights
-//! and scope, and the data rules. Only if every op passes is the batch stored, with its effects on the report
-//! tables, in one transaction; then the same ops are applied to the in-memory state; then the ops are acknowledged. Ops already
-//! stored (a retry after a lost answer) are acknowledged without being applied again.
+//! Push: validating and storing batches of ops. Every op is checked in order against the state as it would be
+//! after the ops before it (a scratch working set): its clock against the drift bound, its author's rights and
+//! scope, and the data rules. A batch is all or nothing: if one op fails, none of the batch is stored. Accepted
+//! ops are stored, with their effects on the report tables, in one transaction; then applied to the in-memory
+//! state; then acknowledged. Ops already stored (a retry after a lost answer) are acknowledged without being
+//! applied again.
+//!
+//! Group commit: batches that arrive while another is being written wait in a queue, and the next writer takes
+//! them all (up to [`GROUP_OPS`] ops) into one transaction, so concurrent devices share a commit and its
+//! `fsync` instead of queueing for one each. Each batch is still judged on its own: one refused batch does not
+//! touch the others of its group.
 
 use linli_sync_core::hlc::DriftPolicy;
 use linli_sync_core::ids::{OpId, ReplicaId, UserId};
@@ -10,10 +16,12 @@ use linli_sync_core::op::{Op, OpBody, Unknown};
 use linli_sync_core::rights::{Role, authorize};
 use linli_sync_core::state::State;
 use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::engine::Engine;
 use crate::error::{ApiError, OpRejection};
 use crate::materialise::{self, Touched, ms};
+use crate::protocol::Received;
 use crate::store::{self, OpRow};
 
 /// Who pushes: the authenticated device, its user and their role.
@@ -36,42 +44,24 @@ pub struct Pushed {
     pub stored: usize,
 }
 
+/// A group takes waiting batches until it holds this many ops (a bound on one transaction's size and on the
+/// latency a batch adds to the others of its group).
+const GROUP_OPS: usize = 8000;
+
 impl Engine {
     /// Validates and stores a batch, all or nothing. `now_ms` is the server's clock.
-    pub fn push(&self, who: Pusher, ops: &[Op], now_ms: u64) -> Result<Pushed, ApiError> {
-        let _writer = self.writer();
-        let mut conn = self.conn()?;
-        let ids: Vec<OpId> = ops.iter().map(|o| o.id).collect();
-        let stored = store::stored_bodies(&mut conn, &ids)?;
-
-        let mut first_index: HashMap<OpId, usize> = HashMap::new();
-        let mut acked = Vec::with_capacity(ops.len());
-        let mut fresh: Vec<(usize, &Op)> = Vec::new();
-        for (i, op) in ops.iter().enumerate() {
-            let reject = || ApiError::OpRejected {
-                index: i,
-                op_id: Some(op.id),
-                reason: OpRejection::IdConflict,
-            };
-            if let Some(&j) = first_index.get(&op.id) {
-                if ops[j] != *op {
-                    return Err(reject());
-                }
-                continue;
-            }
-            first_index.insert(op.id, i);
-            acked.push(op.id);
-            match stored.get(&op.id) {
-                Some(body) if *body == op.to_json() => {}
-                Some(_) => return Err(reject()),
-                None => fresh.push((i, op)),
-            }
-        }
-        if fresh.is_empty() {
-            return Ok(Pushed { acked, stored: 0 });
-        }
-        let stored = self.store_new(&mut conn, &fresh, Some(who), now_ms)?;
-        Ok(Pushed { acked, stored })
+    pub fn push(&self, who: Pusher, ops: Vec<Received>, now_ms: u64) -> Result<Pushed, ApiError> {
+        self.queue.run(
+            Batch {
+                who: Some(who),
+                ops,
+                now_ms,
+            },
+            |batches| {
+                let _writer = self.writer();
+                self.write(batches)
+            },
+        )
     }
 
     /// Writes an op as the server's own replica ([`ReplicaId::SERVER`]) on behalf of `author` (already authorised
@@ -86,7 +76,6 @@ impl Engine {
         now_ms: u64,
     ) -> Result<Op, ApiError> {
         let _writer = self.writer();
-        let mut conn = self.conn()?;
         let body = make(&self.view().state);
         let time = self.server_clock().tick(now_ms);
         let op = Op {
@@ -97,77 +86,496 @@ impl Engine {
             body,
             unknown: Unknown::default(),
         };
-        self.store_new(&mut conn, &[(0, &op)], None, now_ms)?;
+        let batch = Batch {
+            who: None,
+            ops: vec![Received::new(op.clone())],
+            now_ms,
+        };
+        self.write(std::slice::from_ref(&batch))
+            .pop()
+            .unwrap_or_else(|| Err(internal("no result")))?;
         Ok(op)
     }
 
-    /// Checks and stores ops not stored before, all or nothing; `who` is `None` for the server's own ops.
+    /// Checks and stores a group of batches, each all or nothing, in one transaction; one result per batch.
     /// Must be called with the writer lock held.
-    fn store_new(
-        &self,
-        conn: &mut crate::db::Conn,
-        fresh: &[(usize, &Op)],
-        who: Option<Pusher>,
-        now_ms: u64,
-    ) -> Result<usize, ApiError> {
-        // Only the entities the batch can read are copied (not the whole state): validating against this working
+    fn write(&self, batches: &[Batch]) -> Vec<Result<Pushed, ApiError>> {
+        let mut conn = match self.conn() {
+            Ok(c) => c,
+            Err(e) => return vec![Err(e.into()); batches.len()],
+        };
+        let ids: Vec<OpId> = batches
+            .iter()
+            .flat_map(|b| b.ops.iter().map(|r| r.op.id))
+            .collect();
+        let stored = match store::stored_bodies(&mut conn, &ids) {
+            Ok(s) => s,
+            Err(e) => return vec![Err(e.into()); batches.len()],
+        };
+        // Only the entities the group can read are copied (not the whole state): validating against this working
         // set gives the same results as against the whole state (a sync-core property test holds it to that).
-        let (mut scratch, last_seq) = {
+        let (scratch, last_seq) = {
             let view = self.view();
             (
-                view.state.working_set(fresh.iter().map(|(_, op)| *op)),
+                view.state
+                    .working_set(batches.iter().flat_map(|b| b.ops.iter().map(|r| &r.op))),
                 view.last_seq,
             )
         };
-        let drift: DriftPolicy = self.rules.drift;
-        let mut touched = Touched::default();
+        let mut group = Group {
+            scratch,
+            next_seq: last_seq + 1,
+            stored: &stored,
+            earlier: HashMap::new(),
+            rows: Vec::new(),
+            ops: Vec::new(),
+            touched: Touched::default(),
+        };
+        let alone = batches.len() == 1;
+        let mut results: Vec<Result<Pushed, ApiError>> = batches
+            .iter()
+            .map(|batch| group.take(batch, self.rules.drift, alone))
+            .collect();
+        if group.rows.is_empty() {
+            return results;
+        }
+        let now_ms = batches.iter().map(|b| b.now_ms).max().unwrap_or(0);
+        let new_last = group.next_seq - 1;
+        let with_seq: Vec<(i64, &Op)> = group
+            .rows
+            .iter()
+            .map(|r| r.seq)
+            .zip(group.ops.iter().copied())
+            .collect();
+        let written = crate::db::sqlite::write_txn(&mut conn, |conn| -> Result<(), ApiError> {
+            store::append(conn, &group.rows)?;
+            materialise::write(
+                conn,
+                &group.scratch,
+                &group.touched,
+                &with_seq,
+                new_last,
+                now_ms,
+            )?;
+            Ok(())
+        });
+        match written {
+            Ok(()) => self.commit(group.ops.iter().copied(), new_last),
+            Err(e) => {
+                for r in results.iter_mut().filter(|r| r.is_ok()) {
+                    *r = Err(e.clone());
+                }
+            }
+        }
+        results
+    }
+}
+
+/// One batch waiting for the writer: `who` is `None` for the server's own ops.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    who: Option<Pusher>,
+    ops: Vec<Received>,
+    now_ms: u64,
+}
+
+/// What a group has accepted so far.
+struct Group<'a> {
+    scratch: State,
+    next_seq: i64,
+    /// Canonical JSON of the group's ops stored before.
+    stored: &'a HashMap<OpId, String>,
+    /// Canonical JSON of ops accepted from earlier batches of this group.
+    earlier: HashMap<OpId, &'a str>,
+    rows: Vec<OpRow>,
+    ops: Vec<&'a Op>,
+    touched: Touched,
+}
+
+impl<'a> Group<'a> {
+    /// Judges one batch; if it passes, its new ops join the group. `alone`: no other batch shares the scratch
+    /// state, so a refusal need not restore it.
+    fn take(
+        &mut self,
+        batch: &'a Batch,
+        drift: DriftPolicy,
+        alone: bool,
+    ) -> Result<Pushed, ApiError> {
+        let ops = &batch.ops;
+        let mut first_index: HashMap<OpId, usize> = HashMap::new();
+        let mut acked = Vec::with_capacity(ops.len());
+        let mut fresh: Vec<(usize, &'a Received)> = Vec::new();
+        for (i, received) in ops.iter().enumerate() {
+            let op = &received.op;
+            let reject = || ApiError::OpRejected {
+                index: i,
+                op_id: Some(op.id),
+                reason: OpRejection::IdConflict,
+            };
+            if let Some(&j) = first_index.get(&op.id) {
+                if ops[j].op != *op {
+                    return Err(reject());
+                }
+                continue;
+            }
+            first_index.insert(op.id, i);
+            acked.push(op.id);
+            let before = self
+                .stored
+                .get(&op.id)
+                .map(String::as_str)
+                .or_else(|| self.earlier.get(&op.id).copied());
+            match before {
+                Some(json) if json == received.json => {}
+                Some(_) => return Err(reject()),
+                None => fresh.push((i, received)),
+            }
+        }
+        if fresh.is_empty() {
+            return Ok(Pushed { acked, stored: 0 });
+        }
+        let saved = (!alone).then(|| self.scratch.clone());
+        match self.check(batch, &fresh, drift) {
+            Ok(rows) => {
+                for ((_, received), row) in fresh.iter().zip(rows) {
+                    self.touched.add(&received.op);
+                    self.earlier.insert(received.op.id, &received.json);
+                    self.ops.push(&received.op);
+                    self.rows.push(row);
+                }
+                self.next_seq += i64::try_from(fresh.len()).unwrap_or(i64::MAX);
+                Ok(Pushed {
+                    acked,
+                    stored: fresh.len(),
+                })
+            }
+            Err(e) => {
+                if let Some(saved) = saved {
+                    self.scratch = saved;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Checks the batch's new ops in order, applying each to the scratch state; their op-log rows.
+    fn check(
+        &mut self,
+        batch: &Batch,
+        fresh: &[(usize, &Received)],
+        drift: DriftPolicy,
+    ) -> Result<Vec<OpRow>, ApiError> {
         let mut rows = Vec::with_capacity(fresh.len());
-        for (k, (i, op)) in fresh.iter().enumerate() {
+        for (k, (i, received)) in fresh.iter().enumerate() {
+            let op = &received.op;
             let reject = |reason| ApiError::OpRejected {
                 index: *i,
                 op_id: Some(op.id),
                 reason,
             };
             drift
-                .check(op.time, now_ms)
+                .check(op.time, batch.now_ms)
                 .map_err(|e| reject(OpRejection::Clock(e)))?;
-            if let Some(who) = who {
-                authorize(&scratch, who.device, who.user, who.role, op)
+            if let Some(who) = batch.who {
+                authorize(&self.scratch, who.device, who.user, who.role, op)
                     .map_err(|e| reject(OpRejection::Rights(e)))?;
             }
-            scratch
+            self.scratch
                 .validate_op(op)
                 .map_err(|e| reject(OpRejection::Invalid(e)))?;
-            scratch.apply(op);
-            touched.add(op);
-            let seq = last_seq + 1 + i64::try_from(k).unwrap_or(i64::MAX);
+            self.scratch.apply(op);
             rows.push(OpRow {
-                seq,
+                seq: self.next_seq + i64::try_from(k).unwrap_or(i64::MAX),
                 op_id: op.id.to_string(),
-                device_id: who.map_or(ReplicaId::SERVER, |w| w.device).to_string(),
+                device_id: batch
+                    .who
+                    .map_or(ReplicaId::SERVER, |w| w.device)
+                    .to_string(),
                 author: op.author.to_string(),
                 kind: op.kind().as_str().to_string(),
                 entity: op.body.entity_id().to_string(),
-                grid: scratch.grid_of(op).map(|g| g.to_string()),
+                grid: self.scratch.grid_of(op).map(|g| g.to_string()),
                 hlc_wall_ms: ms(op.time.wall_ms),
                 hlc_logical: i64::from(op.time.logical),
-                received_ms: ms(now_ms),
-                body: op.to_json(),
+                received_ms: ms(batch.now_ms),
+                body: received.json.clone(),
             });
         }
-        let new_last = rows.last().map_or(last_seq, |r| r.seq);
-        let with_seq: Vec<(i64, &Op)> = rows
+        Ok(rows)
+    }
+}
+
+/// The queue of batches waiting for the writer, and whether one thread is writing a group (the leader).
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    state: Mutex<Waiting>,
+    turn: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    batches: Vec<(u64, Batch)>,
+    results: HashMap<u64, Result<Pushed, ApiError>>,
+    leading: bool,
+    next_ticket: u64,
+}
+
+impl Queue {
+    /// Queues `batch` and returns its result. If no group is being written, this thread writes one, taking the
+    /// waiting batches (its own among them) with `write`; otherwise it waits for the writing thread's result.
+    fn run(
+        &self,
+        batch: Batch,
+        write: impl Fn(&[Batch]) -> Vec<Result<Pushed, ApiError>>,
+    ) -> Result<Pushed, ApiError> {
+        let mut w = self.lock();
+        let ticket = w.next_ticket;
+        w.next_ticket += 1;
+        w.batches.push((ticket, batch));
+        loop {
+            if let Some(result) = w.results.remove(&ticket) {
+                return result;
+            }
+            if w.leading {
+                w = self.turn.wait(w).unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            w.leading = true;
+            let taken = take_group(&mut w.batches);
+            drop(w);
+            let (tickets, batches): (Vec<u64>, Vec<Batch>) = taken.into_iter().unzip();
+            // If `write` panics the guard still answers the group (with an error) and hands over the lead.
+            let mut guard = Lead {
+                queue: self,
+                tickets,
+                results: None,
+            };
+            guard.results = Some(write(&batches));
+            drop(guard);
+            w = self.lock();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Waiting> {
+        // The queue's state stays consistent under a panic elsewhere (`Lead` answers every taken batch).
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Takes waiting batches, oldest first, up to [`GROUP_OPS`] ops (always at least one batch).
+fn take_group(waiting: &mut Vec<(u64, Batch)>) -> Vec<(u64, Batch)> {
+    let mut ops = 0;
+    let n = waiting
+        .iter()
+        .take_while(|(_, b)| {
+            let first = ops == 0;
+            ops += b.ops.len();
+            first || ops <= GROUP_OPS
+        })
+        .count()
+        .max(1);
+    waiting.drain(..n.min(waiting.len())).collect()
+}
+
+/// The leader's duty: publish a result for every batch it took and wake the waiting threads, even on a panic.
+struct Lead<'q> {
+    queue: &'q Queue,
+    tickets: Vec<u64>,
+    results: Option<Vec<Result<Pushed, ApiError>>>,
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        let mut results = self.results.take().unwrap_or_default().into_iter();
+        let mut w = self.queue.lock();
+        for ticket in self.tickets.drain(..) {
+            let result = results
+                .next()
+                .unwrap_or_else(|| Err(internal("the writer stopped")));
+            w.results.insert(ticket, result);
+        }
+        w.leading = false;
+        drop(w);
+        self.queue.turn.notify_all();
+    }
+}
+
+fn internal(detail: &str) -> ApiError {
+    ApiError::Internal {
+        detail: detail.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linli_sync_core::hlc::Hlc;
+    use linli_sync_core::state::Rules;
+    use linli_sync_core::test_support::wire_examples;
+
+    const MINUTE: u64 = 60_000;
+
+    fn engine(dir: &tempfile::TempDir) -> Engine {
+        let url = dir
+            .path()
+            .join("linli.sqlite3")
+            .to_string_lossy()
+            .into_owned();
+        Engine::open(crate::db::open(&url, 2).expect("database"), Rules::DEFAULT).expect("engine")
+    }
+
+    fn batch(ops: &[&Op], now_ms: u64) -> Batch {
+        Batch {
+            who: None,
+            ops: ops.iter().map(|op| Received::new((*op).clone())).collect(),
+            now_ms,
+        }
+    }
+
+    fn code(result: &Result<Pushed, ApiError>) -> (Option<usize>, &'static str) {
+        match result {
+            Ok(_) => (None, "ok"),
+            Err(e @ ApiError::OpRejected { index, .. }) => (Some(*index), e.code()),
+            Err(e) => (None, e.code()),
+        }
+    }
+
+    #[test]
+    fn each_batch_of_a_group_is_judged_alone_and_stored_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = engine(&dir);
+        let examples = wire_examples();
+        let (create, edit) = (&examples[0], &examples[1]);
+        let now = examples.iter().map(|op| op.time.wall_ms).max().unwrap_or(0) + MINUTE;
+        let grid = first_grid(&engine, &examples, now);
+        let mut skewed = edit.clone();
+        skewed.id = OpId::new_v7(now);
+        skewed.time = Hlc::at(now + 60 * MINUTE);
+        let mut conflicting = create.clone();
+        conflicting.time.logical += 1;
+
+        let group = [
+            // Refused by its second op: its ticket must not exist for the batches after it.
+            batch(&[create, &skewed], now),
+            batch(&[edit], now),
+            batch(&[create], now),
+            // The same op again (a retry racing its first request): acknowledged, not stored twice.
+            batch(&[create, create], now),
+            batch(&[&conflicting], now),
+        ];
+        let results = {
+            let _writer = engine.writer();
+            engine.write(&group)
+        };
+        let codes: Vec<_> = results.iter().map(code).collect();
+        assert_eq!(
+            codes,
+            [
+                (Some(1), "clock_skew"),
+                (Some(0), "op_invalid"),
+                (None, "ok"),
+                (None, "ok"),
+                (Some(0), "op_id_conflict"),
+            ]
+        );
+        assert_eq!(
+            results[2],
+            Ok(Pushed {
+                acked: vec![create.id],
+                stored: 1
+            })
+        );
+        assert_eq!(
+            results[3],
+            Ok(Pushed {
+                acked: vec![create.id],
+                stored: 0
+            })
+        );
+        let mut conn = engine.conn().expect("connection");
+        assert_eq!(store::count(&mut conn).expect("count"), 2);
+        assert_eq!(engine.view().last_seq, 2);
+        assert_ne!(grid, create.id);
+
+        // Through the queue, as requests do: the edit now finds its ticket; the create is a retry.
+        let pushed = engine
+            .queue
+            .run(batch(&[create, edit], now), |b| {
+                let _writer = engine.writer();
+                engine.write(b)
+            })
+            .expect("stored");
+        assert_eq!(
+            pushed,
+            Pushed {
+                acked: vec![create.id, edit.id],
+                stored: 1
+            }
+        );
+        assert_eq!(store::count(&mut conn).expect("count"), 3);
+    }
+
+    /// Stores the examples' grid cell, which their ticket is in; its op id.
+    fn first_grid(engine: &Engine, examples: &[Op], now: u64) -> OpId {
+        let grid = examples
             .iter()
-            .map(|r| r.seq)
-            .zip(fresh.iter().map(|(_, op)| *op))
-            .collect();
-        crate::db::sqlite::write_txn(conn, |conn| -> Result<(), ApiError> {
-            store::append(conn, &rows)?;
-            materialise::write(conn, &scratch, &touched, &with_seq, new_last, now_ms)?;
-            Ok(())
-        })?;
-        let stored = rows.len();
-        self.commit(fresh.iter().map(|(_, op)| *op), new_last);
-        Ok(stored)
+            .find(|op| op.kind() == linli_sync_core::op::OpKind::GridCreate)
+            .expect("a grid.create example");
+        let _writer = engine.writer();
+        let results = engine.write(&[batch(&[grid], now)]);
+        assert_eq!(
+            results,
+            [Ok(Pushed {
+                acked: vec![grid.id],
+                stored: 1
+            })]
+        );
+        grid.id
+    }
+
+    #[test]
+    fn concurrent_pushes_each_get_their_own_answer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = engine(&dir);
+        let examples = wire_examples();
+        let now = examples.iter().map(|op| op.time.wall_ms).max().unwrap_or(0) + MINUTE;
+        let grid = first_grid(&engine, &examples, now);
+        let results: Vec<Result<Pushed, ApiError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = examples
+                .iter()
+                .filter(|op| op.id != grid)
+                .map(|op| {
+                    let engine = &engine;
+                    s.spawn(move || {
+                        engine.queue.run(batch(&[op], now), |b| {
+                            let _writer = engine.writer();
+                            engine.write(b)
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no panic"))
+                .collect()
+        });
+        // Each answer is its own batch's: an op is acknowledged to the request that sent it, whatever group it
+        // was written in (ops whose entity was not yet stored when their group ran are refused, not lost).
+        for (op, result) in examples.iter().filter(|op| op.id != grid).zip(&results) {
+            if let Ok(pushed) = result {
+                assert_eq!(pushed.acked, [op.id]);
+            }
+        }
+        let stored = 1 + results.iter().filter(|r| r.is_ok()).count();
+        assert!(
+            stored > 2,
+            "the ticket's creation at least is stored: {results:?}"
+        );
+        let mut conn = engine.conn().expect("connection");
+        assert_eq!(
+            store::count(&mut conn).expect("count"),
+            i64::try_from(stored).unwrap_or(0)
+        );
+        assert_eq!(engine.view().last_seq, i64::try_from(stored).unwrap_or(0));
     }
 }

@@ -1,28 +1,90 @@
-//! Reading a sync request into `linli_sync_core::sync::SyncRequest`, checking the protocol version first (so an
-//! old client gets `upgrade_required`, not a confusing parse error), then the batch limit, then each op in turn
-//! (so a bad op is named by its index and, when readable, its id).
+//! The sync round trip on the wire. Reading a request into `linli_sync_core::sync::SyncRequest`, checking the
+//! protocol version first (so an old client gets `upgrade_required`, not a confusing parse error), then the batch
+//! limit, then each op in turn (so a bad op is named by its index and, when readable, its id). Writing the answer
+//! as `linli_sync_core::sync::SyncResponse`'s JSON with the pulled ops copied as the op log stores them.
 
+use linli_sync_core::hlc::Hlc;
+use linli_sync_core::ids::OpId;
 use linli_sync_core::op::{Op, WireError};
-use linli_sync_core::sync::{PROTOCOL_VERSION, SyncRequest};
+use linli_sync_core::sync::PROTOCOL_VERSION;
+use serde::Deserialize;
 use serde_json::Value;
+use serde_json::error::Category;
+use serde_json::value::RawValue;
 
 use crate::config::Limits;
 use crate::error::{ApiError, OpRejection};
 
+/// A sync request as the server reads it (`linli_sync_core::sync::SyncRequest` on the wire).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    /// The device's pull cursor.
+    pub cursor: u64,
+    /// The page size it asks for.
+    pub limit: Option<u32>,
+    /// The pushed ops, in request order.
+    pub ops: Vec<Received>,
+}
+
+/// A pushed op with its canonical JSON (what the op log stores), made while reading the request, outside the
+/// writer lock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    /// The op.
+    pub op: Op,
+    /// `op.to_json()`.
+    pub json: String,
+}
+
+impl Received {
+    /// An op made on the server.
+    pub fn new(op: Op) -> Self {
+        let json = op.to_json();
+        Received { op, json }
+    }
+}
+
+/// The request's top level, each field left unparsed so the protocol version is checked before anything else.
+#[derive(Deserialize)]
+struct Top<'a> {
+    #[serde(borrow)]
+    protocol: Option<&'a RawValue>,
+    #[serde(borrow)]
+    cursor: Option<&'a RawValue>,
+    #[serde(borrow)]
+    limit: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ops: Option<&'a RawValue>,
+}
+
 /// Parses and checks a sync request body.
-pub fn parse_sync(body: &[u8], limits: &Limits) -> Result<SyncRequest, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
-        code: "malformed_json",
-        detail: format!("the body is not valid JSON: {e}"),
+pub fn parse_sync(body: &[u8], limits: &Limits) -> Result<Incoming, ApiError> {
+    let parsed = serde_json::from_slice::<Top<'_>>(body);
+    // A struct also deserialises from an array: only an object is a request.
+    if parsed.is_ok()
+        || parsed
+            .as_ref()
+            .is_err_and(|e| e.classify() == Category::Data)
+    {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(ApiError::invalid("a sync request is a JSON object"));
+        }
+    }
+    let top = parsed.map_err(|e| match e.classify() {
+        Category::Data => ApiError::invalid(e.to_string()),
+        _ => ApiError::BadRequest {
+            code: "malformed_json",
+            detail: format!("the body is not valid JSON: {e}"),
+        },
     })?;
-    let Value::Object(mut top) = value else {
-        return Err(ApiError::invalid("a sync request is a JSON object"));
-    };
-    check_protocol(top.get("protocol"))?;
-    let raw_ops = match top.insert("ops".into(), Value::Array(Vec::new())) {
-        Some(Value::Array(ops)) => ops,
-        Some(Value::Null) | None => Vec::new(),
-        Some(_) => return Err(ApiError::invalid("field `ops`: must be an array of ops")),
+    let protocol: Option<Value> = top.protocol.map(field("protocol")).transpose()?;
+    check_protocol(protocol.as_ref())?;
+    let raw_ops: Vec<&RawValue> = match top.ops {
+        None => Vec::new(),
+        Some(raw) if raw.get() == "null" => Vec::new(),
+        Some(raw) => serde_json::from_str(raw.get())
+            .map_err(|_| ApiError::invalid("field `ops`: must be an array of ops"))?,
     };
     if raw_ops.len() > limits.max_batch_ops {
         return Err(ApiError::TooLarge {
@@ -30,24 +92,91 @@ pub fn parse_sync(body: &[u8], limits: &Limits) -> Result<SyncRequest, ApiError>
             limit: limits.max_batch_ops,
         });
     }
-    let mut request: SyncRequest = serde_json::from_value(Value::Object(top))
-        .map_err(|e| ApiError::invalid(format!("{e}")))?;
-    request.ops = raw_ops
+    let cursor = top
+        .cursor
+        .ok_or_else(|| ApiError::invalid("missing field `cursor`"))
+        .and_then(field("cursor"))?;
+    let limit = top
+        .limit
+        .map(field::<Option<u32>>("limit"))
+        .transpose()?
+        .flatten();
+    let ops = raw_ops
         .into_iter()
         .enumerate()
         .map(|(index, raw)| {
-            let op_id = raw
-                .get("id")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok());
-            Op::from_value(raw).map_err(|e: WireError| ApiError::OpRejected {
+            let op = Op::from_json(raw.get()).map_err(|e: WireError| ApiError::OpRejected {
                 index,
-                op_id,
+                op_id: op_id_of(raw),
                 reason: OpRejection::Wire(e),
-            })
+            })?;
+            Ok(Received::new(op))
         })
-        .collect::<Result<_, _>>()?;
-    Ok(request)
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Incoming { cursor, limit, ops })
+}
+
+/// Reads one top-level field, naming it in the error.
+fn field<'a, T: serde::de::DeserializeOwned>(
+    name: &'static str,
+) -> impl Fn(&'a RawValue) -> Result<T, ApiError> {
+    move |raw| {
+        serde_json::from_str(raw.get())
+            .map_err(|e| ApiError::invalid(format!("field `{name}`: {e}")))
+    }
+}
+
+/// The id of an op that did not parse, when it has a readable one.
+fn op_id_of(raw: &RawValue) -> Option<OpId> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<String>,
+    }
+    serde_json::from_str::<Id>(raw.get()).ok()?.id?.parse().ok()
+}
+
+/// A sync answer as the server has it: the pulled ops are the op log's canonical JSON, unparsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncAnswer {
+    /// Pushed op ids now durably stored.
+    pub acked: Vec<OpId>,
+    /// Visible ops after the cursor, as stored.
+    pub ops: Vec<String>,
+    /// The next cursor.
+    pub cursor: u64,
+    /// More ops wait after `cursor`.
+    pub has_more: bool,
+    /// The server's clock.
+    pub server_time: Hlc,
+}
+
+impl SyncAnswer {
+    /// The answer as `SyncResponse` JSON (same fields, same order): the ops are copied, not re-encoded, which is
+    /// most of what a pull costs otherwise. They are canonical JSON because the server wrote them.
+    pub fn to_json(&self) -> Vec<u8> {
+        use std::io::Write;
+        let size =
+            self.ops.iter().map(|o| o.len() + 1).sum::<usize>() + 40 * self.acked.len() + 160;
+        let mut out = Vec::with_capacity(size);
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, r#"{{"protocol":{PROTOCOL_VERSION},"acked":["#);
+        for (i, id) in self.acked.iter().enumerate() {
+            let _ = write!(out, r#"{}"{id}""#, if i == 0 { "" } else { "," });
+        }
+        out.extend_from_slice(br#"],"ops":["#);
+        for (i, op) in self.ops.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(op.as_bytes());
+        }
+        let _ = write!(
+            out,
+            r#"],"cursor":{},"has_more":{},"server_time":{{"wall_ms":{},"logical":{}}}}}"#,
+            self.cursor, self.has_more, self.server_time.wall_ms, self.server_time.logical
+        );
+        out
+    }
 }
 
 /// Checks a client's protocol version.
@@ -114,5 +243,45 @@ mod tests {
             "invalid_op"
         );
         assert_eq!(code(r#"[1]"#), "invalid_request");
+    }
+
+    #[test]
+    fn an_answer_reads_back_as_the_sync_response_with_the_stored_ops() {
+        use linli_sync_core::sync::SyncResponse;
+        let op = linli_sync_core::test_support::wire_examples()
+            .into_iter()
+            .next()
+            .expect("a wire example");
+        for (acked, ops) in [
+            (vec![], vec![]),
+            (vec![op.id, op.id], vec![op.clone(), op.clone()]),
+        ] {
+            let answer = SyncAnswer {
+                acked: acked.clone(),
+                ops: ops.iter().map(Op::to_json).collect(),
+                cursor: 42,
+                has_more: true,
+                server_time: Hlc {
+                    wall_ms: 1_795_766_581_234,
+                    logical: 7,
+                },
+            };
+            let read: SyncResponse =
+                serde_json::from_slice(&answer.to_json()).expect("a SyncResponse");
+            let expected = SyncResponse {
+                protocol: PROTOCOL_VERSION,
+                acked,
+                ops,
+                cursor: 42,
+                has_more: true,
+                server_time: answer.server_time,
+            };
+            assert_eq!(read, expected);
+            // Byte for byte what serde writes for the same response.
+            assert_eq!(
+                answer.to_json(),
+                serde_json::to_vec(&expected).expect("json")
+            );
+        }
     }
 }

@@ -1,24 +1,27 @@
 //! Pull and snapshot: what a device receives. Ops come in server order from the op log, filtered by what the
-//! device's user may see ([`Viewer::can_see`], judged on the current merged state), in pages, leaving out the
-//! ops the device pushed in the same request. A snapshot is the
-//! merged state restricted to the user's scope ([`Viewer::scope`]) with the cursor it is complete up to.
+//! device's user may see ([`Viewer::can_see_parts`], judged on the current merged state from the op's kind and
+//! entity columns), in pages, leaving out the ops the device pushed in the same request. The ops travel as the
+//! canonical JSON stored in the log, never parsed and re-serialised. A snapshot is the merged state restricted to
+//! the user's scope ([`Viewer::scope`]) with the cursor it is complete up to.
 
+use linli_sync_core::grid::GridOp;
 use linli_sync_core::hlc::Hlc;
 use linli_sync_core::ids::OpId;
-use linli_sync_core::op::Op;
+use linli_sync_core::op::{OpBody, OpKind, WireError};
 use linli_sync_core::rights::Viewer;
+use linli_sync_core::state::State;
 use linli_sync_core::sync::{PROTOCOL_VERSION, Snapshot};
 use std::collections::HashSet;
 
 use crate::engine::Engine;
 use crate::error::ApiError;
-use crate::store;
+use crate::store::{self, LogRow, StoreError};
 
 /// One page of a pull.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
-    /// Visible ops, in server order.
-    pub ops: Vec<Op>,
+    /// Visible ops, in server order, as their canonical JSON.
+    pub ops: Vec<String>,
     /// The last sequence number examined: the next cursor.
     pub cursor: u64,
     /// More ops were stored after `cursor`.
@@ -62,11 +65,11 @@ impl Engine {
             let exhausted = i64::try_from(rows.len()).unwrap_or(i64::MAX) < chunk;
             let view = self.view();
             let mut full = false;
-            for (seq, op) in rows {
+            for row in rows {
                 scanned += 1;
-                last = seq;
-                if !skip.contains(&op.id) && viewer.can_see(&view.state, &op) {
-                    ops.push(op);
+                last = row.seq;
+                if visible(viewer, &view.state, skip, &row)? {
+                    ops.push(row.body);
                     if ops.len() == limit {
                         full = true;
                         break;
@@ -95,4 +98,44 @@ impl Engine {
             server_time: Hlc::at(now_ms),
         }
     }
+}
+
+/// Whether `viewer` receives the logged op `row`: not one of `skip`, and in their scope.
+fn visible(
+    viewer: Viewer,
+    state: &State,
+    skip: &HashSet<OpId>,
+    row: &LogRow,
+) -> Result<bool, StoreError> {
+    let corrupt = |source| StoreError::Corrupt {
+        seq: row.seq,
+        source,
+    };
+    if !skip.is_empty() && row.op_id.parse().is_ok_and(|id: OpId| skip.contains(&id)) {
+        return Ok(false);
+    }
+    let kind: OpKind = row
+        .kind
+        .parse()
+        .map_err(|()| corrupt(WireError::UnknownKind(row.kind.clone())))?;
+    let entity = row.entity.parse().map_err(|_| {
+        corrupt(WireError::Field {
+            field: "entity",
+            reason: "not a UUID".into(),
+        })
+    })?;
+    // Only membership ops need their body: whether they add or remove the viewer.
+    let member = match kind {
+        OpKind::GridAddMember | OpKind::GridRemoveMember => {
+            match store::parse(row.seq, &row.body)?.body {
+                OpBody::Grid(
+                    _,
+                    GridOp::AddMember { user, .. } | GridOp::RemoveMember { user, .. },
+                ) => Some(user),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    Ok(viewer.can_see_parts(state, kind, entity, || member))
 }

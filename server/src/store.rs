@@ -106,23 +106,36 @@ pub fn after(conn: &mut Conn, cursor: i64, limit: i64) -> Result<Vec<(i64, Op)>,
         .collect()
 }
 
-/// Up to `limit` ops with `cursor < seq <= upto`, in server order.
+/// An op as a pull reads it: what deciding its visibility needs, and its canonical JSON, unparsed.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = op_log)]
+pub struct LogRow {
+    /// Server sequence number.
+    pub seq: i64,
+    /// The op id.
+    pub op_id: String,
+    /// `ticket.take`, …
+    pub kind: String,
+    /// The entity id.
+    pub entity: String,
+    /// Canonical JSON, as stored.
+    pub body: String,
+}
+
+/// Up to `limit` ops with `cursor < seq <= upto`, in server order, unparsed.
 pub fn page(
     conn: &mut Conn,
     cursor: i64,
     upto: i64,
     limit: i64,
-) -> Result<Vec<(i64, Op)>, StoreError> {
-    let rows: Vec<(i64, String)> = op_log::table
+) -> Result<Vec<LogRow>, StoreError> {
+    Ok(op_log::table
         .filter(op_log::seq.gt(cursor))
         .filter(op_log::seq.le(upto))
         .order(op_log::seq.asc())
         .limit(limit)
-        .select((op_log::seq, op_log::body))
-        .load(conn)?;
-    rows.into_iter()
-        .map(|(seq, body)| Ok((seq, parse(seq, &body)?)))
-        .collect()
+        .select(LogRow::as_select())
+        .load(conn)?)
 }
 
 /// The highest sequence number stored (0 when empty).
@@ -146,7 +159,8 @@ pub fn copies_of(conn: &mut Conn, id: OpId) -> Result<i64, StoreError> {
         .get_result(conn)?)
 }
 
-fn parse(seq: i64, body: &str) -> Result<Op, StoreError> {
+/// Parses a stored op (`seq` names it in the error).
+pub fn parse(seq: i64, body: &str) -> Result<Op, StoreError> {
     let value: serde_json::Value = serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
         seq,
         source: WireError::Json(e.to_string()),

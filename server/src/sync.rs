@@ -1,16 +1,16 @@
 //! One sync round trip: push the request's ops (all or nothing), then pull a page of what the device may see
-//! after its cursor, answered as a `SyncResponse`.
+//! after its cursor, answered as a `SyncResponse` ([`SyncAnswer`]).
 
 use linli_sync_core::hlc::Hlc;
 use linli_sync_core::ids::OpId;
 use linli_sync_core::rights::Viewer;
-use linli_sync_core::sync::{PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use std::collections::HashSet;
 
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::ingest::Pusher;
+use crate::protocol::{Incoming, SyncAnswer};
 
 /// How many rows a pull may scan per request, relative to its page size, before it answers with `has_more`.
 const SCAN_FACTOR: usize = 20;
@@ -19,7 +19,7 @@ const SCAN_FACTOR: usize = 20;
 #[derive(Debug)]
 pub struct Synced {
     /// The answer.
-    pub response: SyncResponse,
+    pub response: SyncAnswer,
     /// Ops newly stored.
     pub stored: usize,
 }
@@ -29,7 +29,7 @@ impl Engine {
     pub fn sync(
         &self,
         who: Pusher,
-        request: SyncRequest,
+        request: Incoming,
         limits: &Limits,
         now_ms: u64,
     ) -> Result<Synced, ApiError> {
@@ -39,7 +39,7 @@ impl Engine {
                 stored: 0,
             }
         } else {
-            self.push(who, &request.ops, now_ms)?
+            self.push(who, request.ops, now_ms)?
         };
         let limit = request.limit.map_or(limits.max_pull_ops, |l| {
             (l as usize).clamp(1, limits.max_pull_ops)
@@ -59,8 +59,7 @@ impl Engine {
             limit.saturating_mul(SCAN_FACTOR),
         )?;
         Ok(Synced {
-            response: SyncResponse {
-                protocol: PROTOCOL_VERSION,
+            response: SyncAnswer {
                 acked: pushed.acked,
                 ops: page.ops,
                 cursor: page.cursor,

@@ -14,8 +14,8 @@ use thiserror::Error;
 use crate::card::CardOp;
 use crate::entry::EntryOp;
 use crate::grid::{GridOp, MemberRole};
-use crate::ids::{GridId, ReplicaId, UserId};
-use crate::op::{Op, OpBody, OpKind};
+use crate::ids::{EntryId, GridId, ReplicaId, TicketId, UserId};
+use crate::op::{EntityKind, Op, OpBody, OpKind};
 use crate::state::State;
 use crate::ticket::{EventKind, TicketOp};
 
@@ -284,20 +284,43 @@ impl Viewer {
 
     /// Whether the viewer may receive `op`, judged on `state` (which already holds it).
     pub fn can_see(&self, state: &State, op: &Op) -> bool {
+        self.can_see_parts(state, op.kind(), op.body.entity_id(), || match &op.body {
+            OpBody::Grid(_, GridOp::AddMember { user, .. } | GridOp::RemoveMember { user, .. }) => {
+                Some(*user)
+            }
+            _ => None,
+        })
+    }
+
+    /// [`Viewer::can_see`] from an op's kind and entity id alone, as a server reads them from its op log without
+    /// parsing the op. `member` is asked only for `grid.add_member` and `grid.remove_member` (the one case where
+    /// the body decides): the user the op adds or removes.
+    pub fn can_see_parts(
+        &self,
+        state: &State,
+        kind: OpKind,
+        entity: uuid::Uuid,
+        member: impl FnOnce() -> Option<UserId>,
+    ) -> bool {
         if self.role == Role::Admin {
             return true;
         }
-        match &op.body {
-            OpBody::Grid(_, GridOp::AddMember { user, .. } | GridOp::RemoveMember { user, .. })
-                if *user == self.user =>
-            {
-                true
-            }
-            OpBody::Grid(_, GridOp::Create { .. } | GridOp::Rename { .. }) => true,
-            OpBody::Grid(id, _) => self.sees_grid(state, *id),
-            OpBody::Ticket(id, _) => state.ticket(id).is_some_and(|t| self.sees_ticket(state, t)),
-            OpBody::Entry(id, _) => state.entry(id).is_some_and(|e| self.sees_entry(state, e)),
-            OpBody::Card(volunteer, _) => *volunteer == self.user,
+        let membership = matches!(kind, OpKind::GridAddMember | OpKind::GridRemoveMember);
+        if membership && member() == Some(self.user) {
+            return true;
+        }
+        match kind {
+            OpKind::GridCreate | OpKind::GridRename => true,
+            _ => match kind.entity() {
+                EntityKind::Grid => self.sees_grid(state, GridId(entity)),
+                EntityKind::Ticket => state
+                    .ticket(&TicketId(entity))
+                    .is_some_and(|t| self.sees_ticket(state, t)),
+                EntityKind::Entry => state
+                    .entry(&EntryId(entity))
+                    .is_some_and(|e| self.sees_entry(state, e)),
+                EntityKind::Card => UserId(entity) == self.user,
+            },
         }
     }
 

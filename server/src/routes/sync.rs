@@ -48,5 +48,7 @@ pub async fn sync(
         cursor = synced.response.cursor,
         "sync"
     );
-    Ok(HttpResponse::Ok().json(synced.response))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(synced.response.to_json()))
 }
