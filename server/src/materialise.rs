@@ -95,28 +95,9 @@ pub fn write(
             continue;
         };
         let status = entry.status();
-        let (kind, activity, minutes) = match record {
-            Record::Visit(_) => ("visit", None, None),
-            Record::Activity(a) => (
-                "activity",
-                Some(a.activity.clone()),
-                Some(i64::from(a.minutes())),
-            ),
-        };
-        entry_rows.push(EntryRow {
-            id: id.to_string(),
-            kind: kind.into(),
-            volunteer: record.volunteer().to_string(),
-            grid: record.grid().to_string(),
-            status: status_name(status).into(),
-            recorded_ms: ms(stamp.time.wall_ms),
-            activity,
-            minutes,
-            approved_minutes: i64::from(entry.approved_minutes()),
-            updated_seq: seq_of_last,
-        });
-        if let Record::Visit(v) = record {
-            visit_rows.push(VisitRow {
+        match record {
+            // A visit needs no approval: its one row says all, in `visits`.
+            Record::Visit(v) => visit_rows.push(VisitRow {
                 entry_id: id.to_string(),
                 volunteer: v.volunteer.to_string(),
                 grid: v.grid.to_string(),
@@ -126,7 +107,19 @@ pub fn write(
                 follow_up: v.follow_up.map(|t| t.to_string()),
                 visited_ms: ms(stamp.time.wall_ms),
                 voided: status == EntryStatus::Void,
-            });
+            }),
+            Record::Activity(a) => entry_rows.push(EntryRow {
+                id: id.to_string(),
+                kind: "activity".into(),
+                volunteer: a.volunteer.to_string(),
+                grid: a.grid.to_string(),
+                status: status_name(status).into(),
+                recorded_ms: ms(stamp.time.wall_ms),
+                activity: Some(a.activity.clone()),
+                minutes: Some(i64::from(a.minutes())),
+                approved_minutes: i64::from(entry.approved_minutes()),
+                updated_seq: seq_of_last,
+            }),
         }
     }
     for chunk in entry_rows.chunks(CHUNK) {

@@ -27,7 +27,7 @@ pub fn open(database_url: &str, max_size: u32) -> Result<DbPool, StoreError> {
     sqlite::prepare_path(database_url)?;
     let pool = Pool::builder()
         .max_size(max_size)
-        .connection_customizer(Box::new(sqlite::Pragmas))
+        .connection_customizer(Box::new(sqlite::Pragmas::new(database_url)?))
         .build(ConnectionManager::<Conn>::new(database_url))
         .map_err(|e| StoreError::Pool(e.to_string()))?;
     let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
@@ -54,5 +54,46 @@ mod tests {
         conn.revert_all_migrations(SQLITE_MIGRATIONS).expect("down");
         conn.run_pending_migrations(SQLITE_MIGRATIONS)
             .expect("up again");
+    }
+
+    fn rows(conn: &mut Conn, sql: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            r: String,
+        }
+        diesel::RunQueryDsl::load::<Row>(diesel::sql_query(sql), conn)
+            .expect(sql)
+            .into_iter()
+            .map(|row| row.r)
+            .collect()
+    }
+
+    #[test]
+    fn the_lean_ingest_migration_keeps_every_visit_and_activity_both_ways() {
+        let mut conn = Conn::establish(":memory:").expect("in-memory database");
+        for _ in 0..3 {
+            conn.run_next_migration(SQLITE_MIGRATIONS).expect("up");
+        }
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "INSERT INTO entries VALUES ('v1', 'visit', 'u1', 'g1', 'void', 10, NULL, NULL, 0, 7), \
+             ('a1', 'activity', 'u1', 'g1', 'approved', 20, 'clean-up', 90, 90, 8); \
+             INSERT INTO visits VALUES ('v1', 'u1', 'g1', 'h1', 1, NULL, NULL, 10, 1);",
+        )
+        .expect("rows of the old schema");
+        let entries = "SELECT id || ' ' || kind || ' ' || status || ' ' || approved_minutes AS r FROM entries ORDER BY id";
+        let visits = "SELECT entry_id || ' ' || household || ' ' || voided AS r FROM visits";
+        conn.run_next_migration(SQLITE_MIGRATIONS)
+            .expect("lean ingest up");
+        assert_eq!(rows(&mut conn, entries), ["a1 activity approved 90"]);
+        assert_eq!(rows(&mut conn, visits), ["v1 h1 1"]);
+        conn.revert_last_migration(SQLITE_MIGRATIONS)
+            .expect("lean ingest down");
+        assert_eq!(
+            rows(&mut conn, entries),
+            ["a1 activity approved 90", "v1 visit void 0"]
+        );
+        assert_eq!(rows(&mut conn, visits), ["v1 h1 1"]);
     }
 }
