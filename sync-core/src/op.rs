@@ -9,10 +9,14 @@
 //! [`Op::unknown`] and written back unchanged, so a newer phone's data survives a trip through an older server.
 //! The canonical form has object keys sorted (as `serde_json` writes them); a canonical op round-trips byte for
 //! byte, which the golden files in `tests/data/wire/` pin.
+//!
+//! [`Op::to_value`] defines the canonical form; [`Op::to_json`] writes the same bytes without building a `Value`
+//! tree (`canonical`).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::io::Write as _;
 use std::str::FromStr;
 use thiserror::Error;
 use uuid::Uuid;
@@ -23,6 +27,10 @@ use crate::grid::GridOp;
 use crate::hlc::{Hlc, Stamp};
 use crate::ids::{EntryId, GridId, OpId, ReplicaId, TicketId, UserId};
 use crate::ticket::TicketOp;
+
+mod canonical;
+
+use canonical::Canonical;
 
 /// The wire version this crate writes and the newest it reads. It changes only for incompatible changes; adding
 /// an optional field or a new op kind does not change it.
@@ -222,6 +230,20 @@ impl OpBody {
         }
     }
 
+    /// Writes the body canonically, as `Op::to_value` has it: `overrides` replace typed members and add others.
+    fn write_body(
+        &self,
+        c: &mut Canonical,
+        overrides: &Map<String, Value>,
+    ) -> Result<(), serde_json::Error> {
+        match self {
+            OpBody::Ticket(_, op) => c.write_content(op, overrides),
+            OpBody::Grid(_, op) => c.write_content(op, overrides),
+            OpBody::Entry(_, op) => c.write_content(op, overrides),
+            OpBody::Card(_, op) => c.write_content(op, overrides),
+        }
+    }
+
     fn from_parts(kind: OpKind, entity: Uuid, body: Value) -> Result<Self, serde_json::Error> {
         let (_, variant) = kind.as_str().split_once('.').unwrap_or(("", kind.as_str()));
         let tagged = serde_json::json!({ "k": variant, "b": body });
@@ -310,9 +332,69 @@ impl Op {
         Value::Object(top)
     }
 
-    /// The canonical JSON text.
+    /// The canonical JSON text: exactly `self.to_value().to_string()`, written without building the `Value`.
     pub fn to_json(&self) -> String {
-        self.to_value().to_string()
+        let mut c = Canonical::default();
+        match self.write_json(&mut c, None) {
+            Ok(()) => String::from_utf8(c.out).unwrap_or_else(|_| self.to_value().to_string()),
+            // A body the canonical writer does not reproduce exactly (none today) takes the `Value` route.
+            Err(_) => self.to_value().to_string(),
+        }
+    }
+
+    /// Writes the canonical text: the envelope's members in key order with the unknown ones merged in (a known one
+    /// wins, as in `to_value`), and the body `body` when given (its canonical text), else written from `self`.
+    fn write_json(&self, c: &mut Canonical, body: Option<&[u8]>) -> Result<(), serde_json::Error> {
+        // `to_value` builds a `Map`, which (without `preserve_order`, and no crate here enables it) keeps its keys
+        // sorted: these are the known ones in that order. The differential test checks this against `to_value`.
+        const KNOWN: [&str; 8] = [
+            "author", "body", "entity", "id", "kind", "replica", "time", "v",
+        ];
+        let mut unknown = self
+            .unknown
+            .envelope
+            .iter()
+            .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
+            .peekable();
+        c.out.push(b'{');
+        for key in KNOWN {
+            while let Some((k, v)) = unknown.next_if(|(k, _)| k.as_str() < key) {
+                write_member(&mut c.out, k, v)?;
+            }
+            if c.out.last() != Some(&b'{') {
+                c.out.push(b',');
+            }
+            c.out.push(b'"');
+            c.out.extend_from_slice(key.as_bytes());
+            c.out.extend_from_slice(b"\":");
+            match key {
+                "author" => write_uuid(&mut c.out, self.author.0),
+                "body" => match body {
+                    Some(text) => c.out.extend_from_slice(text),
+                    None => self.body.write_body(c, &self.unknown.body)?,
+                },
+                "entity" => write_uuid(&mut c.out, self.body.entity_id()),
+                "id" => write_uuid(&mut c.out, self.id.0),
+                "kind" => {
+                    // Op kind names are plain ASCII: nothing to escape.
+                    c.out.push(b'"');
+                    c.out.extend_from_slice(self.kind().as_str().as_bytes());
+                    c.out.push(b'"');
+                }
+                "replica" => write_uuid(&mut c.out, self.replica.0),
+                "time" => {
+                    let Hlc { wall_ms, logical } = self.time;
+                    write!(c.out, r#"{{"logical":{logical},"wall_ms":{wall_ms}}}"#)
+                        .map_err(serde_json::Error::io)?;
+                }
+                _ => write!(c.out, "{WIRE_VERSION}").map_err(serde_json::Error::io)?,
+            }
+        }
+        for (k, v) in unknown {
+            write_member(&mut c.out, k, v)?;
+        }
+        c.out.push(b'}');
+        Ok(())
     }
 
     /// Parses an op from a JSON value, with a typed error naming what is wrong.
@@ -384,6 +466,24 @@ impl Op {
         let value: Value = serde_json::from_str(text).map_err(|e| WireError::Json(redact(&e)))?;
         Op::from_value(value)
     }
+}
+
+/// Writes `,"key":value` (no comma before the first member, just after the `{`).
+fn write_member(out: &mut Vec<u8>, key: &str, value: &Value) -> Result<(), serde_json::Error> {
+    if out.last() != Some(&b'{') {
+        out.push(b',');
+    }
+    serde_json::to_writer(&mut *out, key)?;
+    out.push(b':');
+    serde_json::to_writer(out, value)
+}
+
+/// Writes a UUID as a JSON string, as its `Display` has it.
+fn write_uuid(out: &mut Vec<u8>, id: Uuid) {
+    let mut buf = [0; uuid::fmt::Hyphenated::LENGTH];
+    out.push(b'"');
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut buf).as_bytes());
+    out.push(b'"');
 }
 
 fn take_field<T: serde::de::DeserializeOwned>(
