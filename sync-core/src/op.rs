@@ -10,8 +10,11 @@
 //! The canonical form has object keys sorted (as `serde_json` writes them); a canonical op round-trips byte for
 //! byte, which the golden files in `tests/data/wire/` pin.
 //!
-//! [`Op::to_value`] defines the canonical form; [`Op::to_json`] writes the same bytes without building a `Value`
-//! tree (`canonical`).
+//! Two routes lead to the same ops and the same bytes. The `Value` route ([`Op::from_value`], [`Op::to_value`])
+//! is the definition. The text route ([`Op::from_json`], [`Op::from_json_canonical`], [`Op::to_json`]) is the fast
+//! one the server takes for every op: it reads the envelope as borrowed raw slices and the typed body straight from
+//! its text (`read`), and writes canonical text without building a `Value` tree (`canonical`). It hands whatever
+//! it does not handle exactly, every malformed input among it, to the `Value` route, so errors are that route's.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -29,6 +32,7 @@ use crate::ids::{EntryId, GridId, OpId, ReplicaId, TicketId, UserId};
 use crate::ticket::TicketOp;
 
 mod canonical;
+mod read;
 
 use canonical::Canonical;
 
@@ -461,8 +465,34 @@ impl Op {
         })
     }
 
-    /// Parses an op from JSON text.
+    /// Parses an op from JSON text: the same op, or the same error, as `Op::from_value` of the parsed text.
     pub fn from_json(text: &str) -> Result<Op, WireError> {
+        match read::read(text) {
+            Some(read) => Ok(read.op),
+            None => Op::from_json_via_value(text),
+        }
+    }
+
+    /// Parses an op from JSON text and also returns its canonical text, exactly [`Op::to_json`] of the op: what the
+    /// server stores. Cheaper than `from_json` then `to_json`: when the body was received in canonical form (as
+    /// every writer of this crate sends it), its text is written once, not twice.
+    pub fn from_json_canonical(text: &str) -> Result<(Op, String), WireError> {
+        let Some(read) = read::read(text) else {
+            let op = Op::from_json_via_value(text)?;
+            let json = op.to_json();
+            return Ok((op, json));
+        };
+        let mut c = Canonical::default();
+        c.out.reserve(text.len());
+        let json = match read.op.write_json(&mut c, read.body_text.as_deref()) {
+            Ok(()) => String::from_utf8(c.out).unwrap_or_else(|_| read.op.to_json()),
+            Err(_) => read.op.to_json(),
+        };
+        Ok((read.op, json))
+    }
+
+    /// The `Value` route, which names the error of any bad input.
+    fn from_json_via_value(text: &str) -> Result<Op, WireError> {
         let value: Value = serde_json::from_str(text).map_err(|e| WireError::Json(redact(&e)))?;
         Op::from_value(value)
     }
@@ -604,5 +634,29 @@ impl Serialize for OpKind {
 impl<'de> Deserialize<'de> for OpKind {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         kind_name::deserialize(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::wire_examples;
+
+    /// The differential test (`tests/wire_fast.rs`) would pass just as well if every input fell back to the `Value`
+    /// route; this pins that ordinary input does not.
+    #[test]
+    fn ordinary_text_takes_the_fast_path() {
+        for op in wire_examples() {
+            let canonical = op.to_json();
+            let body = op.to_value()["body"].to_string();
+            for text in [
+                canonical.clone(),
+                serde_json::to_string_pretty(&op.to_value()).expect("serialises"),
+            ] {
+                let read = read::read(&text).expect("read on the fast path");
+                assert_eq!(read.op, op);
+                assert_eq!(read.body_text.as_deref(), Some(body.as_bytes()));
+            }
+        }
     }
 }
