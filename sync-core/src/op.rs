@@ -19,7 +19,6 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
-use std::io::Write as _;
 use std::str::FromStr;
 use thiserror::Error;
 use uuid::Uuid;
@@ -338,7 +337,8 @@ impl Op {
 
     /// The canonical JSON text: exactly `self.to_value().to_string()`, written without building the `Value`.
     pub fn to_json(&self) -> String {
-        let mut c = Canonical::default();
+        // Most ops are a few hundred bytes.
+        let mut c = Canonical::with_capacity(512);
         match self.write_json(&mut c, None) {
             Ok(()) => String::from_utf8(c.out).unwrap_or_else(|_| self.to_value().to_string()),
             // A body the canonical writer does not reproduce exactly (none today) takes the `Value` route.
@@ -387,11 +387,13 @@ impl Op {
                 }
                 "replica" => write_uuid(&mut c.out, self.replica.0),
                 "time" => {
-                    let Hlc { wall_ms, logical } = self.time;
-                    write!(c.out, r#"{{"logical":{logical},"wall_ms":{wall_ms}}}"#)
-                        .map_err(serde_json::Error::io)?;
+                    c.out.extend_from_slice(br#"{"logical":"#);
+                    serde_json::to_writer(&mut c.out, &self.time.logical)?;
+                    c.out.extend_from_slice(br#","wall_ms":"#);
+                    serde_json::to_writer(&mut c.out, &self.time.wall_ms)?;
+                    c.out.push(b'}');
                 }
-                _ => write!(c.out, "{WIRE_VERSION}").map_err(serde_json::Error::io)?,
+                _ => serde_json::to_writer(&mut c.out, &WIRE_VERSION)?,
             }
         }
         for (k, v) in unknown {
@@ -482,8 +484,7 @@ impl Op {
             let json = op.to_json();
             return Ok((op, json));
         };
-        let mut c = Canonical::default();
-        c.out.reserve(text.len());
+        let mut c = Canonical::with_capacity(text.len());
         let json = match read.op.write_json(&mut c, read.body_text.as_deref()) {
             Ok(()) => String::from_utf8(c.out).unwrap_or_else(|_| read.op.to_json()),
             Err(_) => read.op.to_json(),

@@ -22,6 +22,16 @@ pub(super) struct Canonical {
 }
 
 impl Canonical {
+    /// Buffers for about `bytes` of output.
+    pub(super) fn with_capacity(bytes: usize) -> Canonical {
+        Canonical {
+            out: Vec::with_capacity(bytes),
+            // Deep enough for every op body without growing.
+            members: Vec::with_capacity(16),
+            scratch: Vec::with_capacity(bytes),
+        }
+    }
+
     /// Writes the content (`b`) of an adjacently tagged op enum, which must be an object, with `overrides` replacing
     /// members of the same key and adding the others: `Op::to_value`'s body.
     pub(super) fn write_content<T: Serialize + ?Sized>(

@@ -19,7 +19,6 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::fmt;
-use std::io::Write as _;
 use std::str::FromStr;
 use uuid::Uuid;
 
@@ -65,7 +64,7 @@ pub(super) fn read(text: &str) -> Option<Read> {
     // The typed body written canonically; when that is the text received, nothing in it is unknown (and the text,
     // being what `serde_json` wrote, needs no further checks). Otherwise compare member by member, as
     // `Op::from_value` does.
-    let mut canonical = Canonical::default();
+    let mut canonical = Canonical::with_capacity(raw_body.len());
     let written = body.write_body(&mut canonical, &Map::new()).is_ok();
     let (unknown_body, body_text) = if written && canonical.out == raw_body.as_bytes() {
         (Map::new(), Some(canonical.out))
@@ -209,26 +208,32 @@ fn uuid(raw: &RawValue) -> Option<Uuid> {
 }
 
 /// The time. Reading an `Hlc` from text skips members it does not know without the checks a `Value` parse makes,
-/// so only the two shapes `serde_json` writes are read directly; anything else goes through a `Value`.
+/// so only the shape `Op::to_json` writes is read directly; anything else goes through a `Value`.
 fn hlc(raw: &RawValue) -> Option<Hlc> {
     let text = raw.get();
-    let time: Hlc = serde_json::from_str(text).ok()?;
-    let mut buf = [0u8; 64];
-    let mut canonical = |sorted: bool| {
-        let mut w = &mut buf[..];
-        let (l, m) = (time.logical, time.wall_ms);
-        let written = if sorted {
-            write!(w, r#"{{"logical":{l},"wall_ms":{m}}}"#)
-        } else {
-            write!(w, r#"{{"wall_ms":{m},"logical":{l}}}"#)
-        };
-        let left = w.len();
-        written.is_ok() && text.as_bytes() == &buf[..64 - left]
-    };
-    if canonical(true) || canonical(false) {
-        return Some(time);
+    let canonical = text
+        .strip_prefix(r#"{"logical":"#)
+        .and_then(|rest| rest.strip_suffix('}'))
+        .and_then(|rest| rest.split_once(','))
+        .and_then(|(logical, rest)| {
+            let wall_ms = rest.strip_prefix(r#""wall_ms":"#)?;
+            Some(Hlc {
+                wall_ms: json_uint(wall_ms)?,
+                logical: json_uint(logical)?,
+            })
+        });
+    match canonical {
+        Some(time) => Some(time),
+        None => Hlc::deserialize(nested_value(text)?).ok(),
     }
-    Hlc::deserialize(nested_value(text)?).ok()
+}
+
+/// An unsigned integer written as JSON writes it (digits, no leading zero), when it fits `T`.
+fn json_uint<T: FromStr>(digits: &str) -> Option<T> {
+    let plain = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    plain.then(|| digits.parse().ok()).flatten()
 }
 
 /// Parses a member of the top-level object as a `Value`, with the nesting limit a parse of the whole op applies
