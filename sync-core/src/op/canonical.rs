@@ -596,3 +596,118 @@ impl ser::SerializeMap for Object<'_> {
         self.close()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Serialize;
+    use std::collections::BTreeMap;
+
+    /// Writes any value (the crate itself only writes op bodies).
+    fn write<T: Serialize>(value: &T) -> Result<String, Error> {
+        let mut c = Canonical::with_capacity(64);
+        value.serialize(Writer {
+            c: &mut c,
+            mode: Mode::Value,
+        })?;
+        assert!(c.members.is_empty(), "every object closed");
+        Ok(String::from_utf8(c.out).expect("UTF-8"))
+    }
+
+    fn same_as_to_value<T: Serialize>(value: &T) {
+        let want = serde_json::to_value(value).expect("to_value").to_string();
+        assert_eq!(write(value).expect("written"), want);
+    }
+
+    #[derive(Serialize)]
+    enum External {
+        Unit,
+        New(u8),
+        Tuple(u8, String),
+        Struct { z: u8, a: String },
+    }
+
+    #[derive(Serialize)]
+    struct Unsorted {
+        zeta: Option<f32>,
+        alpha: Vec<External>,
+        mid: (i128, char, ()),
+        #[serde(skip_serializing_if = "Option::is_none")]
+        skipped: Option<u8>,
+        nested: Inner,
+    }
+
+    #[derive(Serialize)]
+    struct Inner {
+        y: f64,
+        x: f64,
+        unit: Unit,
+        newtype: Newtype,
+    }
+
+    #[derive(Serialize)]
+    struct Unit;
+
+    #[derive(Serialize)]
+    struct Newtype(BTreeMap<char, u8>);
+
+    #[derive(Serialize)]
+    struct Flattened {
+        x: u8,
+        #[serde(flatten)]
+        more: BTreeMap<String, u8>,
+    }
+
+    /// The shapes today's op bodies do not use, pinned so that a body that starts using one writes the same bytes.
+    #[test]
+    fn every_serde_shape_writes_as_to_value_writes_it() {
+        same_as_to_value(&Unsorted {
+            zeta: Some(0.1),
+            alpha: vec![
+                External::Unit,
+                External::New(7),
+                External::Tuple(1, "t".into()),
+                External::Struct {
+                    z: 1,
+                    a: "\"quoted\"\n".into(),
+                },
+            ],
+            mid: (-5, '"', ()),
+            skipped: None,
+            nested: Inner {
+                y: f64::NAN,
+                x: -0.0,
+                unit: Unit,
+                newtype: Newtype(BTreeMap::from([('é', 1), ('\u{1}', 2), ('a', 3)])),
+            },
+        });
+        // Keys are ordered as strings (not as their escaped text), and of a key written twice the last wins.
+        same_as_to_value(&BTreeMap::from([
+            ("é".to_owned(), 1),
+            ("\"".to_owned(), 2),
+            ("\u{0}".to_owned(), 3),
+            ("Z".to_owned(), 4),
+        ]));
+        same_as_to_value(&Flattened {
+            x: 1,
+            more: BTreeMap::from([("x".to_owned(), 2), ("a".to_owned(), 3)]),
+        });
+        same_as_to_value(&[1.5f64, 1e300, f64::INFINITY, 1.0]);
+    }
+
+    /// What this writer does not reproduce is refused, for the caller to take the `Value` route.
+    #[test]
+    fn what_is_not_written_exactly_is_refused() {
+        assert!(
+            write(&BTreeMap::from([(1u8, 1u8)])).is_err(),
+            "integer keys"
+        );
+        assert!(
+            write(&BTreeMap::from([(Some("k"), 1u8)])).is_err(),
+            "optional keys"
+        );
+        assert!(write(&u128::MAX).is_err(), "beyond u64");
+        let raw = serde_json::value::RawValue::from_string("[1, 2]".into()).expect("raw");
+        assert!(write(&raw).is_err(), "serde_json's raw values");
+    }
+}
