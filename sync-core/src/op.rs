@@ -12,9 +12,9 @@
 //!
 //! Two routes lead to the same ops and the same bytes. The `Value` route ([`Op::from_value`], [`Op::to_value`])
 //! is the definition. The text route ([`Op::from_json`], [`Op::from_json_canonical`], [`Op::to_json`]) is the fast
-//! one the server takes for every op: it reads the envelope as borrowed raw slices and the typed body straight from
-//! its text (`read`), and writes canonical text without building a `Value` tree (`canonical`). It hands whatever
-//! it does not handle exactly, every malformed input among it, to the `Value` route, so errors are that route's.
+//! one, for ingest and storage: it reads the envelope as borrowed raw slices and the typed body straight from its
+//! text (`read`), and writes canonical text without building a `Value` tree (`canonical`). It hands whatever it
+//! does not handle exactly, every malformed input among it, to the `Value` route, so errors are that route's.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
