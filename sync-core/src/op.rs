@@ -9,6 +9,12 @@
 //! [`Op::unknown`] and written back unchanged, so a newer phone's data survives a trip through an older server.
 //! The canonical form has object keys sorted (as `serde_json` writes them); a canonical op round-trips byte for
 //! byte, which the golden files in `tests/data/wire/` pin.
+//!
+//! Two routes lead to the same ops and the same bytes. The `Value` route ([`Op::from_value`], [`Op::to_value`])
+//! is the definition. The text route ([`Op::from_json`], [`Op::from_json_canonical`], [`Op::to_json`]) is the fast
+//! one, for ingest and storage: it reads the envelope as borrowed raw slices and the typed body straight from its
+//! text (`read`), and writes canonical text without building a `Value` tree (`canonical`). It hands whatever it
+//! does not handle exactly, every malformed input among it, to the `Value` route, so errors are that route's.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -23,6 +29,11 @@ use crate::grid::GridOp;
 use crate::hlc::{Hlc, Stamp};
 use crate::ids::{EntryId, GridId, OpId, ReplicaId, TicketId, UserId};
 use crate::ticket::TicketOp;
+
+mod canonical;
+mod read;
+
+use canonical::Canonical;
 
 /// The wire version this crate writes and the newest it reads. It changes only for incompatible changes; adding
 /// an optional field or a new op kind does not change it.
@@ -222,6 +233,20 @@ impl OpBody {
         }
     }
 
+    /// Writes the body canonically, as `Op::to_value` has it: `overrides` replace typed members and add others.
+    fn write_body(
+        &self,
+        c: &mut Canonical,
+        overrides: &Map<String, Value>,
+    ) -> Result<(), serde_json::Error> {
+        match self {
+            OpBody::Ticket(_, op) => c.write_content(op, overrides),
+            OpBody::Grid(_, op) => c.write_content(op, overrides),
+            OpBody::Entry(_, op) => c.write_content(op, overrides),
+            OpBody::Card(_, op) => c.write_content(op, overrides),
+        }
+    }
+
     fn from_parts(kind: OpKind, entity: Uuid, body: Value) -> Result<Self, serde_json::Error> {
         let (_, variant) = kind.as_str().split_once('.').unwrap_or(("", kind.as_str()));
         let tagged = serde_json::json!({ "k": variant, "b": body });
@@ -310,9 +335,72 @@ impl Op {
         Value::Object(top)
     }
 
-    /// The canonical JSON text.
+    /// The canonical JSON text: exactly `self.to_value().to_string()`, written without building the `Value`.
     pub fn to_json(&self) -> String {
-        self.to_value().to_string()
+        // Most ops are a few hundred bytes.
+        let mut c = Canonical::with_capacity(512);
+        match self.write_json(&mut c, None) {
+            Ok(()) => String::from_utf8(c.out).unwrap_or_else(|_| self.to_value().to_string()),
+            // A body the canonical writer does not reproduce exactly (none today) takes the `Value` route.
+            Err(_) => self.to_value().to_string(),
+        }
+    }
+
+    /// Writes the canonical text: the envelope's members in key order with the unknown ones merged in (a known one
+    /// wins, as in `to_value`), and the body `body` when given (its canonical text), else written from `self`.
+    fn write_json(&self, c: &mut Canonical, body: Option<&[u8]>) -> Result<(), serde_json::Error> {
+        // `to_value` builds a `Map`, which (without `preserve_order`, and no crate here enables it) keeps its keys
+        // sorted: these are the known ones in that order. The differential test checks this against `to_value`.
+        const KNOWN: [&str; 8] = [
+            "author", "body", "entity", "id", "kind", "replica", "time", "v",
+        ];
+        let mut unknown = self
+            .unknown
+            .envelope
+            .iter()
+            .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
+            .peekable();
+        c.out.push(b'{');
+        for key in KNOWN {
+            while let Some((k, v)) = unknown.next_if(|(k, _)| k.as_str() < key) {
+                write_member(&mut c.out, k, v)?;
+            }
+            if c.out.last() != Some(&b'{') {
+                c.out.push(b',');
+            }
+            c.out.push(b'"');
+            c.out.extend_from_slice(key.as_bytes());
+            c.out.extend_from_slice(b"\":");
+            match key {
+                "author" => write_uuid(&mut c.out, self.author.0),
+                "body" => match body {
+                    Some(text) => c.out.extend_from_slice(text),
+                    None => self.body.write_body(c, &self.unknown.body)?,
+                },
+                "entity" => write_uuid(&mut c.out, self.body.entity_id()),
+                "id" => write_uuid(&mut c.out, self.id.0),
+                "kind" => {
+                    // Op kind names are plain ASCII: nothing to escape.
+                    c.out.push(b'"');
+                    c.out.extend_from_slice(self.kind().as_str().as_bytes());
+                    c.out.push(b'"');
+                }
+                "replica" => write_uuid(&mut c.out, self.replica.0),
+                "time" => {
+                    c.out.extend_from_slice(br#"{"logical":"#);
+                    serde_json::to_writer(&mut c.out, &self.time.logical)?;
+                    c.out.extend_from_slice(br#","wall_ms":"#);
+                    serde_json::to_writer(&mut c.out, &self.time.wall_ms)?;
+                    c.out.push(b'}');
+                }
+                _ => serde_json::to_writer(&mut c.out, &WIRE_VERSION)?,
+            }
+        }
+        for (k, v) in unknown {
+            write_member(&mut c.out, k, v)?;
+        }
+        c.out.push(b'}');
+        Ok(())
     }
 
     /// Parses an op from a JSON value, with a typed error naming what is wrong.
@@ -379,11 +467,54 @@ impl Op {
         })
     }
 
-    /// Parses an op from JSON text.
+    /// Parses an op from JSON text: the same op, or the same error, as `Op::from_value` of the parsed text.
     pub fn from_json(text: &str) -> Result<Op, WireError> {
+        match read::read(text) {
+            Some(read) => Ok(read.op),
+            None => Op::from_json_via_value(text),
+        }
+    }
+
+    /// Parses an op from JSON text and also returns its canonical text, exactly [`Op::to_json`] of the op: what the
+    /// server stores. Cheaper than `from_json` then `to_json`: when the body was received in canonical form (as
+    /// every writer of this crate sends it), its text is written once, not twice.
+    pub fn from_json_canonical(text: &str) -> Result<(Op, String), WireError> {
+        let Some(read) = read::read(text) else {
+            let op = Op::from_json_via_value(text)?;
+            let json = op.to_json();
+            return Ok((op, json));
+        };
+        let mut c = Canonical::with_capacity(text.len());
+        let json = match read.op.write_json(&mut c, read.body_text.as_deref()) {
+            Ok(()) => String::from_utf8(c.out).unwrap_or_else(|_| read.op.to_json()),
+            Err(_) => read.op.to_json(),
+        };
+        Ok((read.op, json))
+    }
+
+    /// The `Value` route, which names the error of any bad input.
+    fn from_json_via_value(text: &str) -> Result<Op, WireError> {
         let value: Value = serde_json::from_str(text).map_err(|e| WireError::Json(redact(&e)))?;
         Op::from_value(value)
     }
+}
+
+/// Writes `,"key":value` (no comma before the first member, just after the `{`).
+fn write_member(out: &mut Vec<u8>, key: &str, value: &Value) -> Result<(), serde_json::Error> {
+    if out.last() != Some(&b'{') {
+        out.push(b',');
+    }
+    serde_json::to_writer(&mut *out, key)?;
+    out.push(b':');
+    serde_json::to_writer(out, value)
+}
+
+/// Writes a UUID as a JSON string, as its `Display` has it.
+fn write_uuid(out: &mut Vec<u8>, id: Uuid) {
+    let mut buf = [0; uuid::fmt::Hyphenated::LENGTH];
+    out.push(b'"');
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut buf).as_bytes());
+    out.push(b'"');
 }
 
 fn take_field<T: serde::de::DeserializeOwned>(
@@ -504,5 +635,29 @@ impl Serialize for OpKind {
 impl<'de> Deserialize<'de> for OpKind {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         kind_name::deserialize(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::wire_examples;
+
+    /// The differential test (`tests/wire_fast.rs`) would pass just as well if every input fell back to the `Value`
+    /// route; this pins that ordinary input does not.
+    #[test]
+    fn ordinary_text_takes_the_fast_path() {
+        for op in wire_examples() {
+            let canonical = op.to_json();
+            let body = op.to_value()["body"].to_string();
+            for text in [
+                canonical.clone(),
+                serde_json::to_string_pretty(&op.to_value()).expect("serialises"),
+            ] {
+                let read = read::read(&text).expect("read on the fast path");
+                assert_eq!(read.op, op);
+                assert_eq!(read.body_text.as_deref(), Some(body.as_bytes()));
+            }
+        }
     }
 }
