@@ -195,7 +195,14 @@ function logout() {
   $("#login-panel").hidden = false;
 }
 
-function isoDay(d) { return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 10); }
+// Calendar days are the community's (the offset the server's reports use), not the browser's: an admin whose
+// computer is set to another zone still sees "today" as the community has it. Found by the browser test, which
+// failed from 16:00 to 24:00 UTC on a machine set to UTC.
+const utcOffsetMinutes = Number(document.querySelector('meta[name="linli-utc-offset-minutes"]')?.content);
+function isoDay(d) {
+  const offset = Number.isFinite(utcOffsetMinutes) ? utcOffsetMinutes : -d.getTimezoneOffset();
+  return new Date(d.getTime() + offset * 60000).toISOString().slice(0, 10);
+}
 
 document.addEventListener("DOMContentLoaded", () => {
   const today = new Date();

@@ -3,10 +3,19 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use linli_reports::policy::ReportPolicy;
+use std::sync::LazyLock;
 
 use crate::error::ApiError;
 
-const INDEX: &str = include_str!("../../static/index.html");
+/// The page, with the community's UTC offset written in: the dashboard's default dates are calendar days where the
+/// community is, as the reports count them, whatever zone the admin's browser is set to.
+static INDEX: LazyLock<String> = LazyLock::new(|| {
+    include_str!("../../static/index.html").replace(
+        "{{utc_offset_minutes}}",
+        &ReportPolicy::DEFAULT.utc_offset_minutes.to_string(),
+    )
+});
 
 /// Every static file: (path under /static/, content type, bytes).
 const FILES: &[(&str, &str, &[u8])] = &[
@@ -32,7 +41,7 @@ pub async fn index() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(INDEX)
+        .body(INDEX.as_str())
 }
 
 /// A static file.
