@@ -173,6 +173,9 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
             .default_service(web::to(routes::not_found))
     })
     .workers(workers)
+    // Nagle's algorithm held every answer's body back until the client acknowledged its headers, and Linux delays
+    // that acknowledgement by 40 ms: measured as 42 ms of every 64 ms push round trip in the sync bench.
+    .tcp_nodelay(true)
     .shutdown_timeout(30)
     .listen(listener)?
     .run();

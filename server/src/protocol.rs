@@ -26,8 +26,8 @@ pub struct Incoming {
     pub ops: Vec<Received>,
 }
 
-/// A pushed op with its canonical JSON (what the op log stores), made while reading the request, outside the
-/// writer lock.
+/// A pushed op with its canonical JSON (what the op log stores), made while reading the request
+/// (`Op::from_json_canonical`), outside the writer lock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Received {
     /// The op.
@@ -105,12 +105,14 @@ pub fn parse_sync(body: &[u8], limits: &Limits) -> Result<Incoming, ApiError> {
         .into_iter()
         .enumerate()
         .map(|(index, raw)| {
-            let op = Op::from_json(raw.get()).map_err(|e: WireError| ApiError::OpRejected {
-                index,
-                op_id: op_id_of(raw),
-                reason: OpRejection::Wire(e),
+            let (op, json) = Op::from_json_canonical(raw.get()).map_err(|e: WireError| {
+                ApiError::OpRejected {
+                    index,
+                    op_id: op_id_of(raw),
+                    reason: OpRejection::Wire(e),
+                }
             })?;
-            Ok(Received::new(op))
+            Ok(Received { op, json })
         })
         .collect::<Result<_, ApiError>>()?;
     Ok(Incoming { cursor, limit, ops })
