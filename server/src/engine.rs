@@ -1,6 +1,6 @@
 //! The server's replica: the merged state of every stored op, held in memory for validation and scoping, with the
-//! op log's last sequence number it reflects. Rebuilt from the op log at start; a batch is applied to it only
-//! after the batch has committed, so it never holds an op the database does not.
+//! op log's index ([`LogIndex`]) and last sequence number it reflects. Rebuilt from the op log at start; a batch is
+//! applied to it only after the batch has committed, so it never holds an op the database does not.
 
 use linli_sync_core::hlc::HlcClock;
 use linli_sync_core::op::Op;
@@ -8,6 +8,7 @@ use linli_sync_core::state::{Rules, State};
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use crate::db::DbPool;
+use crate::log_index::LogIndex;
 use crate::store::{self, StoreError};
 
 /// The merged state and the sequence number it is complete up to.
@@ -15,6 +16,8 @@ use crate::store::{self, StoreError};
 pub struct View {
     /// Every stored op, merged.
     pub state: State,
+    /// Every stored op, as a pull judges it.
+    pub log: LogIndex,
     /// The last stored sequence number reflected in `state`.
     pub last_seq: i64,
 }
@@ -42,13 +45,15 @@ impl Engine {
     pub fn open(pool: DbPool, rules: Rules) -> Result<Engine, StoreError> {
         let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
         let mut state = State::new(rules);
+        let mut log = LogIndex::default();
         let mut last_seq = 0;
         loop {
             let page = store::after(&mut conn, last_seq, REBUILD_PAGE)?;
             let Some((seq, _)) = page.last() else { break };
             last_seq = *seq;
-            for (_, op) in &page {
+            for (seq, op) in &page {
                 state.apply(op);
+                log.push(*seq, op);
             }
         }
         drop(conn);
@@ -57,7 +62,11 @@ impl Engine {
             rules,
             writer: Mutex::new(()),
             queue: crate::ingest::Queue::default(),
-            view: RwLock::new(View { state, last_seq }),
+            view: RwLock::new(View {
+                state,
+                log,
+                last_seq,
+            }),
             clock: Mutex::new(HlcClock::new(rules.drift)),
         })
     }
@@ -76,11 +85,13 @@ impl Engine {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Applies ops that have just been committed, and advances the sequence number, in one step for readers.
-    pub(crate) fn commit<'a>(&self, ops: impl IntoIterator<Item = &'a Op>, last_seq: i64) {
+    /// Applies ops that have just been committed (with their sequence numbers), and advances the sequence number,
+    /// in one step for readers.
+    pub(crate) fn commit<'a>(&self, ops: impl IntoIterator<Item = (i64, &'a Op)>, last_seq: i64) {
         let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
-        for op in ops {
+        for (seq, op) in ops {
             view.state.apply(op);
+            view.log.push(seq, op);
         }
         view.last_seq = last_seq;
     }

@@ -160,7 +160,7 @@ impl Engine {
             Ok(())
         });
         match written {
-            Ok(()) => self.commit(group.ops.iter().copied(), new_last),
+            Ok(()) => self.commit(with_seq, new_last),
             Err(e) => {
                 for r in results.iter_mut().filter(|r| r.is_ok()) {
                     *r = Err(e.clone());

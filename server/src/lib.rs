@@ -17,6 +17,7 @@ pub mod error;
 pub mod identity;
 pub mod ingest;
 pub mod ledger;
+pub mod log_index;
 pub mod materialise;
 pub mod metrics;
 pub mod openapi;

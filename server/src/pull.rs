@@ -1,21 +1,20 @@
-//! Pull and snapshot: what a device receives. Ops come in server order from the op log, filtered by what the
-//! device's user may see ([`Viewer::can_see_parts`], judged on the current merged state from the op's kind and
-//! entity columns), in pages, leaving out the ops the device pushed in the same request. The ops travel as the
-//! canonical JSON stored in the log, never parsed and re-serialised. A snapshot is the merged state restricted to
-//! the user's scope ([`Viewer::scope`]) with the cursor it is complete up to.
+//! Pull and snapshot: what a device receives. Ops come in server order, judged against what the device's user may
+//! see ([`Viewer::can_see_parts`], on the current merged state, from the op's kind and entity as the in-memory
+//! [`LogIndex`](crate::log_index::LogIndex) holds them), in pages, leaving out the ops the device pushed in the
+//! same request. Only the ops sent are read from the op log, and they travel as the canonical JSON stored there,
+//! never parsed and re-serialised. A snapshot is the merged state restricted to the user's scope
+//! ([`Viewer::scope`]) with the cursor it is complete up to.
 
-use linli_sync_core::grid::GridOp;
 use linli_sync_core::hlc::Hlc;
 use linli_sync_core::ids::OpId;
-use linli_sync_core::op::{OpBody, OpKind, WireError};
 use linli_sync_core::rights::Viewer;
-use linli_sync_core::state::State;
 use linli_sync_core::sync::{PROTOCOL_VERSION, Snapshot};
 use std::collections::HashSet;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, View};
 use crate::error::ApiError;
-use crate::store::{self, LogRow, StoreError};
+use crate::log_index::Entry;
+use crate::store;
 
 /// One page of a pull.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,11 +27,12 @@ pub struct Page {
     pub has_more: bool,
 }
 
-/// Rows read per query while scanning.
-const SCAN_CHUNK: i64 = 2000;
+/// Ops judged per hold of the state's read lock, so a commit waiting for the write lock waits for at most one slice
+/// (about a millisecond).
+const SLICE: usize = 10_000;
 
 impl Engine {
-    /// Up to `limit` ops visible to `viewer` stored after `cursor`, scanning at most `max_scan` rows. The ops in
+    /// Up to `limit` ops visible to `viewer` stored after `cursor`, judging at most `max_scan` ops. The ops in
     /// `skip` (those the device pushed in this same request, which it certainly holds) are left out; its earlier
     /// ops are not, because a replica restored from a backup no longer holds them.
     pub fn pull(
@@ -53,34 +53,38 @@ impl Engine {
                 ),
             });
         }
-        let mut conn = self.conn()?;
-        let mut ops = Vec::new();
+        let mut seqs = Vec::new();
         let mut last = start;
         let mut scanned = 0usize;
-        while last < upto && ops.len() < limit && scanned < max_scan {
-            let chunk = SCAN_CHUNK
-                .min(i64::try_from(max_scan - scanned).unwrap_or(SCAN_CHUNK))
-                .max(1);
-            let rows = store::page(&mut conn, last, upto, chunk)?;
-            let exhausted = i64::try_from(rows.len()).unwrap_or(i64::MAX) < chunk;
+        while last < upto && seqs.len() < limit && scanned < max_scan {
             let view = self.view();
-            let mut full = false;
-            for row in rows {
-                scanned += 1;
-                last = row.seq;
-                if visible(viewer, &view.state, skip, &row)? {
-                    ops.push(row.body);
-                    if ops.len() == limit {
-                        full = true;
+            let slice = SLICE.min(max_scan - scanned);
+            let mut judged = 0;
+            for entry in view.log.after(last).iter().take(slice) {
+                if entry.seq > upto {
+                    break;
+                }
+                judged += 1;
+                last = entry.seq;
+                if visible(viewer, &view, skip, entry) {
+                    seqs.push(entry.seq);
+                    if seqs.len() == limit {
                         break;
                     }
                 }
             }
-            if exhausted && !full {
-                // Everything up to `upto` was examined.
+            scanned += judged;
+            if judged < slice && seqs.len() < limit {
+                // Every op up to `upto` was judged.
                 last = upto;
             }
         }
+        let ops = if seqs.is_empty() {
+            Vec::new()
+        } else {
+            let mut conn = self.conn()?;
+            store::bodies(&mut conn, &seqs)?
+        };
         Ok(Page {
             ops,
             cursor: u64::try_from(last).unwrap_or(0),
@@ -100,42 +104,159 @@ impl Engine {
     }
 }
 
-/// Whether `viewer` receives the logged op `row`: not one of `skip`, and in their scope.
-fn visible(
-    viewer: Viewer,
-    state: &State,
-    skip: &HashSet<OpId>,
-    row: &LogRow,
-) -> Result<bool, StoreError> {
-    let corrupt = |source| StoreError::Corrupt {
-        seq: row.seq,
-        source,
-    };
-    if !skip.is_empty() && row.op_id.parse().is_ok_and(|id: OpId| skip.contains(&id)) {
-        return Ok(false);
+/// Whether `viewer` receives the stored op `entry`: not one of `skip`, and in their scope.
+fn visible(viewer: Viewer, view: &View, skip: &HashSet<OpId>, entry: &Entry) -> bool {
+    if skip.contains(&entry.id) {
+        return false;
     }
-    let kind: OpKind = row
-        .kind
-        .parse()
-        .map_err(|()| corrupt(WireError::UnknownKind(row.kind.clone())))?;
-    let entity = row.entity.parse().map_err(|_| {
-        corrupt(WireError::Field {
-            field: "entity",
-            reason: "not a UUID".into(),
-        })
-    })?;
-    // Only membership ops need their body: whether they add or remove the viewer.
-    let member = match kind {
-        OpKind::GridAddMember | OpKind::GridRemoveMember => {
-            match store::parse(row.seq, &row.body)?.body {
-                OpBody::Grid(
-                    _,
-                    GridOp::AddMember { user, .. } | GridOp::RemoveMember { user, .. },
-                ) => Some(user),
-                _ => None,
+    viewer.can_see_parts(&view.state, entry.kind, entry.entity, || {
+        view.log.member(entry.seq)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OpRow;
+    use linli_sync_core::op::Op;
+    use linli_sync_core::rights::Role;
+    use linli_sync_core::state::Rules;
+    use linli_sync_core::test_support::{Cast, History, history};
+    use proptest::prelude::*;
+
+    /// Stores `ops` as the op log (seq 1, 2, …) and opens an engine on it, so its state and index are rebuilt from
+    /// the log as at every start.
+    fn engine_on(dir: &tempfile::TempDir, ops: &[Op]) -> Engine {
+        let url = dir
+            .path()
+            .join("pull.sqlite3")
+            .to_string_lossy()
+            .into_owned();
+        let pool = crate::db::open(&url, 2).expect("database");
+        let rows: Vec<OpRow> = ops
+            .iter()
+            .zip(1..)
+            .map(|(op, seq)| OpRow {
+                seq,
+                op_id: op.id.to_string(),
+                device_id: op.replica.to_string(),
+                author: op.author.to_string(),
+                kind: op.kind().as_str().to_string(),
+                entity: op.body.entity_id().to_string(),
+                grid: None,
+                hlc_wall_ms: i64::try_from(op.time.wall_ms).unwrap_or(i64::MAX),
+                hlc_logical: i64::from(op.time.logical),
+                received_ms: 0,
+                body: op.to_json(),
+            })
+            .collect();
+        let mut conn = pool.get().expect("connection");
+        crate::db::sqlite::write_txn(&mut conn, |c| store::append(c, &rows)).expect("append");
+        drop(conn);
+        Engine::open(pool, Rules::DEFAULT).expect("engine")
+    }
+
+    fn viewers(cast: &Cast) -> Vec<Viewer> {
+        let stranger = linli_sync_core::ids::UserId(uuid::Uuid::from_u128(7));
+        [
+            (cast.admin, Role::Admin),
+            (cast.office, Role::Admin),
+            (cast.worker_a, Role::GridWorker),
+            (cast.worker_b, Role::GridWorker),
+            (cast.butler, Role::Volunteer),
+            (stranger, Role::Volunteer),
+            (stranger, Role::GridWorker),
+        ]
+        .into_iter()
+        .map(|(user, role)| Viewer { user, role })
+        .collect()
+    }
+
+    /// Pages through everything after `cursor`; the ops received and how many requests it took.
+    fn pull_all(
+        engine: &Engine,
+        viewer: Viewer,
+        skip: &HashSet<OpId>,
+        mut cursor: u64,
+        limit: usize,
+        max_scan: usize,
+    ) -> (Vec<String>, usize) {
+        let mut ops = Vec::new();
+        for requests in 1.. {
+            let page = engine
+                .pull(viewer, skip, cursor, limit, max_scan)
+                .expect("pull");
+            assert!(page.ops.len() <= limit, "a page holds at most `limit` ops");
+            assert!(page.cursor >= cursor, "the cursor never goes back");
+            ops.extend(page.ops);
+            cursor = page.cursor;
+            if !page.has_more {
+                assert_eq!(
+                    cursor,
+                    u64::try_from(engine.view().last_seq).unwrap_or(0),
+                    "a finished pull's cursor is the last sequence number"
+                );
+                return (ops, requests);
             }
         }
-        _ => None,
-    };
-    Ok(viewer.can_see_parts(state, kind, entity, || member))
+        unreachable!("`1..` does not end")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Found worth pinning when the pull moved from scanning op-log rows to the in-memory index: whatever the
+        /// page size, scan bound and cursor, the pages together are exactly the ops after the cursor that
+        /// `Viewer::can_see` (on the merged state, from the parsed op) lets the viewer see, in server order, less
+        /// the skipped ones.
+        #[test]
+        fn pages_hold_exactly_the_visible_ops_in_order(
+            h in history(5, 60),
+            limit in 1usize..8,
+            max_scan in 1usize..12,
+            cursor_at in 0.0f64..1.0,
+            skip_every in 2usize..6,
+        ) {
+            let History { ops, cast } = h;
+            let dir = tempfile::tempdir().expect("temp dir");
+            let engine = engine_on(&dir, &ops);
+            let mut conn = engine.conn().expect("connection");
+            let stored = store::after(&mut conn, 0, i64::MAX).expect("stored ops");
+            drop(conn);
+            prop_assert_eq!(stored.len(), ops.len());
+            let cursor = (cursor_at * stored.len() as f64) as u64;
+            let skip: HashSet<OpId> = ops.iter().step_by(skip_every).map(|op| op.id).collect();
+            let state = engine.view().state.clone();
+            for viewer in viewers(&cast) {
+                let expected: Vec<String> = stored
+                    .iter()
+                    .filter(|(seq, op)| {
+                        u64::try_from(*seq).unwrap_or(0) > cursor
+                            && !skip.contains(&op.id)
+                            && viewer.can_see(&state, op)
+                    })
+                    .map(|(_, op)| op.to_json())
+                    .collect();
+                let (got, _) = pull_all(&engine, viewer, &skip, cursor, limit, max_scan);
+                prop_assert_eq!(&got, &expected, "viewer {:?}", viewer.role);
+            }
+        }
+    }
+
+    #[test]
+    fn a_cursor_beyond_the_log_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ops = linli_sync_core::test_support::wire_examples();
+        let engine = engine_on(&dir, &ops);
+        let admin = Viewer {
+            user: ops[0].author,
+            role: Role::Admin,
+        };
+        let beyond = u64::try_from(ops.len()).unwrap_or(0) + 1;
+        let refused = engine.pull(admin, &HashSet::new(), beyond, 10, 100);
+        assert_eq!(refused.map_err(|e| e.code()), Err("cursor_ahead"));
+        let (all, requests) = pull_all(&engine, admin, &HashSet::new(), 0, 1000, 20_000);
+        assert_eq!(all.len(), ops.len());
+        assert_eq!(requests, 1);
+    }
 }

@@ -22,6 +22,12 @@ pub enum StoreError {
     /// A migration failed.
     #[error("migration: {0}")]
     Migration(String),
+    /// An op the in-memory index holds has no row (the database was edited by hand).
+    #[error("stored op {seq} is missing")]
+    Missing {
+        /// Its sequence number.
+        seq: i64,
+    },
     /// A stored op no longer parses (the database was edited by hand, or a downgrade).
     #[error("stored op {seq} is unreadable: {source}")]
     Corrupt {
@@ -106,37 +112,54 @@ pub fn after(conn: &mut Conn, cursor: i64, limit: i64) -> Result<Vec<(i64, Op)>,
         .collect()
 }
 
-/// An op as a pull reads it: what deciding its visibility needs, and its canonical JSON, unparsed.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = op_log)]
-pub struct LogRow {
-    /// Server sequence number.
-    pub seq: i64,
-    /// The op id.
-    pub op_id: String,
-    /// `ticket.take`, …
-    pub kind: String,
-    /// The entity id.
-    pub entity: String,
-    /// Canonical JSON, as stored.
-    pub body: String,
+/// The canonical JSON of the ops stored at `seqs` (ascending), in that order, as stored. A sequence number with
+/// no row is an error: the caller took it from the in-memory index, which holds only committed ops.
+pub fn bodies(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::with_capacity(seqs.len());
+    let mut rest = seqs;
+    while let Some(&first) = rest.first() {
+        // A run of consecutive numbers (all of an admin's pull, most of a grid worker's) is one range scan; the
+        // scattered rest are looked up by key, a chunk at a time.
+        let run = rest
+            .iter()
+            .zip(first..)
+            .take_while(|(seq, want)| **seq == *want)
+            .count();
+        let (chunk, query): (&[i64], _) = if run >= RANGE_RUN {
+            let last = first + i64::try_from(run).unwrap_or(i64::MAX) - 1;
+            (
+                &rest[..run],
+                op_log::table
+                    .filter(op_log::seq.between(first, last))
+                    .into_boxed(),
+            )
+        } else {
+            let n = rest.len().min(LOOKUP_CHUNK);
+            (
+                &rest[..n],
+                op_log::table
+                    .filter(op_log::seq.eq_any(rest[..n].to_vec()))
+                    .into_boxed(),
+            )
+        };
+        let rows: Vec<(i64, String)> = query
+            .order(op_log::seq.asc())
+            .select((op_log::seq, op_log::body))
+            .load(conn)?;
+        let mut rows = rows.into_iter();
+        for &seq in chunk {
+            match rows.next() {
+                Some((found, body)) if found == seq => out.push(body),
+                _ => return Err(StoreError::Missing { seq }),
+            }
+        }
+        rest = &rest[chunk.len()..];
+    }
+    Ok(out)
 }
 
-/// Up to `limit` ops with `cursor < seq <= upto`, in server order, unparsed.
-pub fn page(
-    conn: &mut Conn,
-    cursor: i64,
-    upto: i64,
-    limit: i64,
-) -> Result<Vec<LogRow>, StoreError> {
-    Ok(op_log::table
-        .filter(op_log::seq.gt(cursor))
-        .filter(op_log::seq.le(upto))
-        .order(op_log::seq.asc())
-        .limit(limit)
-        .select(LogRow::as_select())
-        .load(conn)?)
-}
+/// Consecutive sequence numbers from which [`bodies`] reads a range instead of a list of keys.
+const RANGE_RUN: usize = 64;
 
 /// The highest sequence number stored (0 when empty).
 pub fn last_seq(conn: &mut Conn) -> Result<i64, StoreError> {
@@ -161,9 +184,5 @@ pub fn copies_of(conn: &mut Conn, id: OpId) -> Result<i64, StoreError> {
 
 /// Parses a stored op (`seq` names it in the error).
 pub fn parse(seq: i64, body: &str) -> Result<Op, StoreError> {
-    let value: serde_json::Value = serde_json::from_str(body).map_err(|e| StoreError::Corrupt {
-        seq,
-        source: WireError::Json(e.to_string()),
-    })?;
-    Op::from_value(value).map_err(|source| StoreError::Corrupt { seq, source })
+    Op::from_json(body).map_err(|source| StoreError::Corrupt { seq, source })
 }
