@@ -104,12 +104,21 @@ impl Engine {
             Ok(c) => c,
             Err(e) => return vec![Err(e.into()); batches.len()],
         };
-        let ids: Vec<OpId> = batches
-            .iter()
-            .flat_map(|b| b.ops.iter().map(|r| r.op.id))
-            .collect();
-        let stored = match store::stored_bodies(&mut conn, &ids) {
-            Ok(s) => s,
+        // Ops stored before (retries), found in memory; only their stored text is read, to tell a retry from an id
+        // reused for other content. A push of new ops reads nothing here.
+        let mut known: Vec<(i64, OpId)> = {
+            let view = self.view();
+            batches
+                .iter()
+                .flat_map(|b| b.ops.iter().map(|r| r.op.id))
+                .filter_map(|id| view.log.seq_of(&id).map(|seq| (seq, id)))
+                .collect()
+        };
+        known.sort_unstable();
+        known.dedup();
+        let seqs: Vec<i64> = known.iter().map(|(seq, _)| *seq).collect();
+        let stored: HashMap<OpId, String> = match store::bodies(&mut conn, &seqs) {
+            Ok(bodies) => known.iter().map(|(_, id)| *id).zip(bodies).collect(),
             Err(e) => return vec![Err(e.into()); batches.len()],
         };
         // Only the entities the group can read are copied (not the whole state): validating against this working

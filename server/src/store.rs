@@ -1,10 +1,10 @@
-//! The op log: appending accepted ops in server order, finding ops stored before (retries), reading them back
-//! for pulls and for rebuilding the in-memory state at start. Written in diesel's DSL only.
+//! The op log: appending accepted ops in server order, reading stored ops back by sequence number (for pulls, and
+//! for telling a retry from a reused id) and in order (rebuilding the in-memory state at start). Written in
+//! diesel's DSL only.
 
 use diesel::prelude::*;
 use linli_sync_core::ids::OpId;
 use linli_sync_core::op::{Op, WireError};
-use std::collections::HashMap;
 use thiserror::Error;
 
 use crate::db::Conn;
@@ -68,7 +68,7 @@ pub struct OpRow {
 
 /// SQLite accepts at most 32,766 bound variables per statement; 11 columns × 1,000 rows stays well inside.
 const INSERT_CHUNK: usize = 1000;
-/// Ids per `IN (…)` lookup.
+/// Sequence numbers per `IN (…)` lookup.
 const LOOKUP_CHUNK: usize = 1000;
 
 /// Appends rows to the op log (inside the caller's transaction).
@@ -79,24 +79,6 @@ pub fn append(conn: &mut Conn, rows: &[OpRow]) -> Result<(), StoreError> {
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// The canonical JSON of those of `ids` that are already stored.
-pub fn stored_bodies(conn: &mut Conn, ids: &[OpId]) -> Result<HashMap<OpId, String>, StoreError> {
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(LOOKUP_CHUNK) {
-        let keys: Vec<String> = chunk.iter().map(ToString::to_string).collect();
-        let found: Vec<(String, String)> = op_log::table
-            .filter(op_log::op_id.eq_any(&keys))
-            .select((op_log::op_id, op_log::body))
-            .load(conn)?;
-        for (id, body) in found {
-            if let Ok(id) = id.parse() {
-                out.insert(id, body);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Up to `limit` ops stored after `cursor`, in server order, as `(seq, op)`.
