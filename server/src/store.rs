@@ -38,9 +38,11 @@ pub enum StoreError {
     },
 }
 
-/// One row of the op log.
+/// One row of the op log. `None` is written as NULL (`treat_none_as_default_value = false`), as in the report
+/// tables: with a defaultable column diesel's SQLite backend inserts a batch one statement per row, each built and
+/// prepared anew, which measured 8.3-9.6 ms per 1,000 rows against 5.3-6.6 ms as one statement.
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
-#[diesel(table_name = op_log)]
+#[diesel(table_name = op_log, treat_none_as_default_value = false)]
 pub struct OpRow {
     /// Server sequence number: the total order of pulls.
     pub seq: i64,
