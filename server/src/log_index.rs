@@ -6,7 +6,7 @@
 //! extended by the same commit step, so it holds exactly the ops the state does.
 //!
 //! Size: 48 bytes per op in the list, and a hash-map slot of 24 bytes per op id (at most twice as many slots as
-//! ops): about 20 MB for a year of a 500-household community, beside a merged state that is larger.
+//! ops): by those sizes, 16-22 MB for a year of a 500-household community (218,000 ops).
 
 use linli_sync_core::grid::GridOp;
 use linli_sync_core::ids::{OpId, UserId};
