@@ -8,7 +8,7 @@ use linli_sync_core::prelude::*;
 use linli_sync_core::test_support::{History, action};
 use linli_sync_core::ticket::EventKind;
 use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 
 #[derive(Debug, Default)]
 struct Seen {
@@ -26,7 +26,9 @@ struct Seen {
 
 #[test]
 fn histories_exercise_the_hard_cases() {
-    let mut runner = TestRunner::new(Config::default());
+    // A fixed seed: with a random one, 12 of 200 runs drew no double approval (found when a run failed while
+    // reviewing an unrelated change), so the check said more about the draw than about the generator.
+    let mut runner = TestRunner::deterministic();
     let strategy = proptest::collection::vec(action(), 40..80);
     let mut seen = Seen::default();
     for i in 0..300 {
