@@ -22,6 +22,15 @@ pub struct View {
     pub last_seq: i64,
 }
 
+impl View {
+    /// Applies a stored op (`seq` its sequence number) to the state and notes it in the index, together: a pull
+    /// never judges an op the state has not applied.
+    fn apply(&mut self, seq: i64, op: &Op) {
+        self.state.apply(op);
+        self.log.push(seq, op);
+    }
+}
+
 /// The server replica, shared by all requests.
 #[derive(Debug)]
 pub struct Engine {
@@ -44,17 +53,19 @@ impl Engine {
     /// Loads every stored op into a fresh state.
     pub fn open(pool: DbPool, rules: Rules) -> Result<Engine, StoreError> {
         let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
-        let mut state = State::new(rules);
-        let mut log = LogIndex::default();
-        let mut last_seq = 0;
+        let mut view = View {
+            state: State::new(rules),
+            log: LogIndex::default(),
+            last_seq: 0,
+        };
         loop {
-            let page = store::after(&mut conn, last_seq, REBUILD_PAGE)?;
+            let page = store::after(&mut conn, view.last_seq, REBUILD_PAGE)?;
             let Some((seq, _)) = page.last() else { break };
-            last_seq = *seq;
+            let seq = *seq;
             for (seq, op) in &page {
-                state.apply(op);
-                log.push(*seq, op);
+                view.apply(*seq, op);
             }
+            view.last_seq = seq;
         }
         drop(conn);
         Ok(Engine {
@@ -62,11 +73,7 @@ impl Engine {
             rules,
             writer: Mutex::new(()),
             queue: crate::ingest::Queue::default(),
-            view: RwLock::new(View {
-                state,
-                log,
-                last_seq,
-            }),
+            view: RwLock::new(view),
             clock: Mutex::new(HlcClock::new(rules.drift)),
         })
     }
@@ -90,8 +97,7 @@ impl Engine {
     pub(crate) fn commit<'a>(&self, ops: impl IntoIterator<Item = (i64, &'a Op)>, last_seq: i64) {
         let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
         for (seq, op) in ops {
-            view.state.apply(op);
-            view.log.push(seq, op);
+            view.apply(seq, op);
         }
         view.last_seq = last_seq;
     }

@@ -104,32 +104,30 @@ impl Engine {
             Ok(c) => c,
             Err(e) => return vec![Err(e.into()); batches.len()],
         };
-        // Ops stored before (retries), found in memory; only their stored text is read, to tell a retry from an id
-        // reused for other content. A push of new ops reads nothing here.
-        let mut known: Vec<(i64, OpId)> = {
+        // One look at the view (the writer lock keeps it still until this group commits): the ops stored before
+        // (retries), found in memory, and the working set. Only the entities the group can read are copied (not the
+        // whole state): validating against this working set gives the same results as against the whole state (a
+        // sync-core property test holds it to that).
+        let (mut known, scratch, last_seq) = {
             let view = self.view();
-            batches
+            let known: Vec<(i64, OpId)> = batches
                 .iter()
                 .flat_map(|b| b.ops.iter().map(|r| r.op.id))
                 .filter_map(|id| view.log.seq_of(&id).map(|seq| (seq, id)))
-                .collect()
+                .collect();
+            let scratch = view
+                .state
+                .working_set(batches.iter().flat_map(|b| b.ops.iter().map(|r| &r.op)));
+            (known, scratch, view.last_seq)
         };
+        // Only the retried ops' stored text is read, to tell a retry from an id reused for other content: a push of
+        // new ops reads nothing here.
         known.sort_unstable();
         known.dedup();
         let seqs: Vec<i64> = known.iter().map(|(seq, _)| *seq).collect();
         let stored: HashMap<OpId, String> = match store::bodies(&mut conn, &seqs) {
             Ok(bodies) => known.iter().map(|(_, id)| *id).zip(bodies).collect(),
             Err(e) => return vec![Err(e.into()); batches.len()],
-        };
-        // Only the entities the group can read are copied (not the whole state): validating against this working
-        // set gives the same results as against the whole state (a sync-core property test holds it to that).
-        let (scratch, last_seq) = {
-            let view = self.view();
-            (
-                view.state
-                    .working_set(batches.iter().flat_map(|b| b.ops.iter().map(|r| &r.op))),
-                view.last_seq,
-            )
         };
         let mut group = Group {
             scratch,

@@ -8,9 +8,8 @@
 //! Size: 48 bytes per op in the list, and a hash-map slot of 24 bytes per op id (at most twice as many slots as
 //! ops): by those sizes, 16-22 MB for a year of a 500-household community (218,000 ops).
 
-use linli_sync_core::grid::GridOp;
 use linli_sync_core::ids::{OpId, UserId};
-use linli_sync_core::op::{Op, OpBody, OpKind};
+use linli_sync_core::op::{Op, OpKind};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -42,10 +41,8 @@ impl LogIndex {
     /// Notes a stored op. Commits come in sequence order (the writer lock makes them), so this appends; an op
     /// out of order would still be put in its place, never dropped.
     pub fn push(&mut self, seq: i64, op: &Op) {
-        if let OpBody::Grid(_, GridOp::AddMember { user, .. } | GridOp::RemoveMember { user, .. }) =
-            &op.body
-        {
-            self.members.insert(seq, *user);
+        if let Some(user) = op.body.member() {
+            self.members.insert(seq, user);
         }
         self.seqs.insert(op.id, seq);
         let entry = Entry {
@@ -97,6 +94,8 @@ impl LogIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use linli_sync_core::grid::GridOp;
+    use linli_sync_core::op::OpBody;
     use linli_sync_core::test_support::wire_examples;
 
     #[test]

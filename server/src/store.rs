@@ -72,6 +72,8 @@ pub struct OpRow {
 const INSERT_CHUNK: usize = 1000;
 /// Sequence numbers per `IN (…)` lookup.
 const LOOKUP_CHUNK: usize = 1000;
+/// Consecutive sequence numbers from which [`bodies`] reads a range instead of a list of keys.
+const RANGE_RUN: usize = 64;
 
 /// Appends rows to the op log (inside the caller's transaction).
 pub fn append(conn: &mut Conn, rows: &[OpRow]) -> Result<(), StoreError> {
@@ -141,9 +143,6 @@ pub fn bodies(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<String>, StoreError> 
     }
     Ok(out)
 }
-
-/// Consecutive sequence numbers from which [`bodies`] reads a range instead of a list of keys.
-const RANGE_RUN: usize = 64;
 
 /// The highest sequence number stored (0 when empty).
 pub fn last_seq(conn: &mut Conn) -> Result<i64, StoreError> {

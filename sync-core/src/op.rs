@@ -173,6 +173,17 @@ impl OpBody {
         }
     }
 
+    /// The user a membership op (`grid.add_member`, `grid.remove_member`) adds or removes; `None` for every other
+    /// op. The one case where an op's body, not its kind and entity, decides who may see it.
+    pub fn member(&self) -> Option<UserId> {
+        match self {
+            OpBody::Grid(_, GridOp::AddMember { user, .. } | GridOp::RemoveMember { user, .. }) => {
+                Some(*user)
+            }
+            _ => None,
+        }
+    }
+
     /// The op kind.
     pub fn kind(&self) -> OpKind {
         use OpKind as K;

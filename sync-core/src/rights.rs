@@ -13,7 +13,7 @@ use thiserror::Error;
 
 use crate::card::CardOp;
 use crate::entry::EntryOp;
-use crate::grid::{GridOp, MemberRole};
+use crate::grid::MemberRole;
 use crate::ids::{EntryId, GridId, ReplicaId, TicketId, UserId};
 use crate::op::{EntityKind, Op, OpBody, OpKind};
 use crate::state::State;
@@ -284,12 +284,7 @@ impl Viewer {
 
     /// Whether the viewer may receive `op`, judged on `state` (which already holds it).
     pub fn can_see(&self, state: &State, op: &Op) -> bool {
-        self.can_see_parts(state, op.kind(), op.body.entity_id(), || match &op.body {
-            OpBody::Grid(_, GridOp::AddMember { user, .. } | GridOp::RemoveMember { user, .. }) => {
-                Some(*user)
-            }
-            _ => None,
-        })
+        self.can_see_parts(state, op.kind(), op.body.entity_id(), || op.body.member())
     }
 
     /// [`Viewer::can_see`] from an op's kind and entity id alone, as a server reads them from its op log without
