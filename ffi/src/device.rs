@@ -1,7 +1,7 @@
 //! The `device` row: who this replica is (device id, user, role) and its sync state (hybrid logical clock,
 //! server cursor, last sync, revoked flag).
 
-use linli_sync_core::prelude::{Hlc, ReplicaId, Role, UserId};
+use linli_sync_core::prelude::{Hlc, HlcClock, ReplicaId, Role, UserId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::str::FromStr;
 
@@ -18,6 +18,8 @@ pub struct Device {
     pub role: Role,
     /// The last time the clock issued or observed.
     pub hlc: Hlc,
+    /// The latest time the clock heard from the server (ops it accepted, its clock).
+    pub heard: Hlc,
     /// The server pull cursor.
     pub cursor: u64,
     /// When the last sync answer was applied.
@@ -30,7 +32,8 @@ pub struct Device {
 pub fn load(conn: &Connection) -> Result<Option<Device>> {
     let row = conn
         .query_row(
-            "SELECT replica_id, user_id, role, hlc_wall_ms, hlc_logical, cursor, last_sync_ms, revoked
+            "SELECT replica_id, user_id, role, hlc_wall_ms, hlc_logical, cursor, last_sync_ms, revoked,
+                    heard_wall_ms, heard_logical
              FROM device WHERE id = 1",
             [],
             |r| {
@@ -43,11 +46,12 @@ pub fn load(conn: &Connection) -> Result<Option<Device>> {
                     r.get::<_, i64>(5)?,
                     r.get::<_, Option<i64>>(6)?,
                     r.get::<_, bool>(7)?,
+                    (r.get::<_, i64>(8)?, r.get::<_, i64>(9)?),
                 ))
             },
         )
         .optional()?;
-    let Some((replica, user, role, wall, logical, cursor, last_sync, revoked)) = row else {
+    let Some((replica, user, role, wall, logical, cursor, last_sync, revoked, heard)) = row else {
         return Ok(None);
     };
     let corrupt = |what: &str| Error::Invalid(format!("the replica file has an invalid {what}"));
@@ -58,6 +62,10 @@ pub fn load(conn: &Connection) -> Result<Option<Device>> {
         hlc: Hlc {
             wall_ms: to_u64(wall),
             logical: u32::try_from(logical).unwrap_or(0),
+        },
+        heard: Hlc {
+            wall_ms: to_u64(heard.0),
+            logical: u32::try_from(heard.1).unwrap_or(0),
         },
         cursor: to_u64(cursor),
         last_sync_ms: last_sync.map(to_u64),
@@ -74,11 +82,18 @@ pub fn create(tx: &Transaction, replica: ReplicaId, user: UserId, role: Role) ->
     Ok(())
 }
 
-/// Stores the clock's last time.
-pub fn save_clock(tx: &Transaction, hlc: Hlc) -> Result<()> {
+/// Stores the clock: its last time and the latest time it heard from the server.
+pub fn save_clock(tx: &Transaction, clock: &HlcClock) -> Result<()> {
+    let (last, heard) = (clock.last(), clock.heard());
     tx.execute(
-        "UPDATE device SET hlc_wall_ms = ?1, hlc_logical = ?2 WHERE id = 1",
-        params![to_i64(hlc.wall_ms), hlc.logical],
+        "UPDATE device SET hlc_wall_ms = ?1, hlc_logical = ?2, heard_wall_ms = ?3, heard_logical = ?4
+         WHERE id = 1",
+        params![
+            to_i64(last.wall_ms),
+            last.logical,
+            to_i64(heard.wall_ms),
+            heard.logical
+        ],
     )?;
     Ok(())
 }

@@ -74,6 +74,57 @@ pub fn unsynced(conn: &Connection, limit: usize) -> Result<Vec<Op>> {
     texts.iter().map(|t| parse(t)).collect()
 }
 
+/// At most `limit` local ops not yet acknowledged and written before the waiting op `held`, oldest first: what is
+/// pushed while `held` (and everything written after it, which may depend on it) waits for the clock.
+pub fn unsynced_before(conn: &Connection, held: OpId, limit: usize) -> Result<Vec<Op>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT op FROM local_ops WHERE synced = 0
+           AND seq < coalesce((SELECT seq FROM local_ops WHERE id = ?1), 9223372036854775807)
+         ORDER BY seq LIMIT ?2",
+    )?;
+    let texts = stmt
+        .query_map(
+            params![held.0.as_bytes(), i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| r.get::<_, String>(0),
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    texts.iter().map(|t| parse(t)).collect()
+}
+
+/// Whether `id` is a local op still waiting for an acknowledgement.
+pub fn is_waiting(conn: &Connection, id: OpId) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM local_ops WHERE id = ?1 AND synced = 0",
+            [id.0.as_bytes()],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Rewrites a waiting local op with a new time (same id, same place in the device order): the clock stamped it
+/// while the phone's clock was ahead, and nobody has accepted it. Returns whether a waiting op was rewritten.
+pub fn restamp(tx: &Transaction, op: &Op) -> Result<bool> {
+    let n = tx.execute(
+        "UPDATE local_ops SET op = ?2 WHERE id = ?1 AND synced = 0",
+        params![op.id.0.as_bytes(), op.to_json()],
+    )?;
+    Ok(n == 1)
+}
+
+/// The stored local op with this id, if any.
+pub fn local(conn: &Connection, id: OpId) -> Result<Option<Op>> {
+    let text: Option<String> = conn
+        .query_row(
+            "SELECT op FROM local_ops WHERE id = ?1",
+            [id.0.as_bytes()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    text.map(|t| parse(&t)).transpose()
+}
+
 /// How many local ops wait for an acknowledgement.
 pub fn unsynced_count(conn: &Connection) -> Result<u64> {
     let n: i64 = conn.query_row("SELECT count(*) FROM local_ops WHERE synced = 0", [], |r| {

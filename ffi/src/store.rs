@@ -10,9 +10,9 @@
 use linli_sync_core::entry::{Activity, EntryStatus, Reason, Record, Visit};
 use linli_sync_core::grid::MemberRole;
 use linli_sync_core::prelude::{
-    CardOp, EntryId, EntryOp, GridId, HlcClock, HouseholdId, Location, Note, Op, OpBody, Points,
-    Purpose, Rating, ReplicaId, Reporter, Role, Rules, State, TicketCreate, TicketId, TicketOp,
-    UserId, Writer, authorize,
+    CardOp, EntryId, EntryOp, GridId, Hlc, HlcClock, HouseholdId, Location, Note, Op, OpBody, OpId,
+    Points, Purpose, Rating, ReplicaId, Reporter, Role, Rules, State, TicketCreate, TicketId,
+    TicketOp, UserId, Writer, authorize,
 };
 use linli_sync_core::rights::grids_of;
 use rusqlite::{Connection, OptionalExtension};
@@ -38,6 +38,10 @@ pub struct Store {
     pub(crate) writer: Writer,
     pub(crate) me: Me,
     pub(crate) revoked: bool,
+    /// A waiting op the server refused `clock_skew` while this phone's clock seemed right: it and the ops written
+    /// after it are left out of the next push, so that the ops before it and the pull still go through. Cleared
+    /// by the next answer that acknowledges nothing (the pull ran), so the next sync tries it again.
+    pub(crate) held: Option<OpId>,
 }
 
 /// A lifecycle step on a ticket.
@@ -122,13 +126,14 @@ impl Store {
             views::rebuild(&tx, &state, me)?;
         }
         tx.commit()?;
-        let clock = HlcClock::restore(device.hlc, state.rules().drift);
+        let clock = HlcClock::restore(device.hlc, device.heard, state.rules().drift);
         Ok(Store {
             conn,
             writer: Writer::new(replica, user, clock),
             state,
             me,
             revoked: device.revoked,
+            held: None,
         })
     }
 
@@ -153,6 +158,51 @@ impl Store {
         } else {
             Ok(())
         }
+    }
+
+    /// Brings the clock back after the phone's clock ran ahead and was set right (ADR 0002): if the clock's latest
+    /// time is one it issued itself more than the drift bound ahead of `now_ms`, the waiting ops stamped that far
+    /// ahead are stamped again from `max(heard, now_ms)` on, in the order they were written (same ids), so that
+    /// they still order before what the device writes next and the server accepts them. Ops the server already
+    /// accepted keep their times. Returns how many ops were re-stamped. Every write calls it first.
+    pub(crate) fn recover_clock(&mut self, now_ms: u64) -> Result<usize> {
+        self.ensure_active()?;
+        if !self.writer.clock.runs_ahead(now_ms) {
+            return Ok(0);
+        }
+        let ahead: Vec<Op> = oplog::unsynced(&self.conn, usize::MAX)?
+            .into_iter()
+            .filter(|op| self.writer.clock.beyond_bound(op.time, now_ms))
+            .collect();
+        let mut clock = self.writer.clock.clone();
+        let times: Vec<Hlc> = ahead.iter().map(|op| op.time).collect();
+        let fresh = clock.restamp(&times, now_ms);
+        let tx = self.conn.transaction()?;
+        for (op, time) in ahead.iter().zip(fresh) {
+            let mut op = op.clone();
+            op.time = time;
+            oplog::restamp(&tx, &op)?;
+        }
+        device::save_clock(&tx, &clock)?;
+        let state = if ahead.is_empty() {
+            None
+        } else {
+            let state = load_state(&tx)?;
+            views::rebuild(&tx, &state, self.me)?;
+            Some(state)
+        };
+        tx.commit()?;
+        self.writer.clock = clock;
+        if let Some(state) = state {
+            self.state = state;
+        }
+        if self
+            .held
+            .is_some_and(|held| ahead.iter().any(|op| op.id == held))
+        {
+            self.held = None;
+        }
+        Ok(ahead.len())
     }
 
     /// Checks, applies and stores ops this device wrote, in one transaction.
@@ -187,7 +237,7 @@ impl Store {
         for op in ops {
             oplog::append_local(&tx, op)?;
         }
-        device::save_clock(&tx, self.writer.clock.last())?;
+        device::save_clock(&tx, &self.writer.clock)?;
         views::refresh(&tx, &self.state, self.me, ops)?;
         tx.commit()?;
         Ok(())
@@ -195,6 +245,7 @@ impl Store {
 
     /// Records a door-knock visit (and its follow-up ticket when a health flag is set).
     pub fn record_visit(&mut self, now_ms: u64, input: &VisitInput) -> Result<VisitRecorded> {
+        self.recover_clock(now_ms)?;
         let entry = EntryId::new_v7(now_ms);
         let visit = Visit {
             volunteer: self.me.user,
@@ -220,6 +271,7 @@ impl Store {
 
     /// Logs a stretch of volunteer service (pending a grid worker's approval). Returns the entry id.
     pub fn log_activity(&mut self, now_ms: u64, input: &ActivityInput) -> Result<String> {
+        self.recover_clock(now_ms)?;
         let entry = EntryId::new_v7(now_ms);
         let activity = Activity {
             volunteer: self.me.user,
@@ -238,6 +290,7 @@ impl Store {
 
     /// Creates a ticket. Returns its id.
     pub fn create_ticket(&mut self, now_ms: u64, input: &TicketInput) -> Result<String> {
+        self.recover_clock(now_ms)?;
         let ticket = TicketId::new_v7(now_ms);
         let household: Option<HouseholdId> = input
             .household_id
@@ -274,6 +327,7 @@ impl Store {
 
     /// Takes a lifecycle step on a ticket.
     pub fn ticket_step(&mut self, now_ms: u64, ticket_id: &str, step: TicketStep) -> Result<()> {
+        self.recover_clock(now_ms)?;
         let ticket: TicketId = parse_id("ticket_id", ticket_id)?;
         let note = |n: Option<String>| Note { note: n };
         let op = match step {
@@ -300,13 +354,14 @@ impl Store {
         reason: Option<String>,
     ) -> Result<()> {
         let entry: EntryId = parse_id("entry_id", entry_id)?;
-        self.ensure_active()?;
+        self.recover_clock(now_ms)?;
         let ops = self.writer.approve(&self.state, now_ms, entry, reason)?;
         self.record(&ops)
     }
 
     /// Rejects a volunteer's activity.
     pub fn reject_entry(&mut self, now_ms: u64, entry_id: &str, reason: String) -> Result<()> {
+        self.recover_clock(now_ms)?;
         let entry: EntryId = parse_id("entry_id", entry_id)?;
         let op = self.writer.op(
             now_ms,
@@ -339,6 +394,7 @@ impl Store {
             },
             RedeemPurpose::Goods { item } => Purpose::Goods { item: item.clone() },
         };
+        self.recover_clock(now_ms)?;
         let seq = self
             .state
             .card(&volunteer)

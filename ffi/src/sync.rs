@@ -28,7 +28,8 @@ pub const PUSH_LIMIT: usize = 1000;
 
 /// Problem codes that refuse an op for good: retrying cannot help, so the op is set aside (kept, reported by
 /// `rejected_ops`, no longer pushed nor part of the state) and the rest of the queue goes on. Every other refusal
-/// (`clock_skew`, `unknown_op_kind` from an older server, `payload_too_large`, …) leaves the queue as it is.
+/// (`unknown_op_kind` from an older server, `payload_too_large`, …) leaves the queue as it is; `clock_skew` holds
+/// the refused op back for one round trip or re-stamps it ([`Store::clock_refusal`]).
 pub const PERMANENT: &[&str] = &[
     "role_forbidden",
     "out_of_scope",
@@ -39,17 +40,23 @@ pub const PERMANENT: &[&str] = &[
     "op_id_conflict",
 ];
 
+/// The problem code with which the server refuses an op stamped beyond its drift bound.
+pub const CLOCK_SKEW: &str = "clock_skew";
+
 /// Above this many new ops in one answer, the views are rebuilt rather than updated op by op.
 const REBUILD_ABOVE: usize = 256;
 
 impl Store {
-    /// The body of the next sync request: every op not yet acknowledged (oldest first) and the pull cursor.
+    /// The body of the next sync request: every op not yet acknowledged (oldest first) and the pull cursor. While
+    /// an op is held after a `clock_skew` refusal, only the ops written before it are pushed (possibly none), so the
+    /// pull still runs.
     pub fn prepare_sync(&self) -> Result<Vec<u8>> {
         self.ensure_active()?;
-        let request = SyncRequest::new(
-            self.device()?.cursor,
-            oplog::unsynced(&self.conn, PUSH_LIMIT)?,
-        );
+        let ops = match self.held {
+            Some(held) => oplog::unsynced_before(&self.conn, held, PUSH_LIMIT)?,
+            None => oplog::unsynced(&self.conn, PUSH_LIMIT)?,
+        };
+        let request = SyncRequest::new(self.device()?.cursor, ops);
         serde_json::to_vec(&request).map_err(|e| crate::error::json("request encoding", &e))
     }
 
@@ -57,6 +64,9 @@ impl Store {
     pub fn apply_sync_response(&mut self, now_ms: u64, bytes: &[u8]) -> Result<SyncOutcome> {
         self.ensure_active()?;
         if let Some(problem) = Problem::parse(bytes) {
+            if let Some(outcome) = self.clock_refusal(now_ms, &problem)? {
+                return Ok(outcome);
+            }
             return Err(self.refused(now_ms, 0, problem));
         }
         let response: SyncResponse = serde_json::from_slice(bytes)
@@ -90,6 +100,7 @@ impl Store {
             state,
             writer,
             me,
+            held,
             ..
         } = self;
         let tx = conn.transaction()?;
@@ -101,13 +112,21 @@ impl Store {
                 fresh.push(op.clone());
             }
         }
-        // Later local events order after everything heard. A time beyond the drift bound is not observed (the
-        // clock refuses it and stays as it was); the op itself is still applied, since the server accepted it.
+        // Later local events order after everything heard. The times of ops the server accepted (the ones it
+        // sends, and this device's own ops it acknowledges: the newest is the last acknowledged) passed the
+        // server's drift check, so they are observed whatever this phone's clock says: a phone 20 minutes slow
+        // takes a ticket after its creation (issue 17). The server's physical time is observed within the bound
+        // only: following it beyond would freeze a slow phone's wall time after every sync.
         let _ = writer.clock.observe(response.server_time, now_ms);
         for op in &fresh {
-            let _ = writer.clock.observe(op.time, now_ms);
+            writer.clock.observe_accepted(op.time);
         }
-        device::save_clock(&tx, writer.clock.last())?;
+        if let Some(newest) = response.acked.last()
+            && let Some(op) = oplog::local(&tx, *newest)?
+        {
+            writer.clock.observe_accepted(op.time);
+        }
+        device::save_clock(&tx, &writer.clock)?;
         device::save_cursor(&tx, cursor, now_ms)?;
         if fresh.len() > REBUILD_ABOVE {
             views::rebuild(&tx, state, *me)?;
@@ -115,6 +134,10 @@ impl Store {
             views::refresh(&tx, state, *me, &fresh)?;
         }
         tx.commit()?;
+        if response.acked.is_empty() {
+            // The pull ran without the held op: the next sync tries it again.
+            *held = None;
+        }
         Ok(SyncOutcome {
             acked,
             received: u32::try_from(fresh.len()).unwrap_or(u32::MAX),
@@ -151,7 +174,7 @@ impl Store {
             state.apply(&op);
         }
         let _ = self.writer.clock.observe(snapshot.server_time, now_ms);
-        device::save_clock(&tx, self.writer.clock.last())?;
+        device::save_clock(&tx, &self.writer.clock)?;
         device::save_cursor(&tx, snapshot.cursor, now_ms)?;
         views::rebuild(&tx, &state, self.me)?;
         tx.commit()?;
@@ -186,6 +209,32 @@ impl Store {
         Ok(())
     }
 
+    /// A `clock_skew` refusal of one of this device's waiting ops is not a failure of the sync (ADR 0002): if this
+    /// phone's clock ran ahead and has been set right since, the ops stamped too far ahead are stamped again
+    /// ([`Store::recover_clock`]); otherwise that op (and the ops written after it) is held out of the next push so
+    /// that the ops before it and the pull go through. Either way the answer is an outcome saying "sync again"
+    /// (`has_more`); `None` for any other problem.
+    pub(crate) fn clock_refusal(
+        &mut self,
+        now_ms: u64,
+        problem: &Problem,
+    ) -> Result<Option<SyncOutcome>> {
+        let Some(op) = problem.op_id.filter(|_| problem.code == CLOCK_SKEW) else {
+            return Ok(None);
+        };
+        if !oplog::is_waiting(&self.conn, op)? {
+            return Ok(None);
+        }
+        if self.recover_clock(now_ms)? == 0 {
+            self.held = Some(op);
+        }
+        Ok(Some(SyncOutcome {
+            has_more: true,
+            cursor: self.device()?.cursor,
+            ..SyncOutcome::default()
+        }))
+    }
+
     /// The error for a refusal: a revoked device is wiped first; an op refused for good is set aside.
     pub(crate) fn refused(&mut self, now_ms: u64, status: u16, problem: Problem) -> Error {
         if problem.code == REVOKED {
@@ -215,6 +264,9 @@ impl Store {
 
     /// Sets a waiting local op aside and recomputes the state and views without it.
     fn set_aside(&mut self, now_ms: u64, op: OpId, code: &str) -> Result<bool> {
+        if self.held == Some(op) {
+            self.held = None;
+        }
         let tx = self.conn.transaction()?;
         if !oplog::set_aside(&tx, op, code, now_ms)? {
             return Ok(false);
@@ -250,6 +302,9 @@ impl Store {
                     code: "http_error".into(),
                     op_id: None,
                 });
+                if let Some(outcome) = self.clock_refusal(now_ms, &problem)? {
+                    return Ok(outcome);
+                }
                 match self.refused(now_ms, status, problem) {
                     // The rest of the queue goes on in the next round trip.
                     Error::SetAside { .. } => Ok(SyncOutcome {

@@ -676,13 +676,18 @@ fn an_op_the_server_refuses_for_good_is_set_aside_and_the_queue_goes_on() {
         serde_json::from_slice(&phone.prepare_sync().expect("prepare")).expect("request");
     let second = pushed.ops[1].id;
 
-    // A refusal that may pass later (the phone's clock was ahead) keeps the queue as it is.
+    // A refusal that may pass later (the phone's clock was ahead of the server's) holds that op, and what was
+    // written after it, back for one round trip: the ops before it and the pull still go through (issue 17).
     let skew = format!(r#"{{"code":"clock_skew","status":400,"op_index":1,"op_id":"{second}"}}"#);
-    let err = phone
+    let outcome = phone
         .apply_sync_response(T0, skew.as_bytes())
-        .expect_err("refused");
-    assert_eq!(rejected_code(err), "clock_skew");
+        .expect("a held op does not fail the sync");
+    assert!(outcome.has_more, "sync again");
     assert!(phone.rejected_ops().expect("rejected").is_empty());
+    let held: SyncRequest =
+        serde_json::from_slice(&phone.prepare_sync().expect("prepare")).expect("request");
+    assert_eq!(held.ops, vec![pushed.ops[0].clone()]);
+    assert_eq!(phone.sync_status().expect("status").unsynced_ops, 2);
 
     // A refusal for good sets that op aside: no longer pushed, no longer in the views, listed with its code.
     let scope =

@@ -1,6 +1,7 @@
 //! The server's replica: the merged state of every stored op, held in memory for validation and scoping, with the
 //! op log's index ([`LogIndex`]) and last sequence number it reflects. Rebuilt from the op log at start; a batch is
-//! applied to it only after the batch has committed, so it never holds an op the database does not.
+//! applied to it only after the batch has committed, so it never holds an op the database does not. The server's
+//! own clock is rebuilt and fed the same way (ADR 0002).
 
 use linli_sync_core::hlc::HlcClock;
 use linli_sync_core::op::Op;
@@ -42,7 +43,8 @@ pub struct Engine {
     /// Batches waiting for the writer (group commit).
     pub(crate) queue: crate::ingest::Queue,
     view: RwLock<View>,
-    /// The clock of the server's own replica, for the ops it issues.
+    /// The clock of the server's own replica, for the ops it issues. It observes every op it accepts (and, at
+    /// start, every stored op), so its own ops order after everything they answer.
     clock: Mutex<HlcClock>,
 }
 
@@ -58,12 +60,16 @@ impl Engine {
             log: LogIndex::default(),
             last_seq: 0,
         };
+        // The server's clock is restored from the op log: every stored op was accepted, so the clock orders its
+        // own next ops after all of them, whatever the wall clock did while the server was down.
+        let mut clock = HlcClock::new(rules.drift);
         loop {
             let page = store::after(&mut conn, view.last_seq, REBUILD_PAGE)?;
             let Some((seq, _)) = page.last() else { break };
             let seq = *seq;
             for (seq, op) in &page {
                 view.apply(*seq, op);
+                clock.observe_accepted(op.time);
             }
             view.last_seq = seq;
         }
@@ -74,7 +80,7 @@ impl Engine {
             writer: Mutex::new(()),
             queue: crate::ingest::Queue::default(),
             view: RwLock::new(view),
-            clock: Mutex::new(HlcClock::new(rules.drift)),
+            clock: Mutex::new(clock),
         })
     }
 
@@ -96,10 +102,16 @@ impl Engine {
     /// in one step for readers.
     pub(crate) fn commit<'a>(&self, ops: impl IntoIterator<Item = (i64, &'a Op)>, last_seq: i64) {
         let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
+        let mut newest = None;
         for (seq, op) in ops {
             view.apply(seq, op);
+            newest = newest.max(Some(op.time));
         }
         view.last_seq = last_seq;
+        drop(view);
+        if let Some(time) = newest {
+            self.server_clock().observe_accepted(time);
+        }
     }
 
     /// A database connection.

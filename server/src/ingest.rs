@@ -86,10 +86,13 @@ impl Engine {
             body,
             unknown: Unknown::default(),
         };
+        // The server's clock follows every time it accepted (ADR 0002), so after its wall clock stepped back by
+        // more than the drift bound its own op may lie ahead of `now_ms`: it is judged against the clock that
+        // stamped it, not refused until the wall clock catches up.
         let batch = Batch {
             who: None,
             ops: vec![Received::new(op.clone())],
-            now_ms,
+            now_ms: now_ms.max(time.wall_ms),
         };
         self.write(std::slice::from_ref(&batch))
             .pop()
@@ -520,6 +523,64 @@ mod tests {
             }
         );
         assert_eq!(store::count(&mut conn).expect("count"), 3);
+    }
+
+    /// Issue 17: the server's clock was neither fed with the times it accepted nor persisted, and its own ops went
+    /// through the drift check against the wall clock: its own op could order before an op it answers, and after
+    /// the wall clock stepped back by more than the bound its own writes were refused until time caught up.
+    #[test]
+    fn the_servers_own_ops_follow_what_it_accepted_and_survive_a_clock_step_back() {
+        use linli_sync_core::grid::GridOp;
+        use linli_sync_core::ids::GridId;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = engine(&dir);
+        let examples = wire_examples();
+        let grid = examples
+            .iter()
+            .find(|op| op.kind() == linli_sync_core::op::OpKind::GridCreate)
+            .expect("a grid.create example");
+        // An op 9 minutes ahead of the server's clock: within the bound, accepted.
+        let now = grid.time.wall_ms;
+        let mut ahead = grid.clone();
+        ahead.time = Hlc::at(now + 9 * MINUTE);
+        {
+            let _writer = engine.writer();
+            let results = engine.write(&[batch(&[&ahead], now)]);
+            assert!(results[0].is_ok(), "{results:?}");
+        }
+        let cell = |name: &str| {
+            let name = name.to_owned();
+            move |_: &State| {
+                OpBody::Grid(
+                    GridId::random(),
+                    GridOp::Create {
+                        name,
+                        community: "幸福里社区".into(),
+                    },
+                )
+            }
+        };
+        let own = engine
+            .issue(ahead.author, cell("after"), now)
+            .expect("the server's own op");
+        assert!(
+            own.time > ahead.time,
+            "{:?} after {:?}",
+            own.time,
+            ahead.time
+        );
+        // The wall clock steps back 20 minutes: the server's own writes go on, still in order.
+        let back = engine
+            .issue(ahead.author, cell("stepped back"), now - 20 * MINUTE)
+            .expect("not refused after the wall clock stepped back");
+        assert!(back.time > own.time);
+        // Restarted, the clock is rebuilt from the op log.
+        drop(engine);
+        let engine = self::engine(&dir);
+        let again = engine
+            .issue(ahead.author, cell("restarted"), now - 20 * MINUTE)
+            .expect("after a restart");
+        assert!(again.time > back.time);
     }
 
     /// Stores the examples' grid cell, which their ticket is in; its op id.

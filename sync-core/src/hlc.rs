@@ -107,9 +107,18 @@ pub enum ClockError {
 }
 
 /// One replica's clock.
+///
+/// Besides the latest time it issued or observed (`last`), the clock remembers the latest time it *heard* of
+/// from elsewhere (`heard`): times of ops the server accepted, and the server's own time. The difference matters
+/// when the device's own clock was wrong: a time this clock issued itself more than the drift bound ahead of the
+/// physical clock is known to be wrong once the physical clock is right again (ADR 0002), so the clock comes
+/// back to `max(heard, physical)` instead of counting on from the wrong time; a time heard from the server was
+/// checked by the server, so it is kept whatever this device's clock says, and later local events order after it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HlcClock {
     last: Hlc,
+    #[serde(default)]
+    heard: Hlc,
     policy: DriftPolicy,
 }
 
@@ -118,13 +127,19 @@ impl HlcClock {
     pub fn new(policy: DriftPolicy) -> Self {
         HlcClock {
             last: Hlc::default(),
+            heard: Hlc::default(),
             policy,
         }
     }
 
-    /// A clock restored from a stored last value (a replica reopening its database).
-    pub fn restore(last: Hlc, policy: DriftPolicy) -> Self {
-        HlcClock { last, policy }
+    /// A clock restored from a stored last value (a replica reopening its database) and the latest time it had
+    /// heard of from elsewhere.
+    pub fn restore(last: Hlc, heard: Hlc, policy: DriftPolicy) -> Self {
+        HlcClock {
+            last: last.max(heard),
+            heard,
+            policy,
+        }
     }
 
     /// The latest time this clock has issued or observed.
@@ -132,13 +147,38 @@ impl HlcClock {
         self.last
     }
 
+    /// The latest time this clock heard of from elsewhere ([`HlcClock::observe`], [`HlcClock::observe_accepted`]).
+    pub fn heard(&self) -> Hlc {
+        self.heard
+    }
+
     /// The drift bound this clock enforces.
     pub fn policy(&self) -> DriftPolicy {
         self.policy
     }
 
-    /// The time of a new local event: strictly after everything seen, and at least the physical time.
+    /// Whether this clock's latest time is one it issued itself more than the drift bound ahead of the physical
+    /// time `now_ms`: the device's clock was ahead and has been set right since. The next [`HlcClock::tick`]
+    /// comes back to `max(heard, now_ms)`; ops already stamped that far ahead should be re-stamped first
+    /// ([`HlcClock::restamp`]) so that they keep their order before the new ones.
+    pub fn runs_ahead(&self, now_ms: u64) -> bool {
+        self.last.wall_ms > now_ms.saturating_add(self.policy.max_ahead_ms)
+            && self.last.wall_ms > self.heard.wall_ms
+    }
+
+    /// Whether `time` lies more than the drift bound ahead of the physical time `now_ms`.
+    pub fn beyond_bound(&self, time: Hlc, now_ms: u64) -> bool {
+        self.policy.check(time, now_ms).is_err()
+    }
+
+    /// The time of a new local event: strictly after everything heard from elsewhere and everything this clock
+    /// issued within the drift bound, and at least the physical time. A time this clock issued itself beyond the
+    /// bound (its device's clock was ahead, see [`HlcClock::runs_ahead`]) is forgotten: the clock never issues a
+    /// time more than the bound ahead of the physical time unless a heard time requires it.
     pub fn tick(&mut self, now_ms: u64) -> Hlc {
+        if self.runs_ahead(now_ms) {
+            self.last = self.heard;
+        }
         let next = if now_ms > self.last.wall_ms {
             Hlc::at(now_ms)
         } else if self.last.logical == u32::MAX {
@@ -155,14 +195,32 @@ impl HlcClock {
         next
     }
 
+    /// New times for ops this clock stamped beyond the drift bound and that nobody has accepted yet (`times`,
+    /// in the order they were written), given the physical time `now_ms`: the clock comes back as
+    /// [`HlcClock::tick`] does and stamps them again, in the same order, before any new event. Empty (and the
+    /// clock unchanged) unless the clock [`runs_ahead`](HlcClock::runs_ahead).
+    pub fn restamp(&mut self, times: &[Hlc], now_ms: u64) -> Vec<Hlc> {
+        if !self.runs_ahead(now_ms) {
+            return Vec::new();
+        }
+        times.iter().map(|_| self.tick(now_ms)).collect()
+    }
+
     /// Takes note of a time heard from another replica, so that later local events order after it. A time beyond
     /// the drift bound is refused and leaves the clock unchanged.
     pub fn observe(&mut self, remote: Hlc, now_ms: u64) -> Result<(), ClockError> {
         self.policy.check(remote, now_ms)?;
-        if remote > self.last {
-            self.last = remote;
-        }
+        self.observe_accepted(remote);
         Ok(())
+    }
+
+    /// Takes note of a time the server has already judged: the time of an op it accepted (it passed the server's
+    /// drift check when it was stored), or the server's own clock. Observed whatever this device's physical clock
+    /// says, so that a phone whose clock runs slow still orders its own events after what it has seen: a ticket
+    /// taken on such a phone is taken after it was created (issue 17).
+    pub fn observe_accepted(&mut self, remote: Hlc) {
+        self.heard = self.heard.max(remote);
+        self.last = self.last.max(remote);
     }
 }
 
@@ -233,6 +291,52 @@ mod tests {
         assert_eq!(c.observe(Hlc::at(1), 1_000_000_000), Ok(()));
     }
 
+    /// Issue 17: a phone wrote with its clock two hours ahead, then its clock was set right. Its clock came back
+    /// to the physical time instead of stamping every later op two hours ahead; the op written ahead is stamped
+    /// again, before the new one.
+    #[test]
+    fn a_clock_that_ran_ahead_comes_back_once_the_physical_clock_is_right() {
+        const HOUR: u64 = 3_600_000;
+        let mut c = HlcClock::new(DriftPolicy::DEFAULT);
+        c.observe_accepted(Hlc::at(1_000));
+        let ahead = c.tick(2 * HOUR + 5_000);
+        assert_eq!(ahead, Hlc::at(2 * HOUR + 5_000));
+        assert!(!c.runs_ahead(2 * HOUR + 6_000), "its own clock agrees");
+        assert!(c.runs_ahead(6_000), "the clock was set right");
+        let again = c.restamp(&[ahead], 6_000);
+        assert_eq!(again, [Hlc::at(6_000)]);
+        assert_eq!(
+            c.tick(6_000),
+            Hlc {
+                wall_ms: 6_000,
+                logical: 1
+            }
+        );
+        assert!(
+            c.restamp(&[ahead], 6_000).is_empty(),
+            "nothing runs ahead now"
+        );
+    }
+
+    /// Issue 17: a phone 20 minutes slow observes a ticket the server accepted; its own take orders after it, and
+    /// the clock does not treat the heard time as its own mistake.
+    #[test]
+    fn a_slow_clock_keeps_times_the_server_accepted() {
+        const MINUTE: u64 = 60_000;
+        let mut c = HlcClock::new(DriftPolicy::DEFAULT);
+        let created = Hlc::at(100 * MINUTE);
+        let now = 80 * MINUTE;
+        assert!(c.observe(created, now).is_err(), "beyond the bound");
+        c.observe_accepted(created);
+        assert!(!c.runs_ahead(now));
+        let take = c.tick(now);
+        assert!(take > created);
+        assert!(c.tick(now + 1) > take);
+        // Restored from its stored values, it still keeps what it heard.
+        let mut back = HlcClock::restore(c.last(), c.heard(), DriftPolicy::DEFAULT);
+        assert!(back.tick(now + 2) > take);
+    }
+
     #[test]
     fn logical_overflow_moves_wall_time_on() {
         let mut c = HlcClock::restore(
@@ -240,6 +344,7 @@ mod tests {
                 wall_ms: 10,
                 logical: u32::MAX,
             },
+            Hlc::default(),
             DriftPolicy::DEFAULT,
         );
         assert_eq!(c.tick(5), Hlc::at(11));
@@ -255,6 +360,7 @@ mod properties {
     enum Step {
         Tick(u64),
         Observe(Hlc, u64),
+        Accepted(Hlc),
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -267,6 +373,10 @@ mod properties {
                 },
                 now
             )),
+            (0u64..12_000, 0u32..4).prop_map(|(w, l)| Step::Accepted(Hlc {
+                wall_ms: w,
+                logical: l
+            })),
         ]
     }
 
@@ -274,28 +384,40 @@ mod properties {
         #![proptest_config(ProptestConfig::with_cases(1000))]
 
         /// Whatever the physical clock does (jumps back, stalls) and whatever is observed, every tick is strictly
-        /// after the previous tick and after every accepted observation, and never before the physical time.
+        /// after every accepted observation and never before the physical time; it is strictly after the previous
+        /// tick unless that one lay beyond the drift bound of the physical time now, and it lies beyond the bound
+        /// only when a heard time requires it.
         #[test]
         fn ticks_are_strictly_monotonic_and_follow_what_was_seen(steps in prop::collection::vec(step(), 1..200)) {
-            let mut c = HlcClock::new(DriftPolicy { max_ahead_ms: 1_000 });
-            let mut floor = Hlc::default();
+            const BOUND: u64 = 1_000;
+            let mut c = HlcClock::new(DriftPolicy { max_ahead_ms: BOUND });
+            let mut heard = Hlc::default();
+            let mut previous = Hlc::default();
             for s in steps {
                 match s {
                     Step::Tick(now) => {
                         let t = c.tick(now);
-                        prop_assert!(t > floor);
+                        prop_assert!(t > heard);
                         prop_assert!(t.wall_ms >= now);
-                        floor = t;
+                        if previous.wall_ms <= now + BOUND || previous.wall_ms <= heard.wall_ms {
+                            prop_assert!(t > previous);
+                        }
+                        prop_assert!(t.wall_ms <= (now + BOUND).max(heard.wall_ms));
+                        previous = t;
                     }
                     Step::Observe(remote, now) => {
                         let before = c.clone();
                         match c.observe(remote, now) {
-                            Ok(()) => floor = floor.max(remote),
+                            Ok(()) => heard = heard.max(remote),
                             Err(ClockError::TooFarAhead { .. }) => {
-                                prop_assert!(remote.wall_ms > now + 1_000);
+                                prop_assert!(remote.wall_ms > now + BOUND);
                                 prop_assert_eq!(&c, &before);
                             }
                         }
+                    }
+                    Step::Accepted(remote) => {
+                        c.observe_accepted(remote);
+                        heard = heard.max(remote);
                     }
                 }
             }
