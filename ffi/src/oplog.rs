@@ -15,40 +15,56 @@ pub fn append_local(tx: &Transaction, op: &Op) -> Result<u64> {
     Ok(crate::device::to_u64(tx.last_insert_rowid()))
 }
 
-/// Stores an op received from the server unless it is already known (as a local or a remote op). Returns
-/// whether it was new.
-pub fn insert_remote(tx: &Transaction, op: &Op) -> Result<bool> {
-    if contains(tx, op.id)? {
-        return Ok(false);
+/// What storing an op received from the server did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// New here: stored, to be applied.
+    New,
+    /// Already held with the same content (a repeated answer, or this device's own op): nothing to do.
+    Known,
+    /// The server's copy of an id this device holds with other content (`op_id_conflict`): the server's copy is
+    /// the op, so it was stored and this device's version set aside; the state must be rebuilt.
+    Replaced,
+}
+
+/// Stores an op received from the server unless it is already held. A local op that was set aside does not count
+/// as holding it: after an `op_id_conflict` the server's copy of that id is the op everyone else has (issue 17).
+/// A waiting local op with the same id but other content is set aside for the same reason.
+pub fn insert_remote(tx: &Transaction, op: &Op, now_ms: u64) -> Result<Received> {
+    let local: Option<(String, i64)> = tx
+        .query_row(
+            "SELECT op, synced FROM local_ops WHERE id = ?1",
+            [op.id.0.as_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let mut outcome = Received::New;
+    match local {
+        Some((_, 2)) => {}
+        Some((text, synced)) if synced == 1 || parse(&text)? == *op => {
+            return Ok(Received::Known);
+        }
+        Some(_) => {
+            set_aside(tx, op.id, "op_id_conflict", now_ms)?;
+            outcome = Received::Replaced;
+        }
+        None => {}
+    }
+    let remote = tx
+        .query_row(
+            "SELECT 1 FROM remote_ops WHERE id = ?1",
+            [op.id.0.as_bytes()],
+            |_| Ok(()),
+        )
+        .optional()?;
+    if remote.is_some() {
+        return Ok(Received::Known);
     }
     tx.execute(
         "INSERT INTO remote_ops (id, op) VALUES (?1, ?2)",
         params![op.id.0.as_bytes(), op.to_json()],
     )?;
-    Ok(true)
-}
-
-/// Whether the op is stored.
-pub fn contains(conn: &Connection, id: OpId) -> Result<bool> {
-    let local = conn
-        .query_row(
-            "SELECT 1 FROM local_ops WHERE id = ?1",
-            [id.0.as_bytes()],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if local {
-        return Ok(true);
-    }
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM remote_ops WHERE id = ?1",
-            [id.0.as_bytes()],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+    Ok(outcome)
 }
 
 /// Marks local ops as acknowledged by the server; returns how many changed.

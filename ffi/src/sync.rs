@@ -106,11 +106,23 @@ impl Store {
         let tx = conn.transaction()?;
         let acked = oplog::mark_synced(&tx, &response.acked)?;
         let mut fresh = Vec::new();
+        let mut replaced = false;
         for op in &response.ops {
-            if oplog::insert_remote(&tx, op)? {
-                state.apply(op);
-                fresh.push(op.clone());
+            match oplog::insert_remote(&tx, op, now_ms)? {
+                oplog::Received::New => {
+                    state.apply(op);
+                    fresh.push(op.clone());
+                }
+                oplog::Received::Replaced => {
+                    replaced = true;
+                    fresh.push(op.clone());
+                }
+                oplog::Received::Known => {}
             }
+        }
+        if replaced {
+            // A version of this device's own was set aside for the server's copy: the state is rebuilt without it.
+            *state = load_state(&tx)?;
         }
         // Later local events order after everything heard. The times of ops the server accepted (the ones it
         // sends, and this device's own ops it acknowledges: the newest is the last acknowledged) passed the
@@ -128,7 +140,7 @@ impl Store {
         }
         device::save_clock(&tx, &writer.clock)?;
         device::save_cursor(&tx, cursor, now_ms)?;
-        if fresh.len() > REBUILD_ABOVE {
+        if replaced || fresh.len() > REBUILD_ABOVE {
             views::rebuild(&tx, state, *me)?;
         } else {
             views::refresh(&tx, state, *me, &fresh)?;

@@ -842,3 +842,103 @@ fn compaction_folds_what_the_server_holds_and_changes_nothing_visible() {
     let phone = w.open("phone.db", &identity);
     assert_eq!(after(&phone), before);
 }
+
+/// The notes of the visit `entry` in `store`'s state.
+fn visit_notes(store: &Store, op: &Op) -> Option<String> {
+    let OpBody::Entry(entry, _) = &op.body else {
+        return None;
+    };
+    match store.state().entries().get(entry)?.record.as_ref()? {
+        (_, linli_sync_core::entry::Record::Visit(v)) => Some(v.notes.clone()),
+        _ => None,
+    }
+}
+
+/// The server's copy of `op`: the same id with other content (as when the server stored a version whose
+/// acknowledgement was lost, and the phone then changed it, e.g. re-stamped it).
+fn other_copy(op: &Op) -> Op {
+    let mut copy = op.clone();
+    if let OpBody::Entry(_, linli_sync_core::entry::EntryOp::Visit(v)) = &mut copy.body {
+        v.notes = "the server's copy".into();
+    }
+    copy
+}
+
+/// Found by the review behind issue 17: after an `op_id_conflict` the phone counted its set-aside row as holding
+/// the op, so the server's copy of that id was never applied there and the phone and the server diverged for good.
+#[test]
+fn after_an_op_id_conflict_the_servers_copy_is_applied() {
+    let mut w = World::new("op-id-conflict");
+    let identity = w.identity(w.butler, Role::Volunteer, &ReplicaId::random().to_string());
+    let mut phone = w.open("phone.db", &identity);
+    phone
+        .apply_sync_response(T0, &response(w.setup_ops(), vec![], 5))
+        .expect("setup");
+    phone.record_visit(T0, &visit(&w, None)).expect("visit");
+    let pushed: SyncRequest =
+        serde_json::from_slice(&phone.prepare_sync().expect("prepare")).expect("request");
+    let mine = pushed.ops[0].clone();
+    let conflict = format!(
+        r#"{{"code":"op_id_conflict","status":409,"op_index":0,"op_id":"{}"}}"#,
+        mine.id
+    );
+    let err = phone
+        .apply_sync_response(T0, conflict.as_bytes())
+        .expect_err("set aside");
+    assert_eq!(rejected_code(err), "op_id_conflict");
+    assert_eq!(
+        visit_notes(&phone, &mine),
+        None,
+        "set aside: not in the state"
+    );
+    let theirs = other_copy(&mine);
+    let outcome = phone
+        .apply_sync_response(T0, &response(vec![theirs.clone()], vec![], 6))
+        .expect("pull");
+    assert_eq!(outcome.received, 1);
+    assert_eq!(
+        visit_notes(&phone, &mine).as_deref(),
+        Some("the server's copy")
+    );
+    // Reopened, the file says the same.
+    drop(phone);
+    let phone = w.open("phone.db", &identity);
+    assert_eq!(
+        visit_notes(&phone, &mine).as_deref(),
+        Some("the server's copy")
+    );
+    assert_eq!(phone.rejected_ops().expect("rejected").len(), 1);
+}
+
+/// The server's copy may arrive before the push that would be refused: the waiting version is set aside then.
+#[test]
+fn a_servers_copy_of_a_waiting_op_id_replaces_the_local_version() {
+    let mut w = World::new("op-id-replaced");
+    let identity = w.identity(w.butler, Role::Volunteer, &ReplicaId::random().to_string());
+    let mut phone = w.open("phone.db", &identity);
+    phone
+        .apply_sync_response(T0, &response(w.setup_ops(), vec![], 5))
+        .expect("setup");
+    phone.record_visit(T0, &visit(&w, None)).expect("visit");
+    let pushed: SyncRequest =
+        serde_json::from_slice(&phone.prepare_sync().expect("prepare")).expect("request");
+    let mine = pushed.ops[0].clone();
+    // The same content again changes nothing (a repeated answer).
+    phone
+        .apply_sync_response(T0, &response(vec![mine.clone()], vec![], 6))
+        .expect("pull");
+    assert_eq!(phone.sync_status().expect("status").unsynced_ops, 1);
+    phone
+        .apply_sync_response(T0, &response(vec![other_copy(&mine)], vec![], 7))
+        .expect("pull");
+    assert_eq!(
+        visit_notes(&phone, &mine).as_deref(),
+        Some("the server's copy")
+    );
+    assert_eq!(phone.sync_status().expect("status").unsynced_ops, 0);
+    let rejected = phone.rejected_ops().expect("rejected");
+    assert_eq!(
+        (rejected.len(), rejected[0].code.as_str()),
+        (1, "op_id_conflict")
+    );
+}
