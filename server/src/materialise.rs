@@ -129,10 +129,30 @@ pub fn write(
     for chunk in visit_rows.chunks(CHUNK) {
         upsert!(conn, visits, entry_id, chunk; volunteer, grid, household, seen, health, follow_up, visited_ms, voided);
     }
-    let movements: Vec<MovementRow> = ops
-        .iter()
-        .filter_map(|(seq, op)| movement_row(*seq, op))
-        .collect();
+    // A card has one credit per entry (the smallest stamp wins): a credit that does not count writes no movement
+    // (issue 17), and one that now counts instead of an earlier credit of its entry takes that row's place, so the
+    // table's credits always sum to the card's `credited`.
+    let mut movements: Vec<MovementRow> = Vec::new();
+    for (seq, op) in ops {
+        if let OpBody::Card(volunteer, CardOp::Credit { entry, .. }) = &op.body {
+            let counts = state
+                .card(volunteer)
+                .and_then(|card| card.credit_of(entry))
+                .is_some_and(|credit| credit.stamp.op == op.id);
+            if !counts {
+                continue;
+            }
+            diesel::delete(
+                card_movements::table
+                    .filter(card_movements::volunteer.eq(volunteer.to_string()))
+                    .filter(card_movements::kind.eq("credit"))
+                    .filter(card_movements::entry_id.eq(entry.to_string()))
+                    .filter(card_movements::op_id.ne(op.id.to_string())),
+            )
+            .execute(conn)?;
+        }
+        movements.extend(movement_row(*seq, op));
+    }
     for chunk in movements.chunks(CHUNK) {
         diesel::insert_into(card_movements::table)
             .values(chunk)

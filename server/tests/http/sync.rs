@@ -369,3 +369,61 @@ async fn the_office_redeems_only_within_the_rights_the_server_granted() {
     let pulled = response(&app.sync(&w.butler, 0, &[], None).await);
     assert!(pulled.ops.iter().any(|o| o.kind() == OpKind::CardRedeem));
 }
+
+/// Found by the review behind issue 17: two approvals of one entry written concurrently (a grid worker's and the
+/// admin's) credit the card once (credits are keyed by entry), but `card_movements` got a row for each, so the
+/// report table's credits exceeded the card's `credited`.
+#[actix_web::test]
+async fn a_duplicate_credit_of_an_entry_writes_no_second_movement() {
+    let app = TestApp::spawn().await;
+    let mut w = World::build(&app).await;
+    let entry = EntryId::random();
+    let logged = w.butler.op(OpBody::Entry(
+        entry,
+        EntryOp::Activity(activity(w.butler.user, w.g1)),
+    ));
+    app.push_ok(&w.butler, std::slice::from_ref(&logged)).await;
+    // Both approve offline, each having seen only the activity.
+    let mut seen = State::new(Rules::DEFAULT);
+    seen.apply(&logged);
+    let by_worker = w
+        .worker
+        .writer
+        .approve(&seen, linli_server::now_ms(), entry, None)
+        .expect("approve ops");
+    let by_admin = w
+        .admin
+        .writer
+        .approve(&seen, linli_server::now_ms(), entry, None)
+        .expect("approve ops");
+    app.push_ok(&w.worker, &by_worker).await;
+    app.push_ok(&w.admin, &by_admin).await;
+
+    let mut db = app.db();
+    let volunteer = w.butler.user.to_string();
+    let credited: i64 = schema::cards::table
+        .find(&volunteer)
+        .select(schema::cards::credited)
+        .first(&mut db)
+        .expect("card row");
+    let rows: Vec<(String, i64)> = schema::card_movements::table
+        .filter(schema::card_movements::volunteer.eq(&volunteer))
+        .filter(schema::card_movements::kind.eq("credit"))
+        .select((
+            schema::card_movements::op_id,
+            schema::card_movements::points,
+        ))
+        .load(&mut db)
+        .expect("movements");
+    assert_eq!(credited, 9, "credited once");
+    assert_eq!(rows.len(), 1, "one movement for one credit: {rows:?}");
+    assert_eq!(rows.iter().map(|(_, p)| p).sum::<i64>(), credited);
+    // The row is the credit that counts: the smaller stamp of the two.
+    let winner = by_worker
+        .iter()
+        .chain(&by_admin)
+        .filter(|op| op.kind() == OpKind::CardCredit)
+        .min_by_key(|op| op.stamp())
+        .expect("credits");
+    assert_eq!(rows[0].0, winner.id.to_string());
+}
