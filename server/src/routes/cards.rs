@@ -1,19 +1,21 @@
 //! `POST /v1/cards/{volunteer}/grants` (admin): the server hands green-energy-card spending rights from its pool
 //! to a device (the property office's phone), so that device can redeem offline within them. The server writes
 //! the `card.transfer` op as its own replica; it is validated and stored like any other op and reaches the
-//! device on its next pull.
+//! device on its next pull. Only an enrolled, not revoked device whose user's role may redeem receives rights:
+//! rights granted to any other id could never be spent nor returned (issue 17).
 
 use actix_web::{HttpResponse, web};
 use linli_sync_core::card::{CardOp, Points};
 use linli_sync_core::ids::{ReplicaId, UserId};
-use linli_sync_core::op::OpBody;
-use linli_sync_core::rights::Role;
+use linli_sync_core::op::{OpBody, OpKind};
+use linli_sync_core::rights::{Role, permits};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ProblemDoc};
-use crate::routes::blocking;
+use crate::identity;
+use crate::routes::{blocking, with_conn};
 
 /// Request body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -26,7 +28,7 @@ pub struct Grant {
 }
 
 /// The handler: answers `201` with the stored `card.transfer` op.
-#[utoipa::path(post, path = "/v1/cards/{volunteer}/grants", tag = "admin", security(("bearer" = [])), params(("volunteer" = String, Path, description = "The volunteer's user id (the card)")), request_body = Grant, responses((status = 201, body = Object, description = "The stored card.transfer op"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "insufficient_rights: the pool holds less", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/cards/{volunteer}/grants", tag = "admin", security(("bearer" = [])), params(("volunteer" = String, Path, description = "The volunteer's user id (the card)")), request_body = Grant, responses((status = 201, body = Object, description = "The stored card.transfer op"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 400, description = "invalid_request: the device is revoked or its user's role may not redeem", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "No such device", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "insufficient_rights: the pool holds less", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn grant(
     state: web::Data<AppState>,
     auth: Auth,
@@ -39,6 +41,20 @@ pub async fn grant(
         .parse()
         .map_err(|_| ApiError::invalid("the volunteer id is not a UUID"))?;
     let Grant { device_id, points } = body.into_inner();
+    with_conn(state.pool.clone(), move |conn| {
+        let device = identity::device(conn, device_id)?;
+        if device.revoked {
+            return Err(ApiError::invalid("the receiving device is revoked"));
+        }
+        if !permits(device.user.role, OpKind::CardRedeem) {
+            return Err(ApiError::invalid(format!(
+                "the receiving device belongs to a {}, who may not redeem points",
+                device.user.role
+            )));
+        }
+        Ok(())
+    })
+    .await?;
     let engine = state.engine.clone();
     let author = auth.user.id;
     let op = blocking(move || {

@@ -427,3 +427,45 @@ async fn a_duplicate_credit_of_an_entry_writes_no_second_movement() {
         .expect("credits");
     assert_eq!(rows[0].0, winner.id.to_string());
 }
+
+/// Found by the review behind issue 17: a grant accepted any UUID as the receiving device, so rights granted to a
+/// volunteer's phone, a revoked phone or a mistyped id could never be spent nor returned. Only an enrolled, not
+/// revoked device of a role that may redeem receives rights; a refused grant stores nothing.
+#[actix_web::test]
+async fn card_rights_are_granted_only_to_a_device_that_may_spend_them() {
+    let app = TestApp::spawn().await;
+    let mut w = World::build(&app).await;
+    w.approved_activity(&app).await; // 9 points in the server's pool
+    let grants = format!("/v1/cards/{}/grants", w.butler.user);
+    let lost = app.enrol(w.admin.user).await;
+    app.post(
+        &format!("/v1/devices/{}/revoke", lost.id),
+        Some(&app.admin_token),
+        json!({}),
+    )
+    .await;
+    let before = app.fingerprint();
+    for (device, status, code) in [
+        (w.butler.id, 400, "invalid_request"),
+        (w.worker.id, 400, "invalid_request"),
+        (lost.id, 400, "invalid_request"),
+        (ReplicaId::random(), 404, "not_found"),
+    ] {
+        app.post(
+            &grants,
+            Some(&app.admin_token),
+            json!({"device_id": device.to_string(), "points": 3}),
+        )
+        .await
+        .assert_problem(status, code);
+    }
+    assert_eq!(app.fingerprint(), before, "a refused grant stores nothing");
+    let granted = app
+        .post(
+            &grants,
+            Some(&app.admin_token),
+            json!({"device_id": w.admin.id.to_string(), "points": 3}),
+        )
+        .await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{:#}", granted.body);
+}
