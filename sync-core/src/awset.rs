@@ -56,6 +56,11 @@ impl<T: Ord + Clone> AwSet<T> {
             .unwrap_or_default()
     }
 
+    /// Whether `tag` is an add of `member` (live or already removed): what a remove of `member` may name.
+    pub fn has_tag(&self, member: &T, tag: &OpId) -> bool {
+        self.adds.get(member).is_some_and(|tags| tags.contains(tag))
+    }
+
     /// Whether `member` is in the set.
     pub fn contains(&self, member: &T) -> bool {
         self.adds

@@ -17,7 +17,7 @@ use crate::entry::{Entry, EntryOp, EntryStatus, Record};
 use crate::error::OpError;
 use crate::grid::{Grid, GridOp};
 use crate::hlc::DriftPolicy;
-use crate::ids::{EntryId, GridId, ReplicaId, TicketId, UserId};
+use crate::ids::{EntryId, GridId, OpId, ReplicaId, TicketId, UserId};
 use crate::op::{Op, OpBody};
 use crate::rule52022::Policy52022;
 use crate::ticket::{Ticket, TicketOp, transition_allowed};
@@ -273,13 +273,22 @@ impl State {
                 self.text("room", &details.room, true)?;
                 self.opt_text("contact_name", &details.contact_name)?;
             }
-            GridOp::RemoveHousehold { observed, .. }
-            | GridOp::RemoveMember { observed, .. }
-            | GridOp::UnassignVisit { observed, .. } => {
-                if observed.is_empty() {
-                    return Err(invalid("observed", "must name the add ops being undone"));
-                }
-            }
+            // A remove names the add ops it undoes, and only adds of what it removes (issue 17): a tag of another
+            // member or household would silently remove them, on replicas that never see this op as theirs.
+            GridOp::RemoveHousehold {
+                household,
+                observed,
+            } => observed_adds(observed, |t| grid.households.has_tag(household, t))?,
+            GridOp::RemoveMember {
+                user,
+                role,
+                observed,
+            } => observed_adds(observed, |t| grid.members(*role).has_tag(user, t))?,
+            GridOp::UnassignVisit {
+                household,
+                butler,
+                observed,
+            } => observed_adds(observed, |t| grid.visits.has_tag(&(*household, *butler), t))?,
             GridOp::AssignVisit { household, .. } => {
                 if !grid.households.contains(household) {
                     return Err(unknown("household", household));
@@ -646,6 +655,20 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> OpError {
         field,
         reason: reason.into(),
     }
+}
+
+/// Checks the `observed` tags of a remove: at least one, and each an add of what is removed (`belongs`).
+fn observed_adds(observed: &[OpId], belongs: impl Fn(&OpId) -> bool) -> Result<(), OpError> {
+    if observed.is_empty() {
+        return Err(invalid("observed", "must name the add ops being undone"));
+    }
+    if !observed.iter().all(belongs) {
+        return Err(invalid(
+            "observed",
+            "names an op that did not add what this op removes",
+        ));
+    }
+    Ok(())
 }
 
 fn unknown(entity: &'static str, id: impl ToString) -> OpError {

@@ -304,3 +304,57 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.write_all(bytes).expect("gzip");
     e.finish().expect("gzip")
 }
+
+/// Found by the review behind issue 17: a remove was checked only for naming some tag, so a malformed remove of
+/// one member (or household) carrying another's add tag removed that other one, on replicas that never saw the
+/// op as being about them. Each remove must name adds of what it removes.
+#[actix_web::test]
+async fn a_remove_naming_another_members_or_households_add_is_refused() {
+    let app = TestApp::spawn().await;
+    let mut w = World::build(&app).await;
+    let snap: Snapshot =
+        serde_json::from_value(app.get("/v1/snapshot", Some(&w.admin.token)).await.body)
+            .expect("snapshot");
+    let grid = snap.state.grid(&w.g1).expect("g1").clone();
+    let worker_tags = grid.workers.live_tags(&w.worker.user);
+    let h1_tags = grid.households.live_tags(&w.h1);
+    let visit_tags = grid.visits.live_tags(&(w.h1, w.butler.user));
+    assert!(!worker_tags.is_empty() && !h1_tags.is_empty() && !visit_tags.is_empty());
+    let wrong = [
+        GridOp::RemoveMember {
+            user: w.butler.user,
+            role: MemberRole::Butler,
+            observed: worker_tags.clone(),
+        },
+        GridOp::RemoveHousehold {
+            household: HouseholdId::random(),
+            observed: h1_tags.clone(),
+        },
+        GridOp::UnassignVisit {
+            household: w.h1,
+            butler: w.worker.user,
+            observed: visit_tags.clone(),
+        },
+        // Its own add tag plus another's is refused too.
+        GridOp::RemoveMember {
+            user: w.worker.user,
+            role: MemberRole::Worker,
+            observed: [worker_tags.clone(), h1_tags.clone()].concat(),
+        },
+    ];
+    for op in wrong {
+        let op = w.admin.op(OpBody::Grid(w.g1, op));
+        let body = check(&app, &w.admin, request(&[op.to_value()]), 422, "op_invalid").await;
+        assert_eq!(body["op_id"], json!(op.id.to_string()));
+    }
+    // The right tags are accepted.
+    let ok = w.admin.op(OpBody::Grid(
+        w.g1,
+        GridOp::RemoveMember {
+            user: w.worker.user,
+            role: MemberRole::Worker,
+            observed: worker_tags,
+        },
+    ));
+    app.push_ok(&w.admin, &[ok]).await;
+}

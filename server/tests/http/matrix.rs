@@ -58,6 +58,8 @@ async fn build(app: &TestApp, w: &mut World, who: Role, kind: OpKind, inside: bo
         app.push_ok(device(w, raiser), &[create]).await;
     }
     let mut approval = OpId::random();
+    let (removed_household, removed_user) = (HouseholdId::random(), UserId::random());
+    let mut added = vec![OpId::random()];
     match kind {
         K::EntryApprove | K::EntryReject | K::CardCredit => {
             let a = w
@@ -84,6 +86,32 @@ async fn build(app: &TestApp, w: &mut World, who: Role, kind: OpKind, inside: bo
                 .admin
                 .op(OpBody::Entry(entry, EntryOp::Activity(activity(owner, g))));
             app.push_ok(&w.admin, &[a]).await;
+        }
+        // A remove must name add ops of what it removes: the admin adds it first.
+        K::GridRemoveHousehold | K::GridRemoveMember | K::GridUnassignVisit => {
+            let add = match kind {
+                K::GridRemoveHousehold => GridOp::AddHousehold {
+                    household: removed_household,
+                    details: Household {
+                        building: "6".into(),
+                        unit: "1".into(),
+                        room: "301".into(),
+                        elderly_alone: false,
+                        contact_name: None,
+                    },
+                },
+                K::GridRemoveMember => GridOp::AddMember {
+                    user: removed_user,
+                    role: MemberRole::Butler,
+                },
+                _ => GridOp::AssignVisit {
+                    household: h,
+                    butler: removed_user,
+                },
+            };
+            let add = w.admin.op(OpBody::Grid(g, add));
+            added = vec![add.id];
+            app.push_ok(&w.admin, &[add]).await;
         }
         _ => {}
     }
@@ -159,8 +187,8 @@ async fn build(app: &TestApp, w: &mut World, who: Role, kind: OpKind, inside: bo
         K::GridRemoveHousehold => OpBody::Grid(
             g,
             GridOp::RemoveHousehold {
-                household: HouseholdId::random(),
-                observed: vec![OpId::random()],
+                household: removed_household,
+                observed: added,
             },
         ),
         K::GridAddMember => OpBody::Grid(
@@ -173,9 +201,9 @@ async fn build(app: &TestApp, w: &mut World, who: Role, kind: OpKind, inside: bo
         K::GridRemoveMember => OpBody::Grid(
             g,
             GridOp::RemoveMember {
-                user: UserId::random(),
+                user: removed_user,
                 role: MemberRole::Butler,
-                observed: vec![OpId::random()],
+                observed: added,
             },
         ),
         K::GridAssignVisit => OpBody::Grid(
@@ -189,8 +217,8 @@ async fn build(app: &TestApp, w: &mut World, who: Role, kind: OpKind, inside: bo
             g,
             GridOp::UnassignVisit {
                 household: h,
-                butler: UserId::random(),
-                observed: vec![OpId::random()],
+                butler: removed_user,
+                observed: added,
             },
         ),
         K::EntryVisit => OpBody::Entry(entry, EntryOp::Visit(visit(me, g, h))),
