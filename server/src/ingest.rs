@@ -15,7 +15,7 @@ use linli_sync_core::ids::{OpId, ReplicaId, UserId};
 use linli_sync_core::op::{Op, OpBody, Unknown};
 use linli_sync_core::rights::{Role, authorize};
 use linli_sync_core::state::State;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::engine::Engine;
@@ -107,6 +107,13 @@ impl Engine {
             Ok(c) => c,
             Err(e) => return vec![Err(e.into()); batches.len()],
         };
+        // The request checked its device's revocation when it arrived; a revocation may have committed since, while
+        // the batch waited in the queue. Checked again here, under the writer lock, so a revoked device stores
+        // nothing after its revocation (issue 17).
+        let revoked = match revoked_devices(&mut conn, batches) {
+            Ok(r) => r,
+            Err(e) => return vec![Err(e); batches.len()],
+        };
         // One look at the view (the writer lock keeps it still until this group commits): the ops stored before
         // (retries), found in memory, and the working set. Only the entities the group can read are copied (not the
         // whole state): validating against this working set gives the same results as against the whole state (a
@@ -144,7 +151,12 @@ impl Engine {
         let alone = batches.len() == 1;
         let mut results: Vec<Result<Pushed, ApiError>> = batches
             .iter()
-            .map(|batch| group.take(batch, self.rules.drift, alone))
+            .map(|batch| {
+                if batch.who.is_some_and(|w| revoked.contains(&w.device)) {
+                    return Err(ApiError::DeviceRevoked);
+                }
+                group.take(batch, self.rules.drift, alone)
+            })
             .collect();
         if group.rows.is_empty() {
             return results;
@@ -179,6 +191,29 @@ impl Engine {
         }
         results
     }
+}
+
+/// The devices of `batches` that are revoked now (or unknown).
+fn revoked_devices(
+    conn: &mut crate::db::Conn,
+    batches: &[Batch],
+) -> Result<HashSet<ReplicaId>, ApiError> {
+    let devices: HashSet<ReplicaId> = batches
+        .iter()
+        .filter_map(|b| b.who)
+        .map(|w| w.device)
+        .collect();
+    let mut revoked = HashSet::new();
+    for device in devices {
+        match crate::identity::device(conn, device) {
+            Ok(d) if !d.revoked => {}
+            Ok(_) | Err(crate::identity::IdentityError::NoSuchDevice) => {
+                revoked.insert(device);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(revoked)
 }
 
 /// One batch waiting for the writer: `who` is `None` for the server's own ops.
@@ -581,6 +616,52 @@ mod tests {
             .issue(ahead.author, cell("restarted"), now - 20 * MINUTE)
             .expect("after a restart");
         assert!(again.time > back.time);
+    }
+
+    /// Issue 17: a revocation that commits while a batch waits in the group queue (its request passed the
+    /// revocation check on arrival) must still stop that batch: the writer checks again under its lock.
+    #[test]
+    fn a_batch_of_a_device_revoked_while_it_waited_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = engine(&dir);
+        let examples = wire_examples();
+        let grid = examples
+            .iter()
+            .find(|op| op.kind() == linli_sync_core::op::OpKind::GridCreate)
+            .expect("a grid.create example");
+        let now = grid.time.wall_ms + MINUTE;
+        let mut conn = engine.conn().expect("connection");
+        let t = i64::try_from(now).expect("time");
+        let admin =
+            crate::identity::add_user(&mut conn, "admin", Role::Admin, None, t).expect("user");
+        let enrolment =
+            crate::identity::issue_code(&mut conn, admin.id, admin.id, "phone", t, 60_000)
+                .expect("code");
+        let (device, _) = crate::identity::enrol(&mut conn, &enrolment, t, 60_000).expect("enrol");
+        let mut op = grid.clone();
+        op.author = admin.id;
+        op.replica = device.id;
+        let pushed = |engine: &Engine| {
+            let batch = Batch {
+                who: Some(Pusher {
+                    device: device.id,
+                    user: admin.id,
+                    role: Role::Admin,
+                }),
+                ops: vec![Received::new(op.clone())],
+                now_ms: now,
+            };
+            let _writer = engine.writer();
+            engine
+                .write(std::slice::from_ref(&batch))
+                .pop()
+                .expect("a result")
+        };
+        // The revocation commits after the request was authenticated, before its group is written.
+        crate::identity::revoke_device(&mut conn, device.id, t).expect("revoke");
+        let refused = pushed(&engine);
+        assert_eq!(code(&refused), (None, "device_revoked"));
+        assert_eq!(store::count(&mut conn).expect("count"), 0, "nothing stored");
     }
 
     /// Stores the examples' grid cell, which their ticket is in; its op id.
