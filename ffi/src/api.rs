@@ -157,11 +157,15 @@ impl Replica {
         token: &str,
         t: Timeouts,
     ) -> Result<SyncOutcome, ReplicaError> {
+        http::check_base(base_url)?;
         if self.with(|s| s.needs_bootstrap())? {
             let path = format!("/v1/snapshot?protocol={PROTOCOL_VERSION}");
             let answer = http::get(&http::endpoint(base_url, &path), token, t)?;
-            // A server without snapshots (404) is synced from cursor 0 instead.
-            if answer.status != 404 {
+            // A Linli server without snapshots (404 `not_found`) is synced from cursor 0 instead; any other 404 (a
+            // web server's page) is not Linli's and is reported as such.
+            let no_snapshots = answer.status == 404
+                && crate::sync::Problem::parse(&answer.body).is_some_and(|p| p.code == "not_found");
+            if !no_snapshots {
                 self.with(|s| s.apply_http(now_ms(), answer, true))?;
             }
         }

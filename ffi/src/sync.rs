@@ -57,7 +57,7 @@ impl Store {
     pub fn apply_sync_response(&mut self, now_ms: u64, bytes: &[u8]) -> Result<SyncOutcome> {
         self.ensure_active()?;
         if let Some(problem) = Problem::parse(bytes) {
-            return Err(self.refused(now_ms, 0, problem));
+            return Err(self.refused(now_ms, problem.status.unwrap_or(0), problem));
         }
         let response: SyncResponse = serde_json::from_slice(bytes)
             .map_err(|e| crate::error::json("not a sync response", &e))?;
@@ -129,7 +129,7 @@ impl Store {
     pub fn bootstrap(&mut self, now_ms: u64, bytes: &[u8]) -> Result<()> {
         self.ensure_active()?;
         if let Some(problem) = Problem::parse(bytes) {
-            return Err(self.refused(now_ms, 0, problem));
+            return Err(self.refused(now_ms, problem.status.unwrap_or(0), problem));
         }
         let snapshot: Snapshot =
             serde_json::from_slice(bytes).map_err(|e| crate::error::json("not a snapshot", &e))?;
@@ -229,37 +229,38 @@ impl Store {
 
 impl Store {
     /// Applies an HTTP answer: a snapshot (`snapshot`) or a sync answer on 2xx; 408, 429 and 5xx are "offline";
-    /// any other status is a refusal, handled as [`Store::refused`] does (an op set aside lets the sync go on).
+    /// any other status with a problem document is a refusal, handled as [`Store::refused`] does (an op set aside
+    /// lets the sync go on). An answer that is not Linli's (a captive portal's 200 page, a proxy's error page, a
+    /// 404 page of a wrong host) is "offline" too, saying so: the server was not reached properly.
     pub(crate) fn apply_http(
         &mut self,
         now_ms: u64,
         answer: crate::http::Answer,
         snapshot: bool,
     ) -> Result<SyncOutcome> {
-        match answer.status {
-            200..=299 if snapshot => self
+        let problem = Problem::parse(&answer.body);
+        match (answer.status, problem) {
+            (200..=299, None) if !is_linli_answer(&answer.body) => Err(not_linli(&answer)),
+            (200..=299, _) if snapshot => self
                 .bootstrap(now_ms, &answer.body)
                 .map(|()| SyncOutcome::default()),
-            200..=299 => self.apply_sync_response(now_ms, &answer.body),
-            408 | 429 | 500..=599 => Err(Error::Network(format!(
-                "the server is unavailable (HTTP {}); retry later",
-                answer.status
+            (200..=299, _) => self.apply_sync_response(now_ms, &answer.body),
+            // A proxy's 502 page is not the Linli server being unavailable: it falls to the `None` arm below.
+            (408 | 429, problem) | (500..=599, problem @ Some(_)) => Err(Error::Network(format!(
+                "the server is unavailable (HTTP {}{}); retry later",
+                answer.status,
+                problem.map_or(String::new(), |p| format!(", {}", p.code))
             ))),
-            status => {
-                let problem = Problem::parse(&answer.body).unwrap_or(Problem {
-                    code: "http_error".into(),
-                    op_id: None,
-                });
-                match self.refused(now_ms, status, problem) {
-                    // The rest of the queue goes on in the next round trip.
-                    Error::SetAside { .. } => Ok(SyncOutcome {
-                        set_aside: 1,
-                        cursor: self.device()?.cursor,
-                        ..SyncOutcome::default()
-                    }),
-                    e => Err(e),
-                }
-            }
+            (_, None) => Err(not_linli(&answer)),
+            (status, Some(problem)) => match self.refused(now_ms, status, problem) {
+                // The rest of the queue goes on in the next round trip.
+                Error::SetAside { .. } => Ok(SyncOutcome {
+                    set_aside: 1,
+                    cursor: self.device()?.cursor,
+                    ..SyncOutcome::default()
+                }),
+                e => Err(e),
+            },
         }
     }
 
@@ -280,6 +281,9 @@ pub struct Problem {
     pub code: String,
     /// The refused op, for a batch refused because of one op.
     pub op_id: Option<OpId>,
+    /// The document's `status` member (the HTTP status the server sent it with), kept for answers handed to
+    /// `apply_sync_response` by an app's own HTTP stack.
+    pub status: Option<u16>,
 }
 
 impl Problem {
@@ -299,9 +303,34 @@ impl Problem {
             .get("op_id")
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok());
+        let status = inner
+            .get("status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok());
         Some(Problem {
             code: code.clone(),
             op_id,
+            status,
         })
     }
+}
+
+/// Whether a 2xx body is one of Linli's answers (a `SyncResponse` or a `Snapshot`: a JSON object with a
+/// `protocol` member). A captive portal's login page, or any other HTML or JSON, is not.
+fn is_linli_answer(bytes: &[u8]) -> bool {
+    matches!(
+        serde_json::from_slice::<Value>(bytes),
+        Ok(Value::Object(map)) if map.contains_key("protocol")
+    )
+}
+
+/// The error for an answer that did not come from a Linli server: the request did not reach it (a captive portal
+/// or a proxy answered instead) or the base URL points elsewhere. Nothing was sent that changes anything.
+fn not_linli(answer: &crate::http::Answer) -> Error {
+    Error::Network(format!(
+        "the server could not be reached properly: the answer (HTTP {}, {}) is not from a Linli server; \
+         a captive portal or proxy may be in the way (sign in to the network), or the base URL is wrong",
+        answer.status,
+        answer.content_type.as_deref().unwrap_or("no content type")
+    ))
 }
