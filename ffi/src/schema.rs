@@ -2,7 +2,9 @@
 //! version kept in `PRAGMA user_version`.
 //!
 //! Tables:
-//! - `device`: one row, the sync state (device id, user, role, hybrid logical clock, server cursor).
+//! - `device`: one row, the sync state (device id, user, role, hybrid logical clock, server cursor, and
+//!   `scope_stale`: the user's grid cells changed since the replica's data was fetched, so a scoped snapshot must
+//!   replace it).
 //! - `local_ops`: the ops this device wrote, in the order written (`seq`), with a `synced` marker: 0 waiting, 1
 //!   acknowledged by the server, 2 set aside because the server refused it for good (`rejected_ops` says why).
 //! - `remote_ops`: ops received from the server.
@@ -17,7 +19,7 @@
 use rusqlite::{Connection, Transaction};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Creates the current schema in an empty database.
 pub fn init(tx: &Transaction) -> rusqlite::Result<()> {
@@ -47,6 +49,10 @@ pub fn upgrade_from(tx: &Transaction, from: u32) -> rusqlite::Result<bool> {
                      code TEXT NOT NULL,
                      rejected_ms INTEGER NOT NULL
                  ) WITHOUT ROWID;",
+            )?,
+            // v4: a change of the user's grid cells is remembered until a scoped snapshot has replaced the data.
+            3 => tx.execute_batch(
+                "ALTER TABLE device ADD COLUMN scope_stale INTEGER NOT NULL DEFAULT 0;",
             )?,
             _ => {
                 return Err(rusqlite::Error::InvalidParameterName(format!(
@@ -81,7 +87,8 @@ CREATE TABLE device (
     hlc_logical INTEGER NOT NULL DEFAULT 0,
     cursor INTEGER NOT NULL DEFAULT 0,
     last_sync_ms INTEGER,
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    scope_stale INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE base_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),

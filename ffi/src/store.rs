@@ -107,7 +107,11 @@ impl Store {
             }
             Some(d) => {
                 if d.role != role {
-                    tx.execute("UPDATE device SET role = ?1 WHERE id = 1", [role.as_str()])?;
+                    // Another role sees other data: the next sync replaces it with a snapshot of the new scope.
+                    tx.execute(
+                        "UPDATE device SET role = ?1, scope_stale = 1 WHERE id = 1",
+                        [role.as_str()],
+                    )?;
                 }
                 d
             }

@@ -7,17 +7,20 @@
 //! code `device_revoked` wipes the replica's data and marks it revoked; the documented manual wipe is
 //! [`Store::wipe`].
 
+use linli_sync_core::grid::MemberRole;
 use linli_sync_core::prelude::{
-    OpId, PROTOCOL_VERSION, Rules, Snapshot, State, SyncRequest, SyncResponse,
+    GridId, OpId, PROTOCOL_VERSION, Role, Rules, Snapshot, State, SyncRequest, SyncResponse,
 };
+use linli_sync_core::rights::grids_of;
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 use crate::device;
 use crate::error::{Error, Result};
 use crate::oplog;
 use crate::store::{Store, load_state};
 use crate::types::SyncOutcome;
-use crate::views;
+use crate::views::{self, Me};
 
 /// The problem code with which the server refuses a revoked device.
 pub const REVOKED: &str = "device_revoked";
@@ -84,7 +87,8 @@ impl Store {
     }
 
     fn apply_inner(&mut self, now_ms: u64, response: &SyncResponse) -> Result<SyncOutcome> {
-        let cursor = self.device()?.cursor.max(response.cursor);
+        let device = self.device()?;
+        let cursor = device.cursor.max(response.cursor);
         let Store {
             conn,
             state,
@@ -92,7 +96,14 @@ impl Store {
             me,
             ..
         } = self;
+        let before = scope_of(state, *me);
         let tx = conn.transaction()?;
+        // A pull from cursor 0 on a replica without a snapshot is the whole history of the current scope: nothing
+        // to backfill, nothing to purge.
+        let from_scratch = device.cursor == 0
+            && tx.query_row("SELECT count(*) FROM base_state", [], |r| {
+                r.get::<_, i64>(0)
+            })? == 0;
         let acked = oplog::mark_synced(&tx, &response.acked)?;
         let mut fresh = Vec::new();
         for op in &response.ops {
@@ -100,6 +111,17 @@ impl Store {
                 state.apply(op);
                 fresh.push(op.clone());
             }
+        }
+        // Membership ops about the user are in every pull whatever the scope (`Viewer::can_see_parts`), so this is
+        // where a device learns that its grid cells changed. The flag outlives a failed snapshot download: the
+        // next sync fetches it again.
+        let after = scope_of(state, *me);
+        let gained: Vec<String> = after.difference(&before).map(ToString::to_string).collect();
+        let lost: Vec<String> = before.difference(&after).map(ToString::to_string).collect();
+        let changed = !gained.is_empty() || !lost.is_empty();
+        let stale = device.scope_stale || (changed && !from_scratch);
+        if stale != device.scope_stale {
+            device::set_scope_stale(&tx, stale)?;
         }
         // Later local events order after everything heard. A time beyond the drift bound is not observed (the
         // clock refuses it and stays as it was); the op itself is still applied, since the server accepted it.
@@ -121,11 +143,19 @@ impl Store {
             has_more: response.has_more,
             cursor,
             set_aside: 0,
+            grids_gained: gained,
+            grids_lost: lost,
+            rescoped: false,
+            needs_snapshot: stale,
         })
     }
 
-    /// Starts (or restarts) from a server snapshot of this device's scope. Ops already held are kept and applied
-    /// on top, so local work not yet synced survives a bootstrap.
+    /// Starts (or restarts) from a server snapshot of this device's scope. The snapshot is the whole of what the
+    /// user may see up to its cursor, so it replaces what the replica received before: ops received from the
+    /// server and this device's acknowledged ops are deleted (what of them is still visible is in the snapshot),
+    /// and the device's unacknowledged and set-aside ops are kept, the former applied on top. Deleted pages are
+    /// overwritten and the WAL truncated, so data that left the user's scope is gone from the file. Fetch the
+    /// snapshot after the sync whose acknowledgements it should include.
     pub fn bootstrap(&mut self, now_ms: u64, bytes: &[u8]) -> Result<()> {
         self.ensure_active()?;
         if let Some(problem) = Problem::parse(bytes) {
@@ -142,7 +172,11 @@ impl Store {
         let base = serde_json::to_string(&snapshot.state)
             .map_err(|e| crate::error::json("snapshot encoding", &e))?;
         let mut state = snapshot.state;
+        // Freed pages are zeroed, so a purged household's name is not left in the file's free space.
+        self.conn.pragma_update(None, "secure_delete", "ON")?;
         let tx = self.conn.transaction()?;
+        let dropped = tx.execute("DELETE FROM remote_ops", [])?
+            + tx.execute("DELETE FROM local_ops WHERE synced = 1", [])?;
         tx.execute(
             "INSERT OR REPLACE INTO base_state (id, cursor, state) VALUES (1, ?1, ?2)",
             rusqlite::params![device::to_i64(snapshot.cursor), base],
@@ -153,10 +187,23 @@ impl Store {
         let _ = self.writer.clock.observe(snapshot.server_time, now_ms);
         device::save_clock(&tx, self.writer.clock.last())?;
         device::save_cursor(&tx, snapshot.cursor, now_ms)?;
+        device::set_scope_stale(&tx, false)?;
         views::rebuild(&tx, &state, self.me)?;
         tx.commit()?;
         self.state = state;
+        if dropped > 0 {
+            // What was deleted may still sit in the WAL until a checkpoint, and in pages VACUUM frees.
+            self.conn.execute_batch("VACUUM")?;
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         Ok(())
+    }
+
+    /// Whether the user's grid cells changed since the replica's data was fetched, so that a snapshot of the new
+    /// scope must replace it ([`Store::bootstrap`]).
+    pub fn scope_stale(&self) -> Result<bool> {
+        Ok(self.device()?.scope_stale)
     }
 
     /// Deletes every op, the snapshot and the views (the identity row stays, so the device can bootstrap again).
@@ -272,6 +319,17 @@ impl Store {
             .query_row("SELECT count(*) FROM base_state", [], |r| r.get(0))?;
         Ok(base == 0 && self.device()?.cursor == 0)
     }
+}
+
+/// The grid cells whose data the user's role lets them see: where they are a grid worker (for a grid worker) or
+/// a micro-butler (for a volunteer). An admin sees everything, so their scope never changes.
+fn scope_of(state: &State, me: Me) -> BTreeSet<GridId> {
+    let role = match me.role {
+        Role::Admin => return BTreeSet::new(),
+        Role::GridWorker => MemberRole::Worker,
+        Role::Volunteer => MemberRole::Butler,
+    };
+    grids_of(state, me.user, role).collect()
 }
 
 /// The parts of a problem document (RFC 9457 with a `code` member, as the server sends) that the library acts on.
