@@ -363,3 +363,140 @@ fn a_malformed_base_url_is_invalid_and_a_wrong_token_keeps_the_servers_status() 
         e => panic!("expected Rejected, got {e:?}"),
     }
 }
+
+/// What an app shows: households to visit, cells `(id, as worker, as butler)`, open tickets `(id, description)`,
+/// and `(approved, pending)` minutes; without the fields judged at the time of the call (elapsed times).
+type Shown = (
+    Vec<String>,
+    Vec<(String, bool, bool)>,
+    Vec<(String, String)>,
+    (u64, u64),
+);
+
+fn shown(app: &App) -> Shown {
+    let mut cells: Vec<(String, bool, bool)> = app
+        .replica
+        .grid_cells()
+        .expect("cells")
+        .into_iter()
+        .map(|g| (g.grid_id, g.as_worker, g.as_butler))
+        .collect();
+    cells.sort();
+    let mut tickets: Vec<(String, String)> = app
+        .replica
+        .open_tickets()
+        .expect("tickets")
+        .into_iter()
+        .map(|t| (t.ticket_id, t.description))
+        .collect();
+    tickets.sort();
+    let me = app.replica.my_summary().expect("summary");
+    (
+        app.households(),
+        cells,
+        tickets,
+        (me.approved_minutes, me.pending_minutes),
+    )
+}
+
+/// The property of issue 16: for random scope changes interleaved with the user's own writes and other people's,
+/// the replica after one `sync()` shows what a fresh device of the same user shows after its bootstrap, holds in
+/// its file no ticket text the fresh device cannot see, and every op it wrote is either acknowledged or set aside.
+#[test]
+fn after_random_scope_changes_a_replica_equals_a_fresh_bootstrap_of_its_scope() {
+    for seed in 0..6u64 {
+        let mut world = three_cells();
+        let mut rng = linli_sim::rng::Rng::new(seed);
+        let (role, who) = if seed % 2 == 0 {
+            (MemberRole::Butler, world.cells[0].butlers[0])
+        } else {
+            (MemberRole::Worker, world.cells[0].workers[0])
+        };
+        let user = world.user(who);
+        let app = App::open(&world, user, "moving-app");
+        app.sync();
+        let mut written = Vec::new();
+        let mut markers = Vec::new();
+        for step in 0..14 {
+            match rng.below(100) {
+                0..35 => {
+                    let cell = world.cells[rng.below(3)].id;
+                    let tags = world
+                        .console
+                        .snapshot()
+                        .state
+                        .grid(&cell)
+                        .map(|g| g.members(role).live_tags(&user))
+                        .unwrap_or_default();
+                    if tags.is_empty() {
+                        add_member(&mut world, cell, user, role, &[]);
+                    } else {
+                        remove_member(&mut world, cell, user, role, tags);
+                    }
+                }
+                35..65 => {
+                    let mine: Vec<String> = app
+                        .replica
+                        .grid_cells()
+                        .expect("cells")
+                        .into_iter()
+                        .filter(|g| g.as_worker || g.as_butler)
+                        .map(|g| g.grid_id)
+                        .collect();
+                    if !mine.is_empty() {
+                        let cell: GridId = rng.pick(&mine).parse().expect("grid id");
+                        let id = app
+                            .replica
+                            .create_ticket(ticket(cell, &format!("own-{seed}-{step}")))
+                            .expect("own ticket");
+                        written.push(id);
+                    }
+                }
+                65..85 => {
+                    let c = rng.below(3);
+                    let marker = format!("resident-words-{seed}-{step}-{}", rng.next_u64());
+                    let cell = world.cells[c].id;
+                    let p = &mut world.phones[world.cells[c].workers[1]];
+                    let now = p.now();
+                    p.store
+                        .create_ticket(now, &ticket(cell, &marker))
+                        .expect("colleague's ticket");
+                    p.sync().expect("colleague syncs");
+                    markers.push(marker);
+                }
+                _ => {
+                    app.sync();
+                }
+            }
+        }
+        app.sync();
+        let fresh = App::open(&world, user, "fresh-app");
+        fresh.sync();
+        assert_eq!(shown(&app), shown(&fresh), "seed {seed}");
+        let visible: Vec<String> = shown(&fresh).2.into_iter().map(|(_, d)| d).collect();
+        for m in &markers {
+            assert_eq!(
+                app.file_holds(m),
+                visible.contains(m),
+                "seed {seed}: {m} held in the file but not visible, or the reverse"
+            );
+        }
+        let status = app.replica.sync_status().expect("status");
+        assert_eq!(status.unsynced_ops, 0, "seed {seed}");
+        let set_aside: Vec<String> = app
+            .replica
+            .rejected_ops()
+            .expect("rejected")
+            .into_iter()
+            .map(|r| r.entity_id)
+            .collect();
+        let server = world.console.snapshot().state;
+        for id in &written {
+            let stored = server.ticket(&id.parse().expect("ticket id")).is_some();
+            assert!(
+                set_aside.contains(id) != stored,
+                "seed {seed}: own ticket {id} neither acknowledged nor set aside"
+            );
+        }
+    }
+}
