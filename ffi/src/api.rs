@@ -3,8 +3,9 @@
 //! [`Error`] in one place (`impl From<Error> for ReplicaError`).
 //!
 //! Threading: a `Replica` may be shared between threads; calls are serialised by one mutex around the single
-//! writer connection. `sync` holds it only while preparing and applying, not during the network round trip, so
-//! writes made meanwhile are not blocked (they are pushed by the next sync). No panic crosses the boundary: a
+//! writer connection. `sync` holds it only while preparing and applying, not during the network round trip, so a
+//! write made meanwhile waits at most for the apply of one answer (measured in `docs/benchmarks.md`; it is pushed
+//! by the next sync). No panic crosses the boundary: a
 //! panic inside a call is caught, the replica is closed, and the call returns `ReplicaError::Internal`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
