@@ -3,8 +3,9 @@
 //! [`Error`] in one place (`impl From<Error> for ReplicaError`).
 //!
 //! Threading: a `Replica` may be shared between threads; calls are serialised by one mutex around the single
-//! writer connection. `sync` holds it only while preparing and applying, not during the network round trip, so
-//! writes made meanwhile are not blocked (they are pushed by the next sync). No panic crosses the boundary: a
+//! writer connection. `sync` holds it only while preparing and applying, not during the network round trip, so a
+//! write made meanwhile waits at most for the apply of one answer (measured in `docs/benchmarks.md`; it is pushed
+//! by the next sync). No panic crosses the boundary: a
 //! panic inside a call is caught, the replica is closed, and the call returns `ReplicaError::Internal`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -157,17 +158,24 @@ impl Replica {
         token: &str,
         t: Timeouts,
     ) -> Result<SyncOutcome, ReplicaError> {
+        http::check_base(base_url)?;
+        let snapshot_url = http::endpoint(
+            base_url,
+            &format!("/v1/snapshot?protocol={PROTOCOL_VERSION}"),
+        );
         if self.with(|s| s.needs_bootstrap())? {
-            let path = format!("/v1/snapshot?protocol={PROTOCOL_VERSION}");
-            let answer = http::get(&http::endpoint(base_url, &path), token, t)?;
-            // A server without snapshots (404) is synced from cursor 0 instead.
-            if answer.status != 404 {
+            let answer = http::get(&snapshot_url, token, t)?;
+            // A Linli server without snapshots (404 `not_found`) is synced from cursor 0 instead; any other 404 (a
+            // web server's page) is not Linli's and is reported as such.
+            let no_snapshots = answer.status == 404
+                && crate::sync::Problem::parse(&answer.body).is_some_and(|p| p.code == "not_found");
+            if !no_snapshots {
                 self.with(|s| s.apply_http(now_ms(), answer, true))?;
             }
         }
         let mut total = SyncOutcome::default();
         // Round trips go on while the server has more to give, the push backlog is shrinking, or an op was just set
-        // aside; bounded, so a server that keeps saying "more" is asked again by the next call, not endlessly.
+        // aside (that request pulled nothing); bounded, so a server that keeps saying "more" is asked again by the next call, not endlessly.
         for _ in 0..MAX_ROUND_TRIPS {
             let body = self.with(|s| s.prepare_sync())?;
             let answer = http::post_json(&http::endpoint(base_url, "/v1/sync"), token, &body, t)?;
@@ -176,13 +184,26 @@ impl Replica {
             total.received += page.received;
             total.set_aside += page.set_aside;
             total.cursor = page.cursor.max(total.cursor);
+            total.grids_gained.extend(page.grids_gained);
+            total.grids_lost.extend(page.grids_lost);
             let backlog = self.with(|s| Ok(s.sync_status()?.unsynced_ops))?;
             total.has_more = page.has_more || backlog > 0;
-            let progressed = page.acked > 0 || page.set_aside > 0;
-            if !(page.has_more || (backlog > 0 && progressed)) {
+            // A set-aside op means the server refused that request whole: nothing was pulled, so ask again.
+            let refused = page.set_aside > 0;
+            if !(page.has_more || refused || (backlog > 0 && page.acked > 0)) {
                 break;
             }
         }
+        // The user's grid cells changed (in this call or an earlier one whose snapshot download failed): a snapshot
+        // of the new scope, fetched after everything was pushed and pulled, replaces the replica's data. What
+        // became visible arrives with its history folded in; what left the scope is purged from the file.
+        if self.with(|s| s.scope_stale())? {
+            let answer = http::get(&snapshot_url, token, t)?;
+            self.with(|s| s.apply_http(now_ms(), answer, true))?;
+            total.rescoped = true;
+            total.cursor = self.with(|s| Ok(s.sync_status()?.cursor))?;
+        }
+        total.needs_snapshot = false;
         Ok(total)
     }
 }

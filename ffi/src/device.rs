@@ -26,6 +26,8 @@ pub struct Device {
     pub last_sync_ms: Option<u64>,
     /// The server revoked this device.
     pub revoked: bool,
+    /// The user's grid cells changed since the data was fetched: a scoped snapshot must replace it.
+    pub scope_stale: bool,
 }
 
 /// Reads the device row, if the replica was ever opened.
@@ -33,7 +35,7 @@ pub fn load(conn: &Connection) -> Result<Option<Device>> {
     let row = conn
         .query_row(
             "SELECT replica_id, user_id, role, hlc_wall_ms, hlc_logical, cursor, last_sync_ms, revoked,
-                    heard_wall_ms, heard_logical
+                    heard_wall_ms, heard_logical, scope_stale
              FROM device WHERE id = 1",
             [],
             |r| {
@@ -47,11 +49,14 @@ pub fn load(conn: &Connection) -> Result<Option<Device>> {
                     r.get::<_, Option<i64>>(6)?,
                     r.get::<_, bool>(7)?,
                     (r.get::<_, i64>(8)?, r.get::<_, i64>(9)?),
+                    r.get::<_, bool>(10)?,
                 ))
             },
         )
         .optional()?;
-    let Some((replica, user, role, wall, logical, cursor, last_sync, revoked, heard)) = row else {
+    let Some((replica, user, role, wall, logical, cursor, last_sync, revoked, heard, scope_stale)) =
+        row
+    else {
         return Ok(None);
     };
     let corrupt = |what: &str| Error::Invalid(format!("the replica file has an invalid {what}"));
@@ -70,7 +75,14 @@ pub fn load(conn: &Connection) -> Result<Option<Device>> {
         cursor: to_u64(cursor),
         last_sync_ms: last_sync.map(to_u64),
         revoked,
+        scope_stale,
     }))
+}
+
+/// Marks whether the replica's data must be replaced by a snapshot of the user's (changed) scope.
+pub fn set_scope_stale(tx: &Transaction, stale: bool) -> Result<()> {
+    tx.execute("UPDATE device SET scope_stale = ?1 WHERE id = 1", [stale])?;
+    Ok(())
 }
 
 /// Writes the identity of a new replica.

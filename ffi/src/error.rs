@@ -8,7 +8,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum Error {
     /// SQLite failed (disk full, I/O error, corrupt file).
-    #[error("storage: {0}")]
+    #[error("{}", storage_reason(.0))]
     Sqlite(#[from] rusqlite::Error),
     /// The op breaks a rule of `sync-core` (validation).
     #[error("{0}")]
@@ -20,9 +20,9 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
     /// The server refused the request (its error code, without the request's content).
-    #[error("the server refused the sync: {code} (HTTP {status})")]
+    #[error("the server refused the sync: {code}{}", http_status(*status))]
     Server {
-        /// HTTP status.
+        /// HTTP status (0 when a problem document without one was handed to `apply_sync_response`).
         status: u16,
         /// The server's error code.
         code: String,
@@ -44,6 +44,29 @@ pub enum Error {
     /// The replica was closed.
     #[error("the replica is closed")]
     Closed,
+}
+
+/// SQLite's failure without SQLite's message: the message of a failed open carries the file's full path (which
+/// names the app's sandbox, and on some phones the user), and a constraint message can name stored values. The
+/// code says what failed; that is what an app or a bug report needs.
+fn storage_reason(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(code, _) => {
+            format!("the database failed: {code}")
+        }
+        rusqlite::Error::InvalidPath(_) => {
+            "the database failed: the replica's path is not valid".into()
+        }
+        e => format!("the database failed: {e}"),
+    }
+}
+
+fn http_status(status: u16) -> String {
+    if status == 0 {
+        String::new()
+    } else {
+        format!(" (HTTP {status})")
+    }
 }
 
 /// Shorthand.

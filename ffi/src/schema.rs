@@ -3,7 +3,8 @@
 //!
 //! Tables:
 //! - `device`: one row, the sync state (device id, user, role, hybrid logical clock and the latest time it heard
-//!   from the server, server cursor).
+//!   from the server, server cursor, and `scope_stale`: the user's grid cells changed since the replica's data
+//!   was fetched, so a scoped snapshot must replace it).
 //! - `local_ops`: the ops this device wrote, in the order written (`seq`), with a `synced` marker: 0 waiting, 1
 //!   acknowledged by the server, 2 set aside because the server refused it for good (`rejected_ops` says why).
 //! - `remote_ops`: ops received from the server.
@@ -18,7 +19,7 @@
 use rusqlite::{Connection, Transaction};
 
 /// The schema version this build writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// Creates the current schema in an empty database.
 pub fn init(tx: &Transaction) -> rusqlite::Result<()> {
@@ -55,6 +56,10 @@ pub fn upgrade_from(tx: &Transaction, from: u32) -> rusqlite::Result<bool> {
                 "ALTER TABLE device ADD COLUMN heard_wall_ms INTEGER NOT NULL DEFAULT 0;
                  ALTER TABLE device ADD COLUMN heard_logical INTEGER NOT NULL DEFAULT 0;",
             )?,
+            // v5: a change of the user's grid cells is remembered until a scoped snapshot has replaced the data.
+            4 => tx.execute_batch(
+                "ALTER TABLE device ADD COLUMN scope_stale INTEGER NOT NULL DEFAULT 0;",
+            )?,
             _ => {
                 return Err(rusqlite::Error::InvalidParameterName(format!(
                     "no upgrade path from schema version {v}"
@@ -90,7 +95,8 @@ CREATE TABLE device (
     last_sync_ms INTEGER,
     revoked INTEGER NOT NULL DEFAULT 0,
     heard_wall_ms INTEGER NOT NULL DEFAULT 0,
-    heard_logical INTEGER NOT NULL DEFAULT 0
+    heard_logical INTEGER NOT NULL DEFAULT 0,
+    scope_stale INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE base_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),

@@ -10,9 +10,9 @@
 use linli_sync_core::entry::{Activity, EntryStatus, Reason, Record, Visit};
 use linli_sync_core::grid::MemberRole;
 use linli_sync_core::prelude::{
-    CardOp, EntryId, EntryOp, GridId, Hlc, HlcClock, HouseholdId, Location, Note, Op, OpBody, OpId,
-    Points, Purpose, Rating, ReplicaId, Reporter, Role, Rules, State, TicketCreate, TicketId,
-    TicketOp, UserId, Writer, authorize,
+    CardOp, EntryId, EntryOp, GridId, Hlc, HlcClock, HouseholdId, Location, Note, Op, OpBody, OpError,
+    OpId, Points, Purpose, Rating, ReplicaId, Reporter, RightsError, Role, Rules, State, TicketCreate,
+    TicketId, TicketOp, UserId, Writer, authorize,
 };
 use linli_sync_core::rights::grids_of;
 use rusqlite::{Connection, OptionalExtension};
@@ -111,7 +111,11 @@ impl Store {
             }
             Some(d) => {
                 if d.role != role {
-                    tx.execute("UPDATE device SET role = ?1 WHERE id = 1", [role.as_str()])?;
+                    // Another role sees other data: the next sync replaces it with a snapshot of the new scope.
+                    tx.execute(
+                        "UPDATE device SET role = ?1, scope_stale = 1 WHERE id = 1",
+                        [role.as_str()],
+                    )?;
                 }
                 d
             }
@@ -221,13 +225,23 @@ impl Store {
 
     fn record_inner(&mut self, ops: &[Op], applied: &mut bool) -> Result<()> {
         for op in ops {
-            authorize(
+            if let Err(denied) = authorize(
                 &self.state,
                 self.writer.replica,
                 self.me.user,
                 self.me.role,
                 op,
-            )?;
+            ) {
+                // Scope is judged by the grid cell of the op's target; a target this replica has never heard of
+                // has none, which `authorize` reports as out of scope. The app's fault is the unknown id, and the
+                // remedy differs (sync first, or a wrong id), so that is what is said.
+                if matches!(denied, RightsError::OutOfScope { .. })
+                    && let Err(unknown @ OpError::UnknownEntity { .. }) = self.state.validate_op(op)
+                {
+                    return Err(unknown.into());
+                }
+                return Err(denied.into());
+            }
             self.state.validate_local(op)?;
             // Later ops of the same write may depend on earlier ones (a card credit on its approval).
             self.state.apply(op);

@@ -7,17 +7,20 @@
 //! code `device_revoked` wipes the replica's data and marks it revoked; the documented manual wipe is
 //! [`Store::wipe`].
 
+use linli_sync_core::grid::MemberRole;
 use linli_sync_core::prelude::{
-    OpId, PROTOCOL_VERSION, Rules, Snapshot, State, SyncRequest, SyncResponse,
+    GridId, OpId, PROTOCOL_VERSION, Role, Rules, Snapshot, State, SyncRequest, SyncResponse,
 };
+use linli_sync_core::rights::grids_of;
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 use crate::device;
 use crate::error::{Error, Result};
 use crate::oplog;
 use crate::store::{Store, load_state};
 use crate::types::SyncOutcome;
-use crate::views;
+use crate::views::{self, Me};
 
 /// The problem code with which the server refuses a revoked device.
 pub const REVOKED: &str = "device_revoked";
@@ -67,7 +70,7 @@ impl Store {
             if let Some(outcome) = self.clock_refusal(now_ms, &problem)? {
                 return Ok(outcome);
             }
-            return Err(self.refused(now_ms, 0, problem));
+            return Err(self.refused(now_ms, problem.status.unwrap_or(0), problem));
         }
         let response: SyncResponse = serde_json::from_slice(bytes)
             .map_err(|e| crate::error::json("not a sync response", &e))?;
@@ -94,7 +97,8 @@ impl Store {
     }
 
     fn apply_inner(&mut self, now_ms: u64, response: &SyncResponse) -> Result<SyncOutcome> {
-        let cursor = self.device()?.cursor.max(response.cursor);
+        let device = self.device()?;
+        let cursor = device.cursor.max(response.cursor);
         let Store {
             conn,
             state,
@@ -103,7 +107,14 @@ impl Store {
             held,
             ..
         } = self;
+        let before = scope_of(state, *me);
         let tx = conn.transaction()?;
+        // A pull from cursor 0 on a replica without a snapshot is the whole history of the current scope: nothing
+        // to backfill, nothing to purge.
+        let from_scratch = device.cursor == 0
+            && tx.query_row("SELECT count(*) FROM base_state", [], |r| {
+                r.get::<_, i64>(0)
+            })? == 0;
         let acked = oplog::mark_synced(&tx, &response.acked)?;
         let mut fresh = Vec::new();
         let mut replaced = false;
@@ -123,6 +134,17 @@ impl Store {
         if replaced {
             // A version of this device's own was set aside for the server's copy: the state is rebuilt without it.
             *state = load_state(&tx)?;
+        }
+        // Membership ops about the user are in every pull whatever the scope (`Viewer::can_see_parts`), so this is
+        // where a device learns that its grid cells changed. The flag outlives a failed snapshot download: the
+        // next sync fetches it again.
+        let after = scope_of(state, *me);
+        let gained: Vec<String> = after.difference(&before).map(ToString::to_string).collect();
+        let lost: Vec<String> = before.difference(&after).map(ToString::to_string).collect();
+        let changed = !gained.is_empty() || !lost.is_empty();
+        let stale = device.scope_stale || (changed && !from_scratch);
+        if stale != device.scope_stale {
+            device::set_scope_stale(&tx, stale)?;
         }
         // Later local events order after everything heard. The times of ops the server accepted (the ones it
         // sends, and this device's own ops it acknowledges: the newest is the last acknowledged) passed the
@@ -156,15 +178,23 @@ impl Store {
             has_more: response.has_more,
             cursor,
             set_aside: 0,
+            grids_gained: gained,
+            grids_lost: lost,
+            rescoped: false,
+            needs_snapshot: stale,
         })
     }
 
-    /// Starts (or restarts) from a server snapshot of this device's scope. Ops already held are kept and applied
-    /// on top, so local work not yet synced survives a bootstrap.
+    /// Starts (or restarts) from a server snapshot of this device's scope. The snapshot is the whole of what the
+    /// user may see up to its cursor, so it replaces what the replica received before: ops received from the
+    /// server and this device's acknowledged ops are deleted (what of them is still visible is in the snapshot),
+    /// and the device's unacknowledged and set-aside ops are kept, the former applied on top. Deleted pages are
+    /// overwritten and the WAL truncated, so data that left the user's scope is gone from the file. Fetch the
+    /// snapshot after the sync whose acknowledgements it should include.
     pub fn bootstrap(&mut self, now_ms: u64, bytes: &[u8]) -> Result<()> {
         self.ensure_active()?;
         if let Some(problem) = Problem::parse(bytes) {
-            return Err(self.refused(now_ms, 0, problem));
+            return Err(self.refused(now_ms, problem.status.unwrap_or(0), problem));
         }
         let snapshot: Snapshot =
             serde_json::from_slice(bytes).map_err(|e| crate::error::json("not a snapshot", &e))?;
@@ -177,7 +207,11 @@ impl Store {
         let base = serde_json::to_string(&snapshot.state)
             .map_err(|e| crate::error::json("snapshot encoding", &e))?;
         let mut state = snapshot.state;
+        // Freed pages are zeroed, so a purged household's name is not left in the file's free space.
+        self.conn.pragma_update(None, "secure_delete", "ON")?;
         let tx = self.conn.transaction()?;
+        let dropped = tx.execute("DELETE FROM remote_ops", [])?
+            + tx.execute("DELETE FROM local_ops WHERE synced = 1", [])?;
         tx.execute(
             "INSERT OR REPLACE INTO base_state (id, cursor, state) VALUES (1, ?1, ?2)",
             rusqlite::params![device::to_i64(snapshot.cursor), base],
@@ -188,10 +222,23 @@ impl Store {
         let _ = self.writer.clock.observe(snapshot.server_time, now_ms);
         device::save_clock(&tx, &self.writer.clock)?;
         device::save_cursor(&tx, snapshot.cursor, now_ms)?;
+        device::set_scope_stale(&tx, false)?;
         views::rebuild(&tx, &state, self.me)?;
         tx.commit()?;
         self.state = state;
+        if dropped > 0 {
+            // What was deleted may still sit in the WAL until a checkpoint, and in pages VACUUM frees.
+            self.conn.execute_batch("VACUUM")?;
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         Ok(())
+    }
+
+    /// Whether the user's grid cells changed since the replica's data was fetched, so that a snapshot of the new
+    /// scope must replace it ([`Store::bootstrap`]).
+    pub fn scope_stale(&self) -> Result<bool> {
+        Ok(self.device()?.scope_stale)
     }
 
     /// Deletes every op, the snapshot and the views (the identity row stays, so the device can bootstrap again).
@@ -293,27 +340,30 @@ impl Store {
 
 impl Store {
     /// Applies an HTTP answer: a snapshot (`snapshot`) or a sync answer on 2xx; 408, 429 and 5xx are "offline";
-    /// any other status is a refusal, handled as [`Store::refused`] does (an op set aside lets the sync go on).
+    /// any other status with a problem document is a refusal, handled as [`Store::refused`] does (an op set aside
+    /// lets the sync go on). An answer that is not Linli's (a captive portal's 200 page, a proxy's error page, a
+    /// 404 page of a wrong host) is "offline" too, saying so: the server was not reached properly.
     pub(crate) fn apply_http(
         &mut self,
         now_ms: u64,
         answer: crate::http::Answer,
         snapshot: bool,
     ) -> Result<SyncOutcome> {
-        match answer.status {
-            200..=299 if snapshot => self
+        let problem = Problem::parse(&answer.body);
+        match (answer.status, problem) {
+            (200..=299, None) if !is_linli_answer(&answer.body) => Err(not_linli(&answer)),
+            (200..=299, _) if snapshot => self
                 .bootstrap(now_ms, &answer.body)
                 .map(|()| SyncOutcome::default()),
-            200..=299 => self.apply_sync_response(now_ms, &answer.body),
-            408 | 429 | 500..=599 => Err(Error::Network(format!(
-                "the server is unavailable (HTTP {}); retry later",
-                answer.status
+            (200..=299, _) => self.apply_sync_response(now_ms, &answer.body),
+            // A proxy's 502 page is not the Linli server being unavailable: it falls to the `None` arm below.
+            (408 | 429, problem) | (500..=599, problem @ Some(_)) => Err(Error::Network(format!(
+                "the server is unavailable (HTTP {}{}); retry later",
+                answer.status,
+                problem.map_or(String::new(), |p| format!(", {}", p.code))
             ))),
-            status => {
-                let problem = Problem::parse(&answer.body).unwrap_or(Problem {
-                    code: "http_error".into(),
-                    op_id: None,
-                });
+            (_, None) => Err(not_linli(&answer)),
+            (status, Some(problem)) => {
                 if let Some(outcome) = self.clock_refusal(now_ms, &problem)? {
                     return Ok(outcome);
                 }
@@ -340,6 +390,17 @@ impl Store {
     }
 }
 
+/// The grid cells whose data the user's role lets them see: where they are a grid worker (for a grid worker) or
+/// a micro-butler (for a volunteer). An admin sees everything, so their scope never changes.
+fn scope_of(state: &State, me: Me) -> BTreeSet<GridId> {
+    let role = match me.role {
+        Role::Admin => return BTreeSet::new(),
+        Role::GridWorker => MemberRole::Worker,
+        Role::Volunteer => MemberRole::Butler,
+    };
+    grids_of(state, me.user, role).collect()
+}
+
 /// The parts of a problem document (RFC 9457 with a `code` member, as the server sends) that the library acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -347,6 +408,9 @@ pub struct Problem {
     pub code: String,
     /// The refused op, for a batch refused because of one op.
     pub op_id: Option<OpId>,
+    /// The document's `status` member (the HTTP status the server sent it with), kept for answers handed to
+    /// `apply_sync_response` by an app's own HTTP stack.
+    pub status: Option<u16>,
 }
 
 impl Problem {
@@ -366,9 +430,34 @@ impl Problem {
             .get("op_id")
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok());
+        let status = inner
+            .get("status")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok());
         Some(Problem {
             code: code.clone(),
             op_id,
+            status,
         })
     }
+}
+
+/// Whether a 2xx body is one of Linli's answers (a `SyncResponse` or a `Snapshot`: a JSON object with a
+/// `protocol` member). A captive portal's login page, or any other HTML or JSON, is not.
+fn is_linli_answer(bytes: &[u8]) -> bool {
+    matches!(
+        serde_json::from_slice::<Value>(bytes),
+        Ok(Value::Object(map)) if map.contains_key("protocol")
+    )
+}
+
+/// The error for an answer that did not come from a Linli server: the request did not reach it (a captive portal
+/// or a proxy answered instead) or the base URL points elsewhere. Nothing was sent that changes anything.
+fn not_linli(answer: &crate::http::Answer) -> Error {
+    Error::Network(format!(
+        "the server could not be reached properly: the answer (HTTP {}, {}) is not from a Linli server; \
+         a captive portal or proxy may be in the way (sign in to the network), or the base URL is wrong",
+        answer.status,
+        answer.content_type.as_deref().unwrap_or("no content type")
+    ))
 }

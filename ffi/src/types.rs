@@ -351,8 +351,8 @@ pub struct PendingEntry {
     pub minutes: u32,
 }
 
-/// What one sync round trip did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, uniffi::Record)]
+/// What one sync round trip (or one `sync()` call, summed) did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, uniffi::Record)]
 pub struct SyncOutcome {
     /// Local ops the server acknowledged in this answer.
     pub acked: u32,
@@ -364,6 +364,17 @@ pub struct SyncOutcome {
     pub cursor: u64,
     /// Local ops the server refused for good, now set aside (see `rejected_ops`).
     pub set_aside: u32,
+    /// Grid cells the user was given since the last answer (their households, tickets and history are fetched by
+    /// the same `sync()`: see `rescoped`).
+    pub grids_gained: Vec<String>,
+    /// Grid cells the user no longer covers: their data is purged from the file by the same `sync()`.
+    pub grids_lost: Vec<String>,
+    /// The user's scope changed and the replica's data was replaced by a snapshot of the new scope: what became
+    /// visible is there, what is no longer visible is gone from the file, the device's unacknowledged ops are kept.
+    pub rescoped: bool,
+    /// The user's scope changed and the replica still holds data of the old one: fetch `GET /v1/snapshot` and pass
+    /// it to `bootstrap` (`sync()` does this itself; only apps with their own HTTP stack need to).
+    pub needs_snapshot: bool,
 }
 
 /// One of this device's ops that the server refused for good.

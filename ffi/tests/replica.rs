@@ -621,7 +621,9 @@ fn http_sync_pushes_pulls_and_obeys_revocation() {
     let identity = w.identity(w.butler, Role::Volunteer, &ReplicaId::random().to_string());
     let replica = Replica::open_at(&path, &identity).expect("open");
     let setup = String::from_utf8(response(w.setup_ops(), vec![], 5)).expect("utf8");
-    let (url, server) = loopback(vec![(404, "{}".into()), (200, setup)]);
+    // A Linli server without snapshots answers 404 with its `not_found` problem document.
+    let not_found = r#"{"code":"not_found","status":404}"#.to_string();
+    let (url, server) = loopback(vec![(404, not_found), (200, setup)]);
     let outcome = replica.sync(url, "token-1".into()).expect("sync");
     assert_eq!((outcome.received, outcome.cursor), (5, 5));
     let seen = server.join().expect("server");

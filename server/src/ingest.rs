@@ -100,6 +100,48 @@ impl Engine {
         Ok(op)
     }
 
+    /// Writes ops issued *as* `replica` on behalf of `author` (already authorised by the caller), in one batch
+    /// through the same validation and storage as pushed ops, under the writer lock. Used to return a revoked
+    /// device's card rights to the pool: a `card.transfer` that spends the device's own rights, next in its own
+    /// sequence, which only the server may write, and only once the device can push nothing more. `make` builds
+    /// the bodies from the current state under the lock; no body, nothing written.
+    pub fn issue_as(
+        &self,
+        replica: ReplicaId,
+        author: UserId,
+        make: impl FnOnce(&State) -> Vec<OpBody>,
+        now_ms: u64,
+    ) -> Result<Vec<Op>, ApiError> {
+        let _writer = self.writer();
+        let bodies = make(&self.view().state);
+        if bodies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ops: Vec<Op> = bodies
+            .into_iter()
+            .map(|body| {
+                let time = self.server_clock().tick(now_ms);
+                Op {
+                    id: OpId::new_v7(time.wall_ms),
+                    replica,
+                    author,
+                    time,
+                    body,
+                    unknown: Unknown::default(),
+                }
+            })
+            .collect();
+        let batch = Batch {
+            who: None,
+            ops: ops.iter().cloned().map(Received::new).collect(),
+            now_ms,
+        };
+        self.write(std::slice::from_ref(&batch))
+            .pop()
+            .unwrap_or_else(|| Err(internal("no result")))?;
+        Ok(ops)
+    }
+
     /// Checks and stores a group of batches, each all or nothing, in one transaction; one result per batch.
     /// Must be called with the writer lock held.
     fn write(&self, batches: &[Batch]) -> Vec<Result<Pushed, ApiError>> {

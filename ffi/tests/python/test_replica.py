@@ -217,9 +217,12 @@ def test_bootstrap_from_a_snapshot_and_wipe_on_revocation(world, tmp_db):
     phone.apply_sync_response(wire.response(world.setup_ops(), cursor=5))
     phone.record_visit(visit(world))
     assert phone.sync_status().unsynced_ops == 1
-    # A (re)bootstrap from the server's snapshot moves the cursor and keeps unsynced work and what was received.
+    # A (re)bootstrap from the server's snapshot moves the cursor and keeps unsynced work; the snapshot is the whole
+    # of the scope, so what was received before and is not in it (here: everything) is gone.
     phone.bootstrap(wire.empty_snapshot(cursor=40))
     assert phone.sync_status().cursor == 40 and phone.sync_status().unsynced_ops == 1
+    assert phone.households_to_visit(0) == [] and phone.grid_cells() == []
+    phone.apply_sync_response(wire.response(world.setup_ops(), cursor=45))
     assert phone.households_to_visit(0)[0].visited_today
 
     with pytest.raises(L.ReplicaError.Rejected) as e:

@@ -2,6 +2,7 @@
 //! (`TestApp::spawn()`) and talks to it with reqwest, as a phone or the admin console would.
 
 mod auth;
+mod cards;
 mod common;
 mod dashboard;
 mod errors;
