@@ -65,6 +65,8 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// The body's `Content-Encoding` is not one the server decodes (gzip, deflate, identity).
+    UnsupportedEncoding,
     /// No usable credentials.
     Unauthorized {
         /// `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `invalid_enrolment_code`.
@@ -113,6 +115,11 @@ pub enum OpRejection {
     Invalid(OpError),
     /// An op with this id was stored before with other content.
     IdConflict,
+    /// Its JSON, unknown fields included, is longer than `max_op_bytes`.
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl OpRejection {
@@ -128,6 +135,7 @@ impl OpRejection {
             OpRejection::Invalid(OpError::InsufficientRights { .. }) => "insufficient_rights",
             OpRejection::Invalid(_) => "op_invalid",
             OpRejection::IdConflict => "op_id_conflict",
+            OpRejection::TooLarge { .. } => "op_too_large",
         }
     }
 
@@ -136,6 +144,7 @@ impl OpRejection {
             OpRejection::Rights(_) => StatusCode::FORBIDDEN,
             OpRejection::Invalid(_) | OpRejection::IdConflict => StatusCode::UNPROCESSABLE_ENTITY,
             OpRejection::Wire(_) | OpRejection::Clock(_) => StatusCode::BAD_REQUEST,
+            OpRejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -148,6 +157,7 @@ impl OpRejection {
             OpRejection::IdConflict => {
                 "an op with this id was stored before with different content".into()
             }
+            OpRejection::TooLarge { limit } => format!("the op exceeds max_op_bytes = {limit}"),
         }
     }
 
@@ -159,6 +169,9 @@ impl OpRejection {
             OpRejection::Rights(e) => serde_json::to_value(e).ok(),
             OpRejection::Invalid(e) => serde_json::to_value(e).ok(),
             OpRejection::IdConflict => None,
+            OpRejection::TooLarge { limit } => Some(serde_json::json!({
+                "code": "op_too_large", "limit_name": "max_op_bytes", "limit": limit,
+            })),
         }
     }
 }
@@ -175,6 +188,7 @@ impl ApiError {
             ApiError::UpgradeRequired { .. } => "upgrade_required",
             ApiError::UnsupportedProtocol { .. } => "unsupported_protocol",
             ApiError::TooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedEncoding => "unsupported_encoding",
             ApiError::DeviceRevoked => "device_revoked",
             ApiError::NotFound { .. } => "not_found",
             ApiError::Internal { .. } => "internal",
@@ -190,10 +204,12 @@ impl ApiError {
                 OpRejection::Rights(_) => "An operation is not allowed for this user",
                 OpRejection::Invalid(_) => "An operation breaks a rule",
                 OpRejection::IdConflict => "An operation id was reused",
+                OpRejection::TooLarge { .. } => "An operation is too large",
             },
             ApiError::UpgradeRequired { .. } => "Upgrade required",
             ApiError::UnsupportedProtocol { .. } => "Protocol version not supported",
             ApiError::TooLarge { .. } => "Request too large",
+            ApiError::UnsupportedEncoding => "Content encoding not supported",
             ApiError::Unauthorized { .. } => "Not authenticated",
             ApiError::DeviceRevoked => "Device revoked",
             ApiError::Forbidden { .. } => "Not allowed",
@@ -224,6 +240,9 @@ impl ApiError {
             }
             ApiError::DeviceRevoked => {
                 "this device was revoked: wipe local data and enrol again".into()
+            }
+            ApiError::UnsupportedEncoding => {
+                "send the body as is, or with `Content-Encoding: gzip` or `deflate`".into()
             }
             ApiError::Internal { .. } => "the server failed; retry later".into(),
         }
@@ -342,6 +361,7 @@ impl ResponseError for ApiError {
             ApiError::UpgradeRequired { .. } => StatusCode::UPGRADE_REQUIRED,
             ApiError::UnsupportedProtocol { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized { .. } | ApiError::DeviceRevoked => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,

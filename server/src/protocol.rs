@@ -101,10 +101,26 @@ pub fn parse_sync(body: &[u8], limits: &Limits) -> Result<Incoming, ApiError> {
         .map(field::<Option<u32>>("limit"))
         .transpose()?
         .flatten();
+    // A page of no ops would never advance the cursor; clamping 0 to 1 silently gave the client what it did not ask.
+    if limit == Some(0) {
+        return Err(ApiError::invalid("field `limit`: must be at least 1"));
+    }
     let ops = raw_ops
         .into_iter()
         .enumerate()
         .map(|(index, raw)| {
+            let too_large = || ApiError::OpRejected {
+                index,
+                op_id: op_id_of(raw),
+                reason: OpRejection::TooLarge {
+                    limit: limits.max_op_bytes,
+                },
+            };
+            // Unknown fields are kept as sent (forward compatibility), so the op as sent is what is bounded; its
+            // canonical form is checked too, as that is what is stored and sent to every device in scope.
+            if raw.get().len() > limits.max_op_bytes {
+                return Err(too_large());
+            }
             let (op, json) = Op::from_json_canonical(raw.get()).map_err(|e: WireError| {
                 ApiError::OpRejected {
                     index,
@@ -112,6 +128,9 @@ pub fn parse_sync(body: &[u8], limits: &Limits) -> Result<Incoming, ApiError> {
                     reason: OpRejection::Wire(e),
                 }
             })?;
+            if json.len() > limits.max_op_bytes {
+                return Err(too_large());
+            }
             Ok(Received { op, json })
         })
         .collect::<Result<_, ApiError>>()?;
@@ -212,6 +231,8 @@ mod tests {
         max_batch_ops: 2,
         max_body_bytes: 1000,
         max_pull_ops: 10,
+        max_op_bytes: 200,
+        max_pull_bytes: 1000,
     };
 
     fn code(body: &str) -> &'static str {

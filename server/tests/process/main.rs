@@ -1,0 +1,5 @@
+//! Tests of the real `linli` binary run as a child process, where what matters is seen from outside the process:
+//! its memory (`/proc/<pid>/status`).
+
+mod common;
+mod memory;
