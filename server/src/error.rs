@@ -148,11 +148,19 @@ impl OpRejection {
         }
     }
 
+    /// What is wrong, naming fields and rules but no value of the op (sync-core's own texts quote a refused
+    /// time, point amount or sequence number, which the server does not send back).
     fn detail(&self) -> String {
         match self {
             OpRejection::Wire(e) => e.to_string(),
-            OpRejection::Clock(e) => e.to_string(),
+            OpRejection::Clock(e) | OpRejection::Invalid(OpError::Clock(e)) => clock_detail(e),
             OpRejection::Rights(e) => e.to_string(),
+            OpRejection::Invalid(OpError::InsufficientRights { held, .. }) => {
+                format!("the spend needs rights this device does not hold (it holds {held} points)")
+            }
+            OpRejection::Invalid(OpError::SequenceGap { expected, .. }) => {
+                format!("the spend sequence is out of order; the next expected is {expected}")
+            }
             OpRejection::Invalid(e) => e.to_string(),
             OpRejection::IdConflict => {
                 "an op with this id was stored before with different content".into()
@@ -161,8 +169,17 @@ impl OpRejection {
         }
     }
 
-    /// The lower layer's own typed error, as JSON (its `code` is the rule broken).
+    /// The lower layer's own typed error, as JSON (its `code` is the rule broken), without the members that hold
+    /// a value of the op ([`OP_VALUES`]).
     fn cause(&self) -> Option<Value> {
+        let mut cause = self.typed_cause()?;
+        if let Value::Object(members) = &mut cause {
+            members.retain(|k, _| !OP_VALUES.contains(&k.as_str()));
+        }
+        Some(cause)
+    }
+
+    fn typed_cause(&self) -> Option<Value> {
         match self {
             OpRejection::Wire(e) => serde_json::to_value(e).ok(),
             OpRejection::Clock(e) => serde_json::to_value(e).ok(),
@@ -173,6 +190,18 @@ impl OpRejection {
                 "code": "op_too_large", "limit_name": "max_op_bytes", "limit": limit,
             })),
         }
+    }
+}
+
+/// Members of sync-core's typed errors that hold a value of the refused op: the time, the points asked, the
+/// sequence number found.
+const OP_VALUES: &[&str] = &["time_ms", "now_ms", "requested", "found"];
+
+fn clock_detail(e: &ClockError) -> String {
+    match e {
+        ClockError::TooFarAhead { max_ahead_ms, .. } => format!(
+            "the op's time is more than {max_ahead_ms} ms ahead of the server's clock: check the phone's clock"
+        ),
     }
 }
 
@@ -229,11 +258,12 @@ impl ApiError {
             ApiError::OpRejected { index, reason, .. } => {
                 format!("op {index} rejected, nothing stored: {}", reason.detail())
             }
-            ApiError::UpgradeRequired { found, supported } => format!(
-                "this client speaks protocol {found}; the server speaks {supported}: update the app"
+            // `found` is the client's value: not echoed.
+            ApiError::UpgradeRequired { supported, .. } => format!(
+                "this client speaks an older protocol; the server speaks {supported}: update the app"
             ),
-            ApiError::UnsupportedProtocol { found, supported } => {
-                format!("protocol {found} is newer than this server's ({supported})")
+            ApiError::UnsupportedProtocol { supported, .. } => {
+                format!("this client speaks a newer protocol than this server's ({supported})")
             }
             ApiError::TooLarge { limit_name, limit } => {
                 format!("the request exceeds {limit_name} = {limit}")

@@ -6,6 +6,7 @@
 use linli_sync_core::hlc::Hlc;
 use linli_sync_core::ids::OpId;
 use linli_sync_core::op::{Op, WireError};
+use linli_sync_core::redact;
 use linli_sync_core::sync::PROTOCOL_VERSION;
 use serde::Deserialize;
 use serde_json::Value;
@@ -72,10 +73,10 @@ pub fn parse_sync(body: &[u8], limits: &Limits) -> Result<Incoming, ApiError> {
         }
     }
     let top = parsed.map_err(|e| match e.classify() {
-        Category::Data => ApiError::invalid(e.to_string()),
+        Category::Data => ApiError::invalid(redact::serde_error(&e)),
         _ => ApiError::BadRequest {
             code: "malformed_json",
-            detail: format!("the body is not valid JSON: {e}"),
+            detail: format!("the body is not valid JSON: {}", redact::serde_error(&e)),
         },
     })?;
     let protocol: Option<Value> = top.protocol.map(field("protocol")).transpose()?;
@@ -143,7 +144,7 @@ fn field<'a, T: serde::de::DeserializeOwned>(
 ) -> impl Fn(&'a RawValue) -> Result<T, ApiError> {
     move |raw| {
         serde_json::from_str(raw.get())
-            .map_err(|e| ApiError::invalid(format!("field `{name}`: {e}")))
+            .map_err(|e| ApiError::invalid(format!("field `{name}`: {}", redact::serde_error(&e))))
     }
 }
 

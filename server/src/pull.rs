@@ -72,7 +72,7 @@ impl Engine {
             return Err(ApiError::Conflict {
                 code: "cursor_ahead",
                 detail: format!(
-                    "cursor {cursor} is beyond the server's last sequence number {upto}: bootstrap from a snapshot"
+                    "the cursor is beyond the server's last sequence number {upto}: bootstrap from a snapshot"
                 ),
             });
         }

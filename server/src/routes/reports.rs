@@ -60,7 +60,7 @@ fn required<'a>(v: &'a Option<String>, param: &str) -> Result<&'a str, ApiError>
 fn day(v: &Option<String>, param: &str, policy: &ReportPolicy) -> Result<(u64, u64), ApiError> {
     let s = required(v, param)?;
     calendar::day_range(s, policy.utc_offset_minutes)
-        .ok_or_else(|| bad(param, format!("`{s}` is not a date YYYY-MM-DD")))
+        .ok_or_else(|| bad(param, "is not a date YYYY-MM-DD"))
 }
 
 fn period(v: &Option<String>, param: &str) -> Result<String, ApiError> {
@@ -68,7 +68,7 @@ fn period(v: &Option<String>, param: &str) -> Result<String, ApiError> {
     if valid_period(s) {
         Ok(s.to_string())
     } else {
-        Err(bad(param, format!("`{s}` is not a period YYYY-MM or YYYY")))
+        Err(bad(param, "is not a period YYYY-MM or YYYY"))
     }
 }
 
@@ -106,7 +106,7 @@ fn scope(
         .filter(|g| !g.is_empty())
         .map(|g| {
             g.parse::<GridId>()
-                .map_err(|_| bad("grid", format!("`{g}` is not a grid cell id")))
+                .map_err(|_| bad("grid", "is not a grid cell id"))
         })
         .transpose()?;
     if role == Role::Admin {
@@ -162,14 +162,14 @@ pub async fn report(
     let name = name.into_inner();
     if !REPORTS.contains(&name.as_str()) {
         return Err(ApiError::NotFound {
-            detail: format!("no report named `{name}`"),
+            detail: format!("no such report; the reports are {}", REPORTS.join(", ")),
         });
     }
     let q = query.into_inner();
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
-        Some(other) => return Err(bad("format", format!("`{other}` is not json or csv"))),
+        Some(_) => return Err(bad("format", "is not json or csv")),
     };
     if csv && name == "grids" {
         return Err(bad("format", "the grid list has no CSV form"));
@@ -209,7 +209,7 @@ pub async fn report(
             "ranking" => {
                 let month = period(&q.month, "month")?;
                 let (from_ms, to_ms) = calendar::month_range(&month, policy.utc_offset_minutes)
-                    .ok_or_else(|| bad("month", format!("`{month}` is not a month YYYY-MM")))?;
+                    .ok_or_else(|| bad("month", "is not a month YYYY-MM"))?;
                 let r = ranking::ranking(
                     st,
                     &Filter {
@@ -225,7 +225,7 @@ pub async fn report(
             "coverage" => {
                 let d = required(&q.day, "day")?;
                 let r = coverage::coverage(st, d, &in_scope, &policy, basis)
-                    .ok_or_else(|| bad("day", format!("`{d}` is not a date YYYY-MM-DD")))?;
+                    .ok_or_else(|| bad("day", "is not a date YYYY-MM-DD"))?;
                 render(&r, csv, coverage::Coverage::csv)
             }
             "hours" => {
@@ -286,10 +286,7 @@ pub async fn record_payment(
     auth.require(&[Role::Admin])?;
     let p = body.into_inner();
     if !valid_period(&p.period) {
-        return Err(ApiError::invalid(format!(
-            "`period`: `{}` is not YYYY-MM or YYYY",
-            p.period
-        )));
+        return Err(ApiError::invalid("`period`: is not YYYY-MM or YYYY"));
     }
     if p.amount_fen == 0 {
         return Err(ApiError::invalid("`amount_fen`: must be positive"));
@@ -303,7 +300,7 @@ pub async fn record_payment(
         .any(|g| g.households.contains(&p.household));
     if !known {
         return Err(ApiError::NotFound {
-            detail: format!("household {} is not known", p.household),
+            detail: "the household is not known".into(),
         });
     }
     let pool = state.pool.clone();

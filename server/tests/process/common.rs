@@ -1,8 +1,10 @@
-//! The real `linli` binary on port 0 in a temporary data directory, and the HTTP calls the tests make to it.
+//! The real `linli` binary on port 0 in a temporary data directory, its log written to a file, and the HTTP calls
+//! the tests make to it.
 
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 /// The first admin's password.
@@ -13,6 +15,8 @@ pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// Its standard error: the log.
+    log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -27,6 +31,7 @@ impl Server {
     /// Starts `linli serve` with the log filter `log`.
     pub fn start(log: &str) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        let log_path = dir.path().join("linli.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_linli"))
             .arg("serve")
             .env("LINLI_DATA_DIR", dir.path())
@@ -35,7 +40,7 @@ impl Server {
             .env("LINLI_WORKERS", "2")
             .env("LINLI_LOG", log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).expect("log file"))
             .spawn()
             .expect("linli starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -51,6 +56,7 @@ impl Server {
         Server {
             child,
             base,
+            log: log_path,
             _dir: dir,
         }
     }
@@ -58,6 +64,11 @@ impl Server {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).expect("log file")
     }
 
     /// Sends a request: status and body text.
