@@ -8,6 +8,7 @@
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_LENGTH, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut, Payload};
@@ -119,7 +120,13 @@ pub async fn decode(
         .headers()
         .get(CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("?").to_string());
-    let encoding = Encoding::from_header(header.as_deref()).ok_or(ApiError::UnsupportedEncoding)?;
+    let encoding = Encoding::from_header(header.as_deref());
+    // Requests without a body (every GET here) are not refused for a header no one reads.
+    let bodiless = matches!(*req.method(), Method::GET | Method::HEAD);
+    if bodiless {
+        return next.call(req).await;
+    }
+    let encoding = encoding.ok_or(ApiError::UnsupportedEncoding)?;
     if encoding != Encoding::Identity {
         let (limit_name, limit) = limit_for(req.path(), req.app_data::<web::Data<AppState>>());
         let too_large = ApiError::TooLarge { limit_name, limit };

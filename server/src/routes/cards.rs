@@ -26,7 +26,7 @@ pub struct Grant {
 }
 
 /// The handler: answers `201` with the stored `card.transfer` op.
-#[utoipa::path(post, path = "/v1/cards/{volunteer}/grants", tag = "admin", security(("bearer" = [])), params(("volunteer" = String, Path, description = "The volunteer's user id (the card)")), request_body = Grant, responses((status = 201, body = Object, description = "The stored card.transfer op"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "insufficient_rights: the pool holds less", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/cards/{volunteer}/grants", tag = "admin", security(("bearer" = [])), params(("volunteer" = String, Path, description = "The volunteer's user id (the card)")), request_body = Grant, responses((status = 201, body = crate::openapi::OpDoc, description = "The stored card.transfer op"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "insufficient_rights: the pool holds less", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn grant(
     state: web::Data<AppState>,
     auth: Auth,

@@ -20,7 +20,8 @@ use crate::error::ApiError;
 use crate::routes::{blocking, now_i64};
 
 /// Query parameters of every report (each report reads the ones it needs).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// First day (`YYYY-MM-DD`), or first period (`YYYY-MM`) for `fees`.
     pub from: Option<String>,
@@ -152,6 +153,12 @@ const REPORTS: [&str; 7] = [
 ];
 
 /// The handler.
+#[utoipa::path(get, path = "/v1/reports/{name}", tag = "reports", security(("bearer" = [])),
+    params(("name" = crate::openapi::ReportNameDoc, Path, description = "Which report (docs/reports.md)"), ReportQuery),
+    responses((status = 200, description = "The report, as JSON or (`format=csv`) as CSV", content(
+        (serde_json::Value = "application/json"),
+        (String = "text/csv"),
+    ))))]
 pub async fn report(
     state: web::Data<AppState>,
     auth: Auth,
@@ -267,9 +274,10 @@ pub async fn report(
 }
 
 /// Body of `POST /v1/fees/payments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PaymentIn {
     /// The household.
+    #[schema(value_type = String)]
     pub household: HouseholdId,
     /// The fee period, `YYYY-MM` or `YYYY`.
     pub period: String,
@@ -277,7 +285,16 @@ pub struct PaymentIn {
     pub amount_fen: u64,
 }
 
+/// Answer of `POST /v1/fees/payments`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PaymentOut {
+    /// The recorded payment's id.
+    pub id: String,
+}
+
 /// Records a cash payment (admin: the property office).
+#[utoipa::path(post, path = "/v1/fees/payments", tag = "reports", security(("bearer" = [])), request_body = PaymentIn,
+    responses((status = 201, body = PaymentOut, description = "Recorded")))]
 pub async fn record_payment(
     state: web::Data<AppState>,
     auth: Auth,
@@ -322,5 +339,5 @@ pub async fn record_payment(
         )?)
     })
     .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "id": id })))
+    Ok(HttpResponse::Created().json(PaymentOut { id: id.to_string() }))
 }
