@@ -168,6 +168,7 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
             .app_data(routes::json_config())
             .app_data(routes::query_config())
             .wrap(middleware::Compress::default())
+            .wrap(middleware::from_fn(crate::body::decode))
             .wrap(middleware::from_fn(crate::metrics::record))
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))

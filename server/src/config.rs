@@ -14,8 +14,10 @@
 //! | `LINLI_REFRESH_TOKEN_TTL_DAYS` | `refresh_token_ttl_days` | `90` | lifetime of refresh tokens |
 //! | `LINLI_ENROLMENT_CODE_TTL_SECS` | `enrolment_code_ttl_secs` | `86400` | lifetime of one-time enrolment codes |
 //! | `LINLI_MAX_BATCH_OPS` | `max_batch_ops` | `5000` | most ops accepted in one sync request |
-//! | `LINLI_MAX_BODY_BYTES` | `max_body_bytes` | `8388608` | largest request body, after gzip decoding |
+//! | `LINLI_MAX_BODY_BYTES` | `max_body_bytes` | `8388608` | largest sync request body, as sent and decoded |
 //! | `LINLI_MAX_PULL_OPS` | `max_pull_ops` | `5000` | most ops returned in one sync answer |
+//! | `LINLI_MAX_OP_BYTES` | `max_op_bytes` | `65536` | longest pushed op's JSON, unknown fields included |
+//! | `LINLI_MAX_PULL_BYTES` | `max_pull_bytes` | `4194304` | most op bytes in one sync answer (at least one op) |
 //! | `LINLI_MAX_AHEAD_MS` | `max_ahead_ms` | `600000` | how far an op's clock may run ahead of the server's |
 //! | `LINLI_ADMIN_PASSWORD` | — | unset | password of the first admin, created at first start |
 //! | `LINLI_LOG` | — | `info` | log filter (`tracing_subscriber` `EnvFilter` syntax) |
@@ -64,6 +66,10 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Ops per pull page.
     pub max_pull_ops: usize,
+    /// Bytes of one pushed op's JSON as sent, unknown fields included.
+    pub max_op_bytes: usize,
+    /// Bytes of the ops of one pull page; a page holds at least one op, however long, so a pull always advances.
+    pub max_pull_bytes: usize,
 }
 
 impl Default for Config {
@@ -83,6 +89,8 @@ impl Default for Config {
                 max_batch_ops: 5000,
                 max_body_bytes: 8 * 1024 * 1024,
                 max_pull_ops: 5000,
+                max_op_bytes: 64 * 1024,
+                max_pull_bytes: 4 * 1024 * 1024,
             },
             max_ahead_ms: linli_sync_core::hlc::DriftPolicy::DEFAULT.max_ahead_ms,
             admin_password: None,
@@ -142,6 +150,8 @@ struct FileConfig {
     max_batch_ops: Option<usize>,
     max_body_bytes: Option<usize>,
     max_pull_ops: Option<usize>,
+    max_op_bytes: Option<usize>,
+    max_pull_bytes: Option<usize>,
     max_ahead_ms: Option<u64>,
 }
 
@@ -189,6 +199,8 @@ impl Config {
         set(&mut self.limits.max_batch_ops, f.max_batch_ops);
         set(&mut self.limits.max_body_bytes, f.max_body_bytes);
         set(&mut self.limits.max_pull_ops, f.max_pull_ops);
+        set(&mut self.limits.max_op_bytes, f.max_op_bytes);
+        set(&mut self.limits.max_pull_bytes, f.max_pull_bytes);
         set(&mut self.max_ahead_ms, f.max_ahead_ms);
     }
 
@@ -230,6 +242,8 @@ impl Config {
         parse_into(env, "LINLI_MAX_BATCH_OPS", &mut self.limits.max_batch_ops)?;
         parse_into(env, "LINLI_MAX_BODY_BYTES", &mut self.limits.max_body_bytes)?;
         parse_into(env, "LINLI_MAX_PULL_OPS", &mut self.limits.max_pull_ops)?;
+        parse_into(env, "LINLI_MAX_OP_BYTES", &mut self.limits.max_op_bytes)?;
+        parse_into(env, "LINLI_MAX_PULL_BYTES", &mut self.limits.max_pull_bytes)?;
         parse_into(env, "LINLI_MAX_AHEAD_MS", &mut self.max_ahead_ms)?;
         if let Some(p) = env.get("LINLI_ADMIN_PASSWORD").filter(|p| !p.is_empty()) {
             self.admin_password = Some(p.clone());

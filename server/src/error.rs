@@ -65,6 +65,8 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// The body's `Content-Encoding` is not one the server decodes (gzip, deflate, identity).
+    UnsupportedEncoding,
     /// No usable credentials.
     Unauthorized {
         /// `missing_token`, `invalid_token`, `token_expired`, `invalid_credentials`, `invalid_enrolment_code`.
@@ -113,6 +115,11 @@ pub enum OpRejection {
     Invalid(OpError),
     /// An op with this id was stored before with other content.
     IdConflict,
+    /// Its JSON, unknown fields included, is longer than `max_op_bytes`.
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl OpRejection {
@@ -128,6 +135,7 @@ impl OpRejection {
             OpRejection::Invalid(OpError::InsufficientRights { .. }) => "insufficient_rights",
             OpRejection::Invalid(_) => "op_invalid",
             OpRejection::IdConflict => "op_id_conflict",
+            OpRejection::TooLarge { .. } => "op_too_large",
         }
     }
 
@@ -136,30 +144,64 @@ impl OpRejection {
             OpRejection::Rights(_) => StatusCode::FORBIDDEN,
             OpRejection::Invalid(_) | OpRejection::IdConflict => StatusCode::UNPROCESSABLE_ENTITY,
             OpRejection::Wire(_) | OpRejection::Clock(_) => StatusCode::BAD_REQUEST,
+            OpRejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
+    /// What is wrong, naming fields and rules but no value of the op (sync-core's own texts quote a refused
+    /// time, point amount or sequence number, which the server does not send back).
     fn detail(&self) -> String {
         match self {
             OpRejection::Wire(e) => e.to_string(),
-            OpRejection::Clock(e) => e.to_string(),
+            OpRejection::Clock(e) | OpRejection::Invalid(OpError::Clock(e)) => clock_detail(e),
             OpRejection::Rights(e) => e.to_string(),
+            OpRejection::Invalid(OpError::InsufficientRights { held, .. }) => {
+                format!("the spend needs rights this device does not hold (it holds {held} points)")
+            }
+            OpRejection::Invalid(OpError::SequenceGap { expected, .. }) => {
+                format!("the spend sequence is out of order; the next expected is {expected}")
+            }
             OpRejection::Invalid(e) => e.to_string(),
             OpRejection::IdConflict => {
                 "an op with this id was stored before with different content".into()
             }
+            OpRejection::TooLarge { limit } => format!("the op exceeds max_op_bytes = {limit}"),
         }
     }
 
-    /// The lower layer's own typed error, as JSON (its `code` is the rule broken).
+    /// The lower layer's own typed error, as JSON (its `code` is the rule broken), without the members that hold
+    /// a value of the op ([`OP_VALUES`]).
     fn cause(&self) -> Option<Value> {
+        let mut cause = self.typed_cause()?;
+        if let Value::Object(members) = &mut cause {
+            members.retain(|k, _| !OP_VALUES.contains(&k.as_str()));
+        }
+        Some(cause)
+    }
+
+    fn typed_cause(&self) -> Option<Value> {
         match self {
             OpRejection::Wire(e) => serde_json::to_value(e).ok(),
             OpRejection::Clock(e) => serde_json::to_value(e).ok(),
             OpRejection::Rights(e) => serde_json::to_value(e).ok(),
             OpRejection::Invalid(e) => serde_json::to_value(e).ok(),
             OpRejection::IdConflict => None,
+            OpRejection::TooLarge { limit } => Some(serde_json::json!({
+                "code": "op_too_large", "limit_name": "max_op_bytes", "limit": limit,
+            })),
         }
+    }
+}
+
+/// Members of sync-core's typed errors that hold a value of the refused op: the time, the points asked, the
+/// sequence number found.
+const OP_VALUES: &[&str] = &["time_ms", "now_ms", "requested", "found"];
+
+fn clock_detail(e: &ClockError) -> String {
+    match e {
+        ClockError::TooFarAhead { max_ahead_ms, .. } => format!(
+            "the op's time is more than {max_ahead_ms} ms ahead of the server's clock: check the phone's clock"
+        ),
     }
 }
 
@@ -175,6 +217,7 @@ impl ApiError {
             ApiError::UpgradeRequired { .. } => "upgrade_required",
             ApiError::UnsupportedProtocol { .. } => "unsupported_protocol",
             ApiError::TooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedEncoding => "unsupported_encoding",
             ApiError::DeviceRevoked => "device_revoked",
             ApiError::NotFound { .. } => "not_found",
             ApiError::Internal { .. } => "internal",
@@ -190,10 +233,12 @@ impl ApiError {
                 OpRejection::Rights(_) => "An operation is not allowed for this user",
                 OpRejection::Invalid(_) => "An operation breaks a rule",
                 OpRejection::IdConflict => "An operation id was reused",
+                OpRejection::TooLarge { .. } => "An operation is too large",
             },
             ApiError::UpgradeRequired { .. } => "Upgrade required",
             ApiError::UnsupportedProtocol { .. } => "Protocol version not supported",
             ApiError::TooLarge { .. } => "Request too large",
+            ApiError::UnsupportedEncoding => "Content encoding not supported",
             ApiError::Unauthorized { .. } => "Not authenticated",
             ApiError::DeviceRevoked => "Device revoked",
             ApiError::Forbidden { .. } => "Not allowed",
@@ -213,17 +258,21 @@ impl ApiError {
             ApiError::OpRejected { index, reason, .. } => {
                 format!("op {index} rejected, nothing stored: {}", reason.detail())
             }
-            ApiError::UpgradeRequired { found, supported } => format!(
-                "this client speaks protocol {found}; the server speaks {supported}: update the app"
+            // `found` is the client's value: not echoed.
+            ApiError::UpgradeRequired { supported, .. } => format!(
+                "this client speaks an older protocol; the server speaks {supported}: update the app"
             ),
-            ApiError::UnsupportedProtocol { found, supported } => {
-                format!("protocol {found} is newer than this server's ({supported})")
+            ApiError::UnsupportedProtocol { supported, .. } => {
+                format!("this client speaks a newer protocol than this server's ({supported})")
             }
             ApiError::TooLarge { limit_name, limit } => {
                 format!("the request exceeds {limit_name} = {limit}")
             }
             ApiError::DeviceRevoked => {
                 "this device was revoked: wipe local data and enrol again".into()
+            }
+            ApiError::UnsupportedEncoding => {
+                "send the body as is, or with `Content-Encoding: gzip` or `deflate`".into()
             }
             ApiError::Internal { .. } => "the server failed; retry later".into(),
         }
@@ -342,6 +391,7 @@ impl ResponseError for ApiError {
             ApiError::UpgradeRequired { .. } => StatusCode::UPGRADE_REQUIRED,
             ApiError::UnsupportedProtocol { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized { .. } | ApiError::DeviceRevoked => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,

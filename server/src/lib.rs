@@ -12,6 +12,7 @@ pub mod body;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod identity;

@@ -6,6 +6,7 @@
 use linli_sync_core::hlc::Hlc;
 use linli_sync_core::ids::OpId;
 use linli_sync_core::op::{Op, WireError};
+use linli_sync_core::redact;
 use linli_sync_core::sync::PROTOCOL_VERSION;
 use serde::Deserialize;
 use serde_json::Value;
@@ -72,10 +73,10 @@ pub fn parse_sync(body: &[u8], limits: &Limits) -> Result<Incoming, ApiError> {
         }
     }
     let top = parsed.map_err(|e| match e.classify() {
-        Category::Data => ApiError::invalid(e.to_string()),
+        Category::Data => ApiError::invalid(redact::serde_error(&e)),
         _ => ApiError::BadRequest {
             code: "malformed_json",
-            detail: format!("the body is not valid JSON: {e}"),
+            detail: format!("the body is not valid JSON: {}", redact::serde_error(&e)),
         },
     })?;
     let protocol: Option<Value> = top.protocol.map(field("protocol")).transpose()?;
@@ -101,10 +102,26 @@ pub fn parse_sync(body: &[u8], limits: &Limits) -> Result<Incoming, ApiError> {
         .map(field::<Option<u32>>("limit"))
         .transpose()?
         .flatten();
+    // A page of no ops would never advance the cursor; clamping 0 to 1 silently gave the client what it did not ask.
+    if limit == Some(0) {
+        return Err(ApiError::invalid("field `limit`: must be at least 1"));
+    }
     let ops = raw_ops
         .into_iter()
         .enumerate()
         .map(|(index, raw)| {
+            let too_large = || ApiError::OpRejected {
+                index,
+                op_id: op_id_of(raw),
+                reason: OpRejection::TooLarge {
+                    limit: limits.max_op_bytes,
+                },
+            };
+            // Unknown fields are kept as sent (forward compatibility), so the op as sent is what is bounded; its
+            // canonical form is checked too, as that is what is stored and sent to every device in scope.
+            if raw.get().len() > limits.max_op_bytes {
+                return Err(too_large());
+            }
             let (op, json) = Op::from_json_canonical(raw.get()).map_err(|e: WireError| {
                 ApiError::OpRejected {
                     index,
@@ -112,6 +129,9 @@ pub fn parse_sync(body: &[u8], limits: &Limits) -> Result<Incoming, ApiError> {
                     reason: OpRejection::Wire(e),
                 }
             })?;
+            if json.len() > limits.max_op_bytes {
+                return Err(too_large());
+            }
             Ok(Received { op, json })
         })
         .collect::<Result<_, ApiError>>()?;
@@ -124,7 +144,7 @@ fn field<'a, T: serde::de::DeserializeOwned>(
 ) -> impl Fn(&'a RawValue) -> Result<T, ApiError> {
     move |raw| {
         serde_json::from_str(raw.get())
-            .map_err(|e| ApiError::invalid(format!("field `{name}`: {e}")))
+            .map_err(|e| ApiError::invalid(format!("field `{name}`: {}", redact::serde_error(&e))))
     }
 }
 
@@ -212,6 +232,8 @@ mod tests {
         max_batch_ops: 2,
         max_body_bytes: 1000,
         max_pull_ops: 10,
+        max_op_bytes: 200,
+        max_pull_bytes: 1000,
     };
 
     fn code(body: &str) -> &'static str {

@@ -2,7 +2,9 @@
 //! see ([`Viewer::can_see_parts`], on the current merged state, from the op's kind and entity as the in-memory
 //! [`LogIndex`](crate::log_index::LogIndex) holds them), in pages, leaving out the ops the device pushed in the
 //! same request. Only the ops sent are read from the op log, and they travel as the canonical JSON stored there,
-//! never parsed and re-serialised. A snapshot is the merged state restricted to the user's scope
+//! never parsed and re-serialised. A page is bounded in ops and in bytes ([`Budget`]): it ends before the op that
+//! would take it past its byte budget (it always holds one op, so a pull advances), and its cursor is then that of
+//! the last op sent. A snapshot is the merged state restricted to the user's scope
 //! ([`Viewer::scope`]) with the cursor it is complete up to.
 
 use linli_sync_core::hlc::Hlc;
@@ -27,12 +29,29 @@ pub struct Page {
     pub has_more: bool,
 }
 
+/// How much one page may hold and judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Most ops sent.
+    pub ops: usize,
+    /// Most bytes of ops sent (the first op is sent whatever its length).
+    pub bytes: usize,
+    /// Most ops judged.
+    pub scan: usize,
+}
+
+/// Op bodies read per query at first, before their lengths are known.
+const FIRST_READ: usize = 64;
+/// Most op bodies read per query.
+const MOST_READ: usize = 1000;
+
 /// Ops judged per hold of the state's read lock, so a commit waiting for the write lock waits for at most one slice
 /// (about a millisecond).
 const SLICE: usize = 10_000;
 
 impl Engine {
-    /// Up to `limit` ops visible to `viewer` stored after `cursor`, judging at most `max_scan` ops. The ops in
+    /// Up to `budget.ops` ops (and `budget.bytes` bytes) visible to `viewer` stored after `cursor`, judging at most
+    /// `budget.scan` ops. The ops in
     /// `skip` (those the device pushed in this same request, which it certainly holds) are left out; its earlier
     /// ops are not, because a replica restored from a backup no longer holds them.
     pub fn pull(
@@ -40,16 +59,20 @@ impl Engine {
         viewer: Viewer,
         skip: &HashSet<OpId>,
         cursor: u64,
-        limit: usize,
-        max_scan: usize,
+        budget: Budget,
     ) -> Result<Page, ApiError> {
+        let Budget {
+            ops: limit,
+            scan: max_scan,
+            ..
+        } = budget;
         let upto = self.view().last_seq;
         let start = i64::try_from(cursor).unwrap_or(i64::MAX);
         if start > upto {
             return Err(ApiError::Conflict {
                 code: "cursor_ahead",
                 detail: format!(
-                    "cursor {cursor} is beyond the server's last sequence number {upto}: bootstrap from a snapshot"
+                    "the cursor is beyond the server's last sequence number {upto}: bootstrap from a snapshot"
                 ),
             });
         }
@@ -83,7 +106,12 @@ impl Engine {
             Vec::new()
         } else {
             let mut conn = self.conn()?;
-            store::bodies(&mut conn, &seqs)?
+            let ops = bodies_within(&mut conn, &seqs, budget.bytes)?;
+            if ops.len() < seqs.len() {
+                // The page ends at its last op: the ops after it, judged or not, are judged again next time.
+                last = seqs[ops.len() - 1];
+            }
+            ops
         };
         Ok(Page {
             ops,
@@ -102,6 +130,38 @@ impl Engine {
             server_time: Hlc::at(now_ms),
         }
     }
+}
+
+/// The bodies of the ops `seqs`, in order, stopping before the one that would take their total past `max_bytes`
+/// (the first is always read). Read a slice at a time, each sized by the longest op seen so far, so at most one
+/// slice beyond the budget is read.
+fn bodies_within(
+    conn: &mut crate::db::Conn,
+    seqs: &[i64],
+    max_bytes: usize,
+) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    let mut longest = 0usize;
+    let mut rest = seqs;
+    while !rest.is_empty() {
+        // Before any length is known, a first slice; then as many as surely fit, had each the longest length seen.
+        let n = max_bytes
+            .saturating_sub(bytes)
+            .checked_div(longest)
+            .map_or(FIRST_READ, |n| n.clamp(1, MOST_READ));
+        let (now, later) = rest.split_at(n.min(rest.len()));
+        for body in store::bodies(conn, now)? {
+            if !out.is_empty() && bytes + body.len() > max_bytes {
+                return Ok(out);
+            }
+            bytes += body.len();
+            longest = longest.max(body.len());
+            out.push(body);
+        }
+        rest = later;
+    }
+    Ok(out)
 }
 
 /// Whether `viewer` receives the stored op `entry`: not one of `skip`, and in their scope.
@@ -178,15 +238,21 @@ mod tests {
         viewer: Viewer,
         skip: &HashSet<OpId>,
         mut cursor: u64,
-        limit: usize,
-        max_scan: usize,
+        budget: Budget,
     ) -> (Vec<String>, usize) {
         let mut ops = Vec::new();
         for requests in 1.. {
-            let page = engine
-                .pull(viewer, skip, cursor, limit, max_scan)
-                .expect("pull");
-            assert!(page.ops.len() <= limit, "a page holds at most `limit` ops");
+            let page = engine.pull(viewer, skip, cursor, budget).expect("pull");
+            assert!(
+                page.ops.len() <= budget.ops,
+                "a page holds at most `limit` ops"
+            );
+            let bytes: usize = page.ops.iter().map(String::len).sum();
+            assert!(
+                bytes <= budget.bytes || page.ops.len() == 1,
+                "a page holds at most `max_pull_bytes`, or a single op: {bytes} bytes in {} ops",
+                page.ops.len()
+            );
             assert!(page.cursor >= cursor, "the cursor never goes back");
             ops.extend(page.ops);
             cursor = page.cursor;
@@ -208,12 +274,14 @@ mod tests {
         /// Found worth pinning when the pull moved from scanning op-log rows to the in-memory index: whatever the
         /// page size, scan bound and cursor, the pages together are exactly the ops after the cursor that
         /// `Viewer::can_see` (on the merged state, from the parsed op) lets the viewer see, in server order, less
-        /// the skipped ones.
+        /// the skipped ones. Since pages are bounded in bytes too (issue 15: a volunteer's 12 ops of 7 MB each made
+        /// one 84 MB page), whatever the byte budget as well, from less than one op to more than all.
         #[test]
         fn pages_hold_exactly_the_visible_ops_in_order(
             h in history(5, 60),
             limit in 1usize..8,
             max_scan in 1usize..12,
+            bytes in 1usize..4000,
             cursor_at in 0.0f64..1.0,
             skip_every in 2usize..6,
         ) {
@@ -237,7 +305,8 @@ mod tests {
                     })
                     .map(|(_, op)| op.to_json())
                     .collect();
-                let (got, _) = pull_all(&engine, viewer, &skip, cursor, limit, max_scan);
+                let budget = Budget { ops: limit, bytes, scan: max_scan };
+                let (got, _) = pull_all(&engine, viewer, &skip, cursor, budget);
                 prop_assert_eq!(&got, &expected, "viewer {:?}", viewer.role);
             }
         }
@@ -253,9 +322,14 @@ mod tests {
             role: Role::Admin,
         };
         let beyond = u64::try_from(ops.len()).unwrap_or(0) + 1;
-        let refused = engine.pull(admin, &HashSet::new(), beyond, 10, 100);
+        let budget = |ops, scan| Budget {
+            ops,
+            bytes: usize::MAX,
+            scan,
+        };
+        let refused = engine.pull(admin, &HashSet::new(), beyond, budget(10, 100));
         assert_eq!(refused.map_err(|e| e.code()), Err("cursor_ahead"));
-        let (all, requests) = pull_all(&engine, admin, &HashSet::new(), 0, 1000, 20_000);
+        let (all, requests) = pull_all(&engine, admin, &HashSet::new(), 0, budget(1000, 20_000));
         assert_eq!(all.len(), ops.len());
         assert_eq!(requests, 1);
     }

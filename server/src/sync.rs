@@ -11,6 +11,7 @@ use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::ingest::Pusher;
 use crate::protocol::{Incoming, SyncAnswer};
+use crate::pull::Budget;
 
 /// How many rows a pull may scan per request, relative to its page size, before it answers with `has_more`.
 const SCAN_FACTOR: usize = 20;
@@ -41,6 +42,7 @@ impl Engine {
         } else {
             self.push(who, request.ops, now_ms)?
         };
+        // `parse_sync` refuses 0; a larger limit than the server's is lowered to it.
         let limit = request.limit.map_or(limits.max_pull_ops, |l| {
             (l as usize).clamp(1, limits.max_pull_ops)
         });
@@ -55,8 +57,11 @@ impl Engine {
             viewer,
             &pushed_now,
             request.cursor,
-            limit,
-            limit.saturating_mul(SCAN_FACTOR),
+            Budget {
+                ops: limit,
+                bytes: limits.max_pull_bytes,
+                scan: limit.saturating_mul(SCAN_FACTOR),
+            },
         )?;
         Ok(Synced {
             response: SyncAnswer {

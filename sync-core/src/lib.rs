@@ -30,6 +30,7 @@ pub mod hlc;
 pub mod ids;
 pub mod op;
 mod pairs;
+pub mod redact;
 pub mod rights;
 pub mod rule52022;
 pub mod state;

@@ -539,28 +539,10 @@ fn take_field<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// A serde error's message without the values it quotes: "invalid type: string \"王阿姨\", expected u8" becomes
-/// "invalid type: string \"…\", expected u8". Errors travel back to clients and into logs; the values in an op can
-/// be personal data (names, phone numbers, notes), the field names and expectations are what a developer needs.
+/// A serde error's message without the values it quotes ([`crate::redact`]): errors travel back to clients and
+/// into logs, and the values in an op can be personal data (names, phone numbers, notes).
 fn redact(e: &serde_json::Error) -> String {
-    let msg = e.to_string();
-    let mut out = String::with_capacity(msg.len());
-    let mut in_quote = false;
-    for c in msg.chars() {
-        match (c, in_quote) {
-            ('"', false) => {
-                in_quote = true;
-                out.push_str("\"…");
-            }
-            ('"', true) => {
-                in_quote = false;
-                out.push('"');
-            }
-            (_, true) => {}
-            (c, false) => out.push(c),
-        }
-    }
-    out
+    crate::redact::serde_error(e)
 }
 
 impl Serialize for Op {
@@ -599,17 +581,18 @@ pub enum WireError {
     },
     /// Written by a newer, incompatible version.
     #[error(
-        "wire version {found} is not supported (this side speaks up to {supported}); upgrade required"
+        "the wire version is not supported (this side speaks up to {supported}); upgrade required"
     )]
     UnsupportedVersion {
-        /// The version found.
+        /// The version found (not shown: it is a value of the refused text).
+        #[serde(skip)]
         found: u64,
         /// The newest version understood here.
         supported: u32,
     },
-    /// An op kind this version does not know.
-    #[error("unknown op kind `{0}`")]
-    UnknownKind(String),
+    /// An op kind this version does not know (the name is not shown: it is a value of the refused text).
+    #[error("unknown op kind")]
+    UnknownKind(#[serde(skip)] String),
     /// The body does not fit the op kind.
     #[error("invalid body for `{kind}`: {reason}")]
     Body {

@@ -13,24 +13,8 @@ use serde_json::{Map, Value, json};
 fn reference(text: &str) -> Result<Op, WireError> {
     match serde_json::from_str::<Value>(text) {
         Ok(value) => Op::from_value(value),
-        Err(e) => Err(WireError::Json(redact(&e.to_string()))),
+        Err(e) => Err(WireError::Json(linli_sync_core::redact::serde_error(&e))),
     }
-}
-
-/// The crate's redaction of quoted values in serde messages, restated.
-fn redact(msg: &str) -> String {
-    let mut out = String::new();
-    for (i, part) in msg.split('"').enumerate() {
-        match i {
-            0 => out.push_str(part),
-            i if i % 2 == 1 => out.push_str("\"…"),
-            _ => {
-                out.push('"');
-                out.push_str(part);
-            }
-        }
-    }
-    out
 }
 
 /// Checks the text routes on `text` against the reference; returns the op when it parses.

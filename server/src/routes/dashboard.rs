@@ -52,7 +52,7 @@ pub async fn file(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
             .iter()
             .find(|(name, _, _)| *name == path)
             .ok_or_else(|| ApiError::NotFound {
-                detail: format!("no static file `{path}`"),
+                detail: "no such static file".into(),
             })?;
     Ok(HttpResponse::Ok()
         .content_type(*content_type)

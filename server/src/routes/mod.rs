@@ -13,6 +13,8 @@ pub mod sync;
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
+use linli_sync_core::redact;
+
 use crate::error::ApiError;
 
 /// Registers every route.
@@ -41,7 +43,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Unknown routes.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::NotFound {
-        detail: format!("no route for {} {}", req.method(), req.path()),
+        // The path is not quoted back: it is the client's text.
+        detail: format!("no route for this {} request", req.method()),
     }
     .error_response()
 }
@@ -55,16 +58,24 @@ pub fn json_config() -> web::JsonConfig {
 
 /// Query strings: problem+json on any failure.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|err: QueryPayloadError, _| ApiError::invalid(err.to_string()).into())
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _| {
+        // The parameter's value is not quoted back: it may be personal data (`redact`).
+        let detail = match &err {
+            QueryPayloadError::Deserialize(e) => redact::message(&e.to_string()),
+            _ => "invalid value".into(),
+        };
+        ApiError::invalid(format!("query string: {detail}")).into()
+    })
 }
 
 fn json_error(err: &JsonPayloadError) -> ApiError {
     match err {
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::invalid(e.to_string()),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::invalid(redact::serde_error(e))
+        }
         JsonPayloadError::Deserialize(e) => ApiError::BadRequest {
             code: "malformed_json",
-            detail: e.to_string(),
+            detail: redact::serde_error(e),
         },
         JsonPayloadError::Overflow { limit }
         | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::TooLarge {
@@ -72,7 +83,7 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
             limit: *limit,
         },
         JsonPayloadError::ContentType => ApiError::invalid("send `Content-Type: application/json`"),
-        other => ApiError::invalid(other.to_string()),
+        _ => ApiError::invalid("the body could not be read"),
     }
 }
 

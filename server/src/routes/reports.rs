@@ -20,7 +20,8 @@ use crate::error::ApiError;
 use crate::routes::{blocking, now_i64};
 
 /// Query parameters of every report (each report reads the ones it needs).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// First day (`YYYY-MM-DD`), or first period (`YYYY-MM`) for `fees`.
     pub from: Option<String>,
@@ -60,7 +61,7 @@ fn required<'a>(v: &'a Option<String>, param: &str) -> Result<&'a str, ApiError>
 fn day(v: &Option<String>, param: &str, policy: &ReportPolicy) -> Result<(u64, u64), ApiError> {
     let s = required(v, param)?;
     calendar::day_range(s, policy.utc_offset_minutes)
-        .ok_or_else(|| bad(param, format!("`{s}` is not a date YYYY-MM-DD")))
+        .ok_or_else(|| bad(param, "is not a date YYYY-MM-DD"))
 }
 
 fn period(v: &Option<String>, param: &str) -> Result<String, ApiError> {
@@ -68,7 +69,7 @@ fn period(v: &Option<String>, param: &str) -> Result<String, ApiError> {
     if valid_period(s) {
         Ok(s.to_string())
     } else {
-        Err(bad(param, format!("`{s}` is not a period YYYY-MM or YYYY")))
+        Err(bad(param, "is not a period YYYY-MM or YYYY"))
     }
 }
 
@@ -106,7 +107,7 @@ fn scope(
         .filter(|g| !g.is_empty())
         .map(|g| {
             g.parse::<GridId>()
-                .map_err(|_| bad("grid", format!("`{g}` is not a grid cell id")))
+                .map_err(|_| bad("grid", "is not a grid cell id"))
         })
         .transpose()?;
     if role == Role::Admin {
@@ -152,6 +153,12 @@ const REPORTS: [&str; 7] = [
 ];
 
 /// The handler.
+#[utoipa::path(get, path = "/v1/reports/{name}", tag = "reports", security(("bearer" = [])),
+    params(("name" = crate::openapi::ReportNameDoc, Path, description = "Which report (docs/reports.md)"), ReportQuery),
+    responses((status = 200, description = "The report, as JSON or (`format=csv`) as CSV", content(
+        (serde_json::Value = "application/json"),
+        (String = "text/csv"),
+    ))))]
 pub async fn report(
     state: web::Data<AppState>,
     auth: Auth,
@@ -162,14 +169,14 @@ pub async fn report(
     let name = name.into_inner();
     if !REPORTS.contains(&name.as_str()) {
         return Err(ApiError::NotFound {
-            detail: format!("no report named `{name}`"),
+            detail: format!("no such report; the reports are {}", REPORTS.join(", ")),
         });
     }
     let q = query.into_inner();
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
-        Some(other) => return Err(bad("format", format!("`{other}` is not json or csv"))),
+        Some(_) => return Err(bad("format", "is not json or csv")),
     };
     if csv && name == "grids" {
         return Err(bad("format", "the grid list has no CSV form"));
@@ -209,7 +216,7 @@ pub async fn report(
             "ranking" => {
                 let month = period(&q.month, "month")?;
                 let (from_ms, to_ms) = calendar::month_range(&month, policy.utc_offset_minutes)
-                    .ok_or_else(|| bad("month", format!("`{month}` is not a month YYYY-MM")))?;
+                    .ok_or_else(|| bad("month", "is not a month YYYY-MM"))?;
                 let r = ranking::ranking(
                     st,
                     &Filter {
@@ -225,7 +232,7 @@ pub async fn report(
             "coverage" => {
                 let d = required(&q.day, "day")?;
                 let r = coverage::coverage(st, d, &in_scope, &policy, basis)
-                    .ok_or_else(|| bad("day", format!("`{d}` is not a date YYYY-MM-DD")))?;
+                    .ok_or_else(|| bad("day", "is not a date YYYY-MM-DD"))?;
                 render(&r, csv, coverage::Coverage::csv)
             }
             "hours" => {
@@ -267,9 +274,10 @@ pub async fn report(
 }
 
 /// Body of `POST /v1/fees/payments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PaymentIn {
     /// The household.
+    #[schema(value_type = String)]
     pub household: HouseholdId,
     /// The fee period, `YYYY-MM` or `YYYY`.
     pub period: String,
@@ -277,7 +285,16 @@ pub struct PaymentIn {
     pub amount_fen: u64,
 }
 
+/// Answer of `POST /v1/fees/payments`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PaymentOut {
+    /// The recorded payment's id.
+    pub id: String,
+}
+
 /// Records a cash payment (admin: the property office).
+#[utoipa::path(post, path = "/v1/fees/payments", tag = "reports", security(("bearer" = [])), request_body = PaymentIn,
+    responses((status = 201, body = PaymentOut, description = "Recorded")))]
 pub async fn record_payment(
     state: web::Data<AppState>,
     auth: Auth,
@@ -286,10 +303,7 @@ pub async fn record_payment(
     auth.require(&[Role::Admin])?;
     let p = body.into_inner();
     if !valid_period(&p.period) {
-        return Err(ApiError::invalid(format!(
-            "`period`: `{}` is not YYYY-MM or YYYY",
-            p.period
-        )));
+        return Err(ApiError::invalid("`period`: is not YYYY-MM or YYYY"));
     }
     if p.amount_fen == 0 {
         return Err(ApiError::invalid("`amount_fen`: must be positive"));
@@ -303,7 +317,7 @@ pub async fn record_payment(
         .any(|g| g.households.contains(&p.household));
     if !known {
         return Err(ApiError::NotFound {
-            detail: format!("household {} is not known", p.household),
+            detail: "the household is not known".into(),
         });
     }
     let pool = state.pool.clone();
@@ -325,5 +339,5 @@ pub async fn record_payment(
         )?)
     })
     .await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "id": id })))
+    Ok(HttpResponse::Created().json(PaymentOut { id: id.to_string() }))
 }

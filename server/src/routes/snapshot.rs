@@ -12,6 +12,7 @@ use crate::routes::blocking;
 
 /// Query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SnapshotQuery {
     /// The client's protocol version (defaults to the server's).
     pub protocol: Option<u64>,
@@ -20,7 +21,7 @@ pub struct SnapshotQuery {
 /// The handler.
 #[utoipa::path(get, path = "/v1/snapshot", tag = "sync", security(("bearer" = [])), params(SnapshotQuery),
     responses(
-        (status = 200, description = "`sync_core::sync::Snapshot`: the merged state of the caller's scope and its cursor", body = Object, content_type = "application/json"),
+        (status = 200, description = "`sync_core::sync::Snapshot`: the merged state of the caller's scope and its cursor", body = crate::openapi::SnapshotDoc, content_type = "application/json"),
         (status = 401, description = "Missing, invalid or expired token; device revoked", body = ProblemDoc, content_type = "application/problem+json"), (status = 426, description = "Upgrade required", body = ProblemDoc, content_type = "application/problem+json")
     ))]
 pub async fn snapshot(

@@ -8,4 +8,5 @@ mod dashboard;
 mod errors;
 mod matrix;
 mod reports;
+mod sizes;
 mod sync;

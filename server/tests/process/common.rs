@@ -1,0 +1,120 @@
+//! The real `linli` binary on port 0 in a temporary data directory, its log written to a file, and the HTTP calls
+//! the tests make to it.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// The first admin's password.
+pub const PASSWORD: &str = "process-test-password";
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its standard error: the log.
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `linli serve` with the log filter `log`.
+    pub fn start(log: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log_path = dir.path().join("linli.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_linli"))
+            .arg("serve")
+            .env("LINLI_DATA_DIR", dir.path())
+            .env("LINLI_BIND", "127.0.0.1:0")
+            .env("LINLI_ADMIN_PASSWORD", PASSWORD)
+            .env("LINLI_WORKERS", "2")
+            .env("LINLI_LOG", log)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log_path).expect("log file"))
+            .spawn()
+            .expect("linli starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("first line");
+        let base = line
+            .trim()
+            .strip_prefix("linli listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server {
+            child,
+            base,
+            log: log_path,
+            _dir: dir,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).expect("log file")
+    }
+
+    /// Sends a request: status and body text.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, String) {
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        (status, res.text().await.expect("body"))
+    }
+
+    /// POSTs JSON and expects success; the answer.
+    pub async fn post_ok(&self, path: &str, token: Option<&str>, body: &Value) -> Value {
+        let mut req = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let (status, text) = self.send(req).await;
+        assert!(status.is_success(), "{status}: {text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    /// Logs in as the first admin; the login answer.
+    pub async fn admin(&self) -> Value {
+        self.post_ok(
+            "/v1/auth/login",
+            None,
+            &serde_json::json!({"username": "admin", "password": PASSWORD}),
+        )
+        .await
+    }
+
+    /// Enrols a device for the user `user_id` (as admin `token`); the enrolment answer.
+    pub async fn enrol(&self, token: &str, user_id: &Value) -> Value {
+        let code = self
+            .post_ok(
+                "/v1/enrolment-codes",
+                Some(token),
+                &serde_json::json!({"user_id": user_id}),
+            )
+            .await;
+        self.post_ok(
+            "/v1/devices/enrol",
+            None,
+            &serde_json::json!({"code": code["code"]}),
+        )
+        .await
+    }
+}
