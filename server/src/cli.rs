@@ -123,8 +123,13 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
                     password,
                 },
         } => {
+            let hash = password
+                .as_deref()
+                .map(crate::password::hash_now)
+                .transpose()
+                .map_err(|e| identity::IdentityError::Hash(e.to_string()))?;
             let mut conn = connect(&config)?;
-            let user = identity::add_user(&mut conn, &username, role, password.as_deref(), now())?;
+            let user = identity::add_user(&mut conn, &username, role, hash.as_deref(), now())?;
             println!("{}", user.id);
             Ok(())
         }

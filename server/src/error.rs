@@ -74,6 +74,14 @@ pub enum ApiError {
     },
     /// The device was revoked: the replica must wipe its data and be enrolled again.
     DeviceRevoked,
+    /// Too many login attempts for this username or from this address (or too many at once): `429` with
+    /// `Retry-After`.
+    TooManyAttempts {
+        /// Seconds until an attempt is allowed again.
+        retry_after_secs: u64,
+        /// Which limit (a fixed text: never the username).
+        detail: &'static str,
+    },
     /// Authenticated, but not allowed.
     Forbidden {
         /// `forbidden` or `device_required`.
@@ -176,6 +184,7 @@ impl ApiError {
             ApiError::UnsupportedProtocol { .. } => "unsupported_protocol",
             ApiError::TooLarge { .. } => "payload_too_large",
             ApiError::DeviceRevoked => "device_revoked",
+            ApiError::TooManyAttempts { .. } => "too_many_attempts",
             ApiError::NotFound { .. } => "not_found",
             ApiError::Internal { .. } => "internal",
         }
@@ -196,6 +205,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => "Request too large",
             ApiError::Unauthorized { .. } => "Not authenticated",
             ApiError::DeviceRevoked => "Device revoked",
+            ApiError::TooManyAttempts { .. } => "Too many attempts",
             ApiError::Forbidden { .. } => "Not allowed",
             ApiError::NotFound { .. } => "Not found",
             ApiError::Conflict { .. } => "Conflict",
@@ -225,6 +235,10 @@ impl ApiError {
             ApiError::DeviceRevoked => {
                 "this device was revoked: wipe local data and enrol again".into()
             }
+            ApiError::TooManyAttempts {
+                retry_after_secs,
+                detail,
+            } => format!("{detail}; retry after {retry_after_secs} s"),
             ApiError::Internal { .. } => "the server failed; retry later".into(),
         }
     }
@@ -253,6 +267,11 @@ impl ApiError {
             ApiError::UpgradeRequired { supported, .. }
             | ApiError::UnsupportedProtocol { supported, .. } => {
                 extra.insert("supported_protocol".into(), Value::from(*supported));
+            }
+            ApiError::TooManyAttempts {
+                retry_after_secs, ..
+            } => {
+                extra.insert("retry_after".into(), Value::from(*retry_after_secs));
             }
             _ => {}
         }
@@ -307,6 +326,8 @@ pub struct ProblemDoc {
     pub limit_name: Option<String>,
     /// On 413: the limit.
     pub limit: Option<u64>,
+    /// On 429: seconds until an attempt is allowed again (also in `Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 /// The problem+json body.
@@ -343,6 +364,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedProtocol { .. } => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized { .. } | ApiError::DeviceRevoked => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -366,6 +388,12 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } | ApiError::DeviceRevoked
         ) {
             res.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiError::TooManyAttempts {
+            retry_after_secs, ..
+        } = self
+        {
+            res.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         res.json(self.problem())
     }

@@ -5,6 +5,7 @@ mod auth;
 mod common;
 mod dashboard;
 mod errors;
+mod login;
 mod matrix;
 mod reports;
 mod sync;
