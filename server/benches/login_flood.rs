@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "bench-admin-password";
 const FLOOD_CLIENTS: usize = 16;
-const SYNCS: usize = 200;
+const SYNC_EVERY: Duration = Duration::from_millis(20);
+/// Seconds of syncs measured, idle and during the flood.
+const MEASURE_SECS: u64 = 15;
 
 struct Server {
     child: Child,
@@ -157,10 +159,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     percentile(&v, 0.5)
 }
 
-/// Milliseconds of each of `SYNCS` sequential syncs, sorted.
-async fn sync_latencies(server: &Server, token: &str) -> Vec<f64> {
-    let mut ms = Vec::with_capacity(SYNCS);
-    for _ in 0..SYNCS {
+/// Milliseconds of each sync of a phone that syncs every 20 ms (back to back when they take longer) for `secs`
+/// seconds, sorted.
+async fn sync_latencies(server: &Server, token: &str, secs: u64) -> Vec<f64> {
+    let mut ms = Vec::new();
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
         let t = Instant::now();
         let (s, body) = server
             .post(
@@ -170,7 +174,11 @@ async fn sync_latencies(server: &Server, token: &str) -> Vec<f64> {
             )
             .await;
         assert_eq!(s, 200, "{body}");
-        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let took = t.elapsed();
+        ms.push(took.as_secs_f64() * 1000.0);
+        if let Some(rest) = SYNC_EVERY.checked_sub(took) {
+            actix_web::rt::time::sleep(rest).await;
+        }
     }
     ms.sort_by(f64::total_cmp);
     ms
@@ -285,16 +293,22 @@ async fn latency(throttled: bool) {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = start(dir.path(), throttled);
     let token = server.phone().await;
-    let idle = sync_latencies(&server, &token).await;
+    let idle = sync_latencies(&server, &token, MEASURE_SECS).await;
     let stop = Arc::new(AtomicBool::new(false));
     let answered = Arc::new(AtomicU64::new(0));
     let refused = Arc::new(AtomicU64::new(0));
     let clients = flood(&server, &stop, &answered, &refused);
     // Let the flood reach its steady state first.
-    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+    let (answered0, refused0) = (
+        answered.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+    );
     let t = Instant::now();
-    let busy = sync_latencies(&server, &token).await;
+    let busy = sync_latencies(&server, &token, MEASURE_SECS).await;
     let secs = t.elapsed().as_secs_f64();
+    let logins = answered.load(Ordering::Relaxed) - answered0;
+    let throttled_logins = refused.load(Ordering::Relaxed) - refused0;
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.expect("flood client");
@@ -305,16 +319,18 @@ async fn latency(throttled: bool) {
         "throttle out of the way"
     };
     println!(
-        "| {label}: idle | {:.1} | {:.1} | — |",
+        "| {label}: idle ({} syncs) | {:.1} | {:.1} | — |",
+        idle.len(),
         percentile(&idle, 0.5),
         percentile(&idle, 0.99)
     );
     println!(
-        "| {label}: {FLOOD_CLIENTS} clients sending wrong passwords | {:.1} | {:.1} | {:.0} logins/s answered ({} refused 429) |",
+        "| {label}: {FLOOD_CLIENTS} clients sending wrong passwords ({} syncs) | {:.1} | {:.1} | {:.0} logins/s answered, {:.0}/s of them 429 |",
+        busy.len(),
         percentile(&busy, 0.5),
         percentile(&busy, 0.99),
-        answered.load(Ordering::Relaxed) as f64 / secs,
-        refused.load(Ordering::Relaxed)
+        logins as f64 / secs,
+        throttled_logins as f64 / secs,
     );
     if let Some(max) = server.metric("linli_password_hash_concurrency_max").await {
         println!("| {label}: most hashes at once | {max} | | |");
