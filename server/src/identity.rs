@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::db::Conn;
-use crate::db::schema::{devices, enrolment_codes, refresh_tokens, users};
+use crate::db::schema::{devices, enrolment_codes, login_throttle_lifts, refresh_tokens, users};
 use crate::store::StoreError;
 
 /// Why an identity operation failed.
@@ -238,6 +238,36 @@ pub fn set_password_hash(conn: &mut Conn, user: UserId, hash: &str) -> Result<()
         .set(users::password_hash.eq(hash))
         .execute(conn)?;
     Ok(())
+}
+
+/// Records that an admin lifted a username's login throttle from the command line; the running server applies it
+/// at the next refused attempt (see [`throttle_lifts_since`]).
+pub fn record_throttle_lift(
+    conn: &mut Conn,
+    username: &str,
+    now_ms: i64,
+) -> Result<(), IdentityError> {
+    diesel::replace_into(login_throttle_lifts::table)
+        .values((
+            login_throttle_lifts::username.eq(username),
+            login_throttle_lifts::lifted_ms.eq(now_ms),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The usernames whose throttle was lifted after `since_ms`, with the time of each lift.
+pub fn throttle_lifts_since(
+    conn: &mut Conn,
+    since_ms: i64,
+) -> Result<Vec<(String, i64)>, IdentityError> {
+    Ok(login_throttle_lifts::table
+        .filter(login_throttle_lifts::lifted_ms.gt(since_ms))
+        .select((
+            login_throttle_lifts::username,
+            login_throttle_lifts::lifted_ms,
+        ))
+        .load(conn)?)
 }
 
 /// Issues a one-time enrolment code for `user`; returns the code (shown once, stored hashed).

@@ -10,6 +10,10 @@
 //! like known ones, so the throttle does not tell which exist. Memory is bounded: each table keeps at most
 //! `max_entries` keys (a key whose bucket is full again is the same as an absent one and is dropped first; past
 //! that, the least throttled keys go). IPv6 clients are keyed by their /64, the block one subscriber gets.
+//!
+//! The tables live in memory. `linli user unthrottle` (the way out when the only admin is the one kept out) leaves
+//! its lift in the database; the server reads new lifts at most once a second, and only while it refuses logins
+//! ([`LoginThrottle::lifts_due`], [`LoginThrottle::apply_lifts`]).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
@@ -56,6 +60,8 @@ pub struct LoginThrottle {
     keys: RandomState,
     start: Instant,
     refused: AtomicU64,
+    /// When the lifts table may be read next (ms since `start`), and the newest lift already applied (wall ms).
+    lifts: Mutex<(u64, i64)>,
 }
 
 impl LoginThrottle {
@@ -75,6 +81,29 @@ impl LoginThrottle {
             keys: RandomState::new(),
             start: Instant::now(),
             refused: AtomicU64::new(0),
+            // Lifts recorded before this process started are moot: its tables start empty.
+            lifts: Mutex::new((0, i64::try_from(crate::now_ms()).unwrap_or(i64::MAX))),
+        }
+    }
+
+    /// Whether the lifts recorded by the CLI should be read now (at most once a second); returns the time after
+    /// which lifts are new.
+    pub fn lifts_due(&self) -> Option<i64> {
+        let now = self.now_ms();
+        let mut lifts = lock(&self.lifts);
+        if now < lifts.0 {
+            return None;
+        }
+        lifts.0 = now.saturating_add(1000);
+        Some(lifts.1)
+    }
+
+    /// Applies lifts read from the database (username, time of the lift).
+    pub fn apply_lifts(&self, lifted: &[(String, i64)]) {
+        let mut lifts = lock(&self.lifts);
+        for (username, at) in lifted {
+            self.lift_user(username);
+            lifts.1 = lifts.1.max(*at);
         }
     }
 

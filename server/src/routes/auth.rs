@@ -113,13 +113,7 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
     let address = req.peer_addr().map(|a| a.ip());
-    let attempt = state.throttle.admit(&username, address).map_err(|r| {
-        tracing::info!(address = ?address, "login throttled");
-        ApiError::TooManyAttempts {
-            retry_after_secs: r.retry_after_secs,
-            detail: "too many login attempts for this username or from this address",
-        }
-    })?;
+    let attempt = admit(&state, &username, address).await?;
     let pool = state.pool.clone();
     let name = username.clone();
     let found = with_conn(pool, move |c| Ok(identity::credentials(c, &name)?)).await?;
@@ -185,6 +179,35 @@ pub async fn refresh(
     })
     .await?;
     Ok(HttpResponse::Ok().json(device_tokens(&state, &device, next)?))
+}
+
+/// Admits a login attempt or refuses it with `429`. Refusals are not logged (a flood is thousands a second;
+/// `linli_login_throttled_total` counts them).
+async fn admit(
+    state: &AppState,
+    username: &str,
+    address: Option<IpAddr>,
+) -> Result<crate::throttle::Attempt, ApiError> {
+    let refused = match state.throttle.admit(username, address) {
+        Ok(attempt) => return Ok(attempt),
+        Err(refused) => refused,
+    };
+    // A lift left by `linli user unthrottle` may be waiting in the database (read at most once a second).
+    let mut again = Err(refused);
+    if let Some(since) = state.throttle.lifts_due() {
+        let lifts = with_conn(state.pool.clone(), move |c| {
+            Ok(identity::throttle_lifts_since(c, since)?)
+        })
+        .await?;
+        if !lifts.is_empty() {
+            state.throttle.apply_lifts(&lifts);
+            again = state.throttle.admit(username, address);
+        }
+    }
+    again.map_err(|r| ApiError::TooManyAttempts {
+        retry_after_secs: r.retry_after_secs,
+        detail: "too many login attempts for this username or from this address",
+    })
 }
 
 /// Replaces a stored hash of older parameters after a successful login; a failure is logged, the login stands.
