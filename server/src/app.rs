@@ -16,7 +16,9 @@ use crate::db::{self, DbPool};
 use crate::engine::Engine;
 use crate::identity::{self, IdentityError};
 use crate::metrics::Metrics;
+use crate::password::{self, Hasher};
 use crate::store::StoreError;
+use crate::throttle::LoginThrottle;
 use crate::{now_ms, routes};
 
 /// Everything a request handler may need.
@@ -32,6 +34,10 @@ pub struct AppState {
     pub keys: Keys,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
+    /// The password hashing threads (every argon2 hash of a request runs there).
+    pub hasher: Hasher,
+    /// Failed-login throttling.
+    pub throttle: LoginThrottle,
 }
 
 /// Why the server could not start.
@@ -84,6 +90,8 @@ pub fn prepare(config: Config) -> Result<(AppState, Option<FirstAdmin>), StartEr
         config.access_token_ttl_secs,
     );
     let engine = Arc::new(Engine::open(pool.clone(), rules(&config))?);
+    let hasher = Hasher::start(config.hasher)?;
+    let throttle = LoginThrottle::new(config.throttle);
     Ok((
         AppState {
             config,
@@ -91,6 +99,8 @@ pub fn prepare(config: Config) -> Result<(AppState, Option<FirstAdmin>), StartEr
             engine,
             keys,
             metrics: Metrics::default(),
+            hasher,
+            throttle,
         },
         first_admin,
     ))
@@ -107,13 +117,14 @@ fn ensure_admin(pool: &DbPool, password: Option<&str>) -> Result<Option<FirstAdm
     }
     let (password, generated) = match password {
         Some(p) => (p.to_string(), false),
-        None => (identity::random_code(), true),
+        None => (identity::random_code()?, true),
     };
+    let hash = password::hash_now(&password).map_err(|e| IdentityError::Hash(e.to_string()))?;
     identity::add_user(
         &mut conn,
         "admin",
         linli_sync_core::rights::Role::Admin,
-        Some(&password),
+        Some(&hash),
         now_ms_i64(),
     )?;
     tracing::info!("created the first admin account `admin`");
@@ -129,7 +140,7 @@ fn load_or_create_secret(config: &Config) -> Result<String, StartError> {
         Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
         _ => {
             std::fs::create_dir_all(&config.data_dir)?;
-            let secret = identity::random_secret();
+            let secret = identity::random_secret()?;
             write_private(&path, &secret)?;
             Ok(secret)
         }

@@ -245,12 +245,30 @@ impl From<IdentityError> for ApiError {
                 code: "invalid_enrolment_code",
                 detail: e.to_string(),
             },
-            IdentityError::BadRefreshToken => ApiError::Unauthorized {
-                code: "invalid_refresh_token",
-                detail: e.to_string(),
-            },
+            IdentityError::BadRefreshToken | IdentityError::RefreshTokenReused { .. } => {
+                ApiError::Unauthorized {
+                    code: "invalid_refresh_token",
+                    detail: e.to_string(),
+                }
+            }
             IdentityError::DeviceRevoked => ApiError::DeviceRevoked,
-            IdentityError::UnknownRole(_) | IdentityError::Hash(_) => ApiError::Internal {
+            IdentityError::UnknownRole(_) | IdentityError::Hash(_) | IdentityError::Random(_) => {
+                ApiError::Internal {
+                    detail: e.to_string(),
+                }
+            }
+        }
+    }
+}
+
+impl From<crate::password::HashError> for ApiError {
+    fn from(e: crate::password::HashError) -> Self {
+        match e {
+            crate::password::HashError::Busy => ApiError::TooManyAttempts {
+                retry_after_secs: 1,
+                detail: "too many logins are being checked at once; retry in a moment",
+            },
+            crate::password::HashError::Failed(_) => ApiError::Internal {
                 detail: e.to_string(),
             },
         }

@@ -1,5 +1,5 @@
 //! The `linli` command line: `serve`, and the administration commands that work on the database directly
-//! (`user add`, `device enrol`, `token revoke`), with the same configuration as the server.
+//! (`user add`, `user unthrottle`, `device enrol`, `token revoke`), with the same configuration as the server.
 
 use clap::{Parser, Subcommand};
 use linli_sync_core::ids::ReplicaId;
@@ -67,6 +67,13 @@ pub enum FeesCommand {
 /// `linli user …`
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
+    /// Lift a username's login throttle (the running server applies it within a second). The way back in when
+    /// the only admin is kept out by someone guessing at their password.
+    Unthrottle {
+        /// The login name.
+        #[arg(long)]
+        username: String,
+    },
     /// Create a user; prints its id.
     Add {
         /// Login name.
@@ -123,9 +130,22 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
                     password,
                 },
         } => {
+            let hash = password
+                .as_deref()
+                .map(crate::password::hash_now)
+                .transpose()
+                .map_err(|e| identity::IdentityError::Hash(e.to_string()))?;
             let mut conn = connect(&config)?;
-            let user = identity::add_user(&mut conn, &username, role, password.as_deref(), now())?;
+            let user = identity::add_user(&mut conn, &username, role, hash.as_deref(), now())?;
             println!("{}", user.id);
+            Ok(())
+        }
+        Command::User {
+            command: UserCommand::Unthrottle { username },
+        } => {
+            let mut conn = connect(&config)?;
+            identity::record_throttle_lift(&mut conn, &username, now())?;
+            println!("lifted the login throttle of `{username}`");
             Ok(())
         }
         Command::Device {

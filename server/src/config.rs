@@ -19,10 +19,20 @@
 //! | `LINLI_MAX_OP_BYTES` | `max_op_bytes` | `65536` | longest pushed op's JSON, unknown fields included |
 //! | `LINLI_MAX_PULL_BYTES` | `max_pull_bytes` | `4194304` | most op bytes in one sync answer (at least one op) |
 //! | `LINLI_MAX_AHEAD_MS` | `max_ahead_ms` | `600000` | how far an op's clock may run ahead of the server's |
+//! | `LINLI_HASH_THREADS` | `hash_threads` | half the cores, at least 1 | password hashes run at once (19 MiB each) |
+//! | `LINLI_HASH_QUEUE` | `hash_queue` | `32` | logins that may wait for a hashing thread; more are refused (429) |
+//! | `LINLI_LOGIN_USER_BURST` | `login_user_burst` | `5` | login attempts a username may make at once |
+//! | `LINLI_LOGIN_USER_REFILL_SECS` | `login_user_refill_secs` | `60` | seconds for a username to earn one more |
+//! | `LINLI_LOGIN_ADDRESS_BURST` | `login_address_burst` | `30` | login attempts a client address may make at once |
+//! | `LINLI_LOGIN_ADDRESS_REFILL_SECS` | `login_address_refill_secs` | `5` | seconds for an address to earn one more |
+//! | `LINLI_LOGIN_THROTTLE_KEYS` | `login_throttle_keys` | `100000` | usernames (and addresses) the throttle tracks |
 //! | `LINLI_ADMIN_PASSWORD` | — | unset | password of the first admin, created at first start |
 //! | `LINLI_LOG` | — | `info` | log filter (`tracing_subscriber` `EnvFilter` syntax) |
 
 use serde::Deserialize;
+
+use crate::password::HasherConfig;
+use crate::throttle::ThrottleConfig;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -55,6 +65,10 @@ pub struct Config {
     pub max_ahead_ms: u64,
     /// Password for the first admin (environment only, never a file).
     pub admin_password: Option<String>,
+    /// Concurrent password hashes and the logins that may wait for one.
+    pub hasher: HasherConfig,
+    /// Login throttling per username and per client address.
+    pub throttle: ThrottleConfig,
 }
 
 /// Explicit request limits; exceeding one is a 413 naming the limit.
@@ -94,6 +108,18 @@ impl Default for Config {
             },
             max_ahead_ms: linli_sync_core::hlc::DriftPolicy::DEFAULT.max_ahead_ms,
             admin_password: None,
+            hasher: HasherConfig {
+                // Half the cores: under a login flood the other half keeps serving syncs.
+                threads: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+                queue: 32,
+            },
+            throttle: ThrottleConfig {
+                user_burst: 5,
+                user_refill_secs: 60,
+                address_burst: 30,
+                address_refill_secs: 5,
+                max_entries: 100_000,
+            },
         }
     }
 }
@@ -153,6 +179,13 @@ struct FileConfig {
     max_op_bytes: Option<usize>,
     max_pull_bytes: Option<usize>,
     max_ahead_ms: Option<u64>,
+    hash_threads: Option<usize>,
+    hash_queue: Option<usize>,
+    login_user_burst: Option<u32>,
+    login_user_refill_secs: Option<u64>,
+    login_address_burst: Option<u32>,
+    login_address_refill_secs: Option<u64>,
+    login_throttle_keys: Option<usize>,
 }
 
 impl Config {
@@ -202,6 +235,19 @@ impl Config {
         set(&mut self.limits.max_op_bytes, f.max_op_bytes);
         set(&mut self.limits.max_pull_bytes, f.max_pull_bytes);
         set(&mut self.max_ahead_ms, f.max_ahead_ms);
+        set(&mut self.hasher.threads, f.hash_threads);
+        set(&mut self.hasher.queue, f.hash_queue);
+        set(&mut self.throttle.user_burst, f.login_user_burst);
+        set(
+            &mut self.throttle.user_refill_secs,
+            f.login_user_refill_secs,
+        );
+        set(&mut self.throttle.address_burst, f.login_address_burst);
+        set(
+            &mut self.throttle.address_refill_secs,
+            f.login_address_refill_secs,
+        );
+        set(&mut self.throttle.max_entries, f.login_throttle_keys);
     }
 
     fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
@@ -248,11 +294,31 @@ impl Config {
         if let Some(p) = env.get("LINLI_ADMIN_PASSWORD").filter(|p| !p.is_empty()) {
             self.admin_password = Some(p.clone());
         }
-        if self.workers == 0 {
-            return Err(ConfigError::Env {
-                name: "LINLI_WORKERS",
-                reason: "must be at least 1".into(),
-            });
+        parse_into(env, "LINLI_HASH_THREADS", &mut self.hasher.threads)?;
+        parse_into(env, "LINLI_HASH_QUEUE", &mut self.hasher.queue)?;
+        let t = &mut self.throttle;
+        parse_into(env, "LINLI_LOGIN_USER_BURST", &mut t.user_burst)?;
+        parse_into(env, "LINLI_LOGIN_USER_REFILL_SECS", &mut t.user_refill_secs)?;
+        parse_into(env, "LINLI_LOGIN_ADDRESS_BURST", &mut t.address_burst)?;
+        parse_into(
+            env,
+            "LINLI_LOGIN_ADDRESS_REFILL_SECS",
+            &mut t.address_refill_secs,
+        )?;
+        parse_into(env, "LINLI_LOGIN_THROTTLE_KEYS", &mut t.max_entries)?;
+        for (name, value) in [
+            ("LINLI_WORKERS", self.workers),
+            ("LINLI_HASH_THREADS", self.hasher.threads),
+            ("LINLI_LOGIN_USER_BURST", t.user_burst as usize),
+            ("LINLI_LOGIN_ADDRESS_BURST", t.address_burst as usize),
+            ("LINLI_LOGIN_THROTTLE_KEYS", t.max_entries),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Env {
+                    name,
+                    reason: "must be at least 1".into(),
+                });
+            }
         }
         Ok(())
     }
@@ -319,6 +385,25 @@ mod tests {
         assert_eq!(c.limits.max_batch_ops, 20);
         assert_eq!(c.database_url, "/srv/linli/linli.sqlite3");
         std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[test]
+    fn hashing_and_login_throttle_settings_come_from_the_environment() {
+        let c = Config::load(&env(&[
+            ("LINLI_HASH_THREADS", "3"),
+            ("LINLI_HASH_QUEUE", "7"),
+            ("LINLI_LOGIN_USER_BURST", "2"),
+            ("LINLI_LOGIN_ADDRESS_REFILL_SECS", "9"),
+        ]))
+        .expect("loads");
+        assert_eq!(c.hasher.threads, 3);
+        assert_eq!(c.hasher.queue, 7);
+        assert_eq!(c.throttle.user_burst, 2);
+        assert_eq!(c.throttle.user_refill_secs, 60);
+        assert_eq!(c.throttle.address_refill_secs, 9);
+        assert!(Config::default().hasher.threads >= 1);
+        let err = Config::load(&env(&[("LINLI_HASH_THREADS", "0")])).expect_err("refused");
+        assert!(err.to_string().contains("LINLI_HASH_THREADS"), "{err}");
     }
 
     #[test]

@@ -76,6 +76,14 @@ pub enum ApiError {
     },
     /// The device was revoked: the replica must wipe its data and be enrolled again.
     DeviceRevoked,
+    /// Too many login attempts for this username or from this address (or too many at once): `429` with
+    /// `Retry-After`.
+    TooManyAttempts {
+        /// Seconds until an attempt is allowed again.
+        retry_after_secs: u64,
+        /// Which limit (a fixed text: never the username).
+        detail: &'static str,
+    },
     /// Authenticated, but not allowed.
     Forbidden {
         /// `forbidden` or `device_required`.
@@ -219,6 +227,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedEncoding => "unsupported_encoding",
             ApiError::DeviceRevoked => "device_revoked",
+            ApiError::TooManyAttempts { .. } => "too_many_attempts",
             ApiError::NotFound { .. } => "not_found",
             ApiError::Internal { .. } => "internal",
         }
@@ -241,6 +250,7 @@ impl ApiError {
             ApiError::UnsupportedEncoding => "Content encoding not supported",
             ApiError::Unauthorized { .. } => "Not authenticated",
             ApiError::DeviceRevoked => "Device revoked",
+            ApiError::TooManyAttempts { .. } => "Too many attempts",
             ApiError::Forbidden { .. } => "Not allowed",
             ApiError::NotFound { .. } => "Not found",
             ApiError::Conflict { .. } => "Conflict",
@@ -274,6 +284,10 @@ impl ApiError {
             ApiError::UnsupportedEncoding => {
                 "send the body as is, or with `Content-Encoding: gzip` or `deflate`".into()
             }
+            ApiError::TooManyAttempts {
+                retry_after_secs,
+                detail,
+            } => format!("{detail}; retry after {retry_after_secs} s"),
             ApiError::Internal { .. } => "the server failed; retry later".into(),
         }
     }
@@ -302,6 +316,11 @@ impl ApiError {
             ApiError::UpgradeRequired { supported, .. }
             | ApiError::UnsupportedProtocol { supported, .. } => {
                 extra.insert("supported_protocol".into(), Value::from(*supported));
+            }
+            ApiError::TooManyAttempts {
+                retry_after_secs, ..
+            } => {
+                extra.insert("retry_after".into(), Value::from(*retry_after_secs));
             }
             _ => {}
         }
@@ -356,6 +375,8 @@ pub struct ProblemDoc {
     pub limit_name: Option<String>,
     /// On 413: the limit.
     pub limit: Option<u64>,
+    /// On 429: seconds until an attempt is allowed again (also in `Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 /// The problem+json body.
@@ -393,6 +414,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedEncoding => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unauthorized { .. } | ApiError::DeviceRevoked => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -416,6 +438,12 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } | ApiError::DeviceRevoked
         ) {
             res.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let ApiError::TooManyAttempts {
+            retry_after_secs, ..
+        } = self
+        {
+            res.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         res.json(self.problem())
     }

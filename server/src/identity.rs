@@ -1,18 +1,22 @@
 //! Users, devices, one-time enrolment codes and refresh tokens, as stored. Secrets (passwords, codes, refresh
-//! tokens) are stored only as hashes: argon2 for passwords, which people choose, and SHA-256 for codes and tokens,
-//! which are long random strings the server made. Shared by the HTTP routes and the CLI.
+//! tokens) are stored only as hashes: argon2 for passwords, which people choose (computed by [`crate::password`],
+//! never here, so no database connection is held while a password is hashed), and SHA-256 for codes and tokens,
+//! which are long random strings the server drew from the operating system's CSPRNG. Shared by the HTTP routes and
+//! the CLI.
+//!
+//! Refresh tokens rotate: each use revokes the token and issues the next one of the same *family*, the chain that
+//! began when the device was enrolled (one device, one family). A rotated token used again means two parties hold
+//! the chain, a thief and the phone: the whole family is revoked (RFC 9700 §4.14.2), so the newer token stops
+//! working too and the device must be enrolled again.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use diesel::prelude::*;
 use linli_sync_core::ids::{ReplicaId, UserId};
 use linli_sync_core::rights::Role;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
-use uuid::Uuid;
 
 use crate::db::Conn;
-use crate::db::schema::{devices, enrolment_codes, refresh_tokens, users};
+use crate::db::schema::{devices, enrolment_codes, login_throttle_lifts, refresh_tokens, users};
 use crate::store::StoreError;
 
 /// Why an identity operation failed.
@@ -39,6 +43,14 @@ pub enum IdentityError {
     /// The refresh token is unknown, revoked or expired.
     #[error("the refresh token is unknown, revoked or expired")]
     BadRefreshToken,
+    /// A refresh token that was already rotated was used again: every token of its device was revoked.
+    #[error(
+        "this refresh token was already used; every refresh token of the device is now revoked: enrol it again"
+    )]
+    RefreshTokenReused {
+        /// The device whose tokens were revoked.
+        device: ReplicaId,
+    },
     /// The device was revoked.
     #[error("the device was revoked")]
     DeviceRevoked,
@@ -48,6 +60,9 @@ pub enum IdentityError {
     /// Password hashing failed.
     #[error("password hashing: {0}")]
     Hash(String),
+    /// The operating system's random generator failed.
+    #[error("random generator: {0}")]
+    Random(String),
 }
 
 impl From<diesel::result::Error> for IdentityError {
@@ -78,27 +93,39 @@ pub struct Device {
     pub revoked: bool,
 }
 
-/// A fresh random secret: 244 random bits from two v4 UUIDs, as 64 hex characters.
-pub fn random_secret() -> String {
-    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+/// The 32 symbols of enrolment codes and generated passwords: digits and capitals without look-alikes (0/O, 1/I).
+pub const CODE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+/// `n` bytes from the operating system's CSPRNG.
+fn random_bytes<const N: usize>() -> Result<[u8; N], IdentityError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| IdentityError::Random(e.to_string()))?;
+    Ok(bytes)
 }
 
-/// A one-time enrolment code a person can type: 16 characters from an alphabet without look-alikes (80 bits).
-pub fn random_code() -> String {
-    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-    let bytes = Uuid::new_v4();
-    let mut n = bytes.as_u128();
-    (0..16)
-        .map(|i| {
-            let c = ALPHABET[(n % 32) as usize] as char;
-            n /= 32;
-            if i == 4 || i == 8 || i == 12 {
-                format!("-{c}")
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+/// A fresh random secret (refresh tokens, the signing key): 256 bits from the CSPRNG, as 64 hex characters.
+pub fn random_secret() -> Result<String, IdentityError> {
+    Ok(random_bytes::<32>()?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// A one-time enrolment code (or generated password) a person can type: 16 symbols of [`CODE_ALPHABET`], each
+/// carrying 5 of 80 bits drawn from the CSPRNG (32 symbols, so no bias), grouped by four: `ABCD-EFGH-JKLM-NPQR`.
+pub fn random_code() -> Result<String, IdentityError> {
+    let mut n = random_bytes::<10>()?
+        .iter()
+        .fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+    let mut code = String::with_capacity(19);
+    for i in 0..16 {
+        if i > 0 && i % 4 == 0 {
+            code.push('-');
+        }
+        code.push(char::from(CODE_ALPHABET[(n % 32) as usize]));
+        n /= 32;
+    }
+    Ok(code)
 }
 
 /// SHA-256 of a server-made secret, hex.
@@ -106,15 +133,6 @@ pub fn hash_secret(secret: &str) -> String {
     let normalised = secret.trim().to_ascii_uppercase().replace('-', "");
     let digest = Sha256::digest(normalised.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hash_password(password: &str) -> Result<String, IdentityError> {
-    let salt = SaltString::encode_b64(Uuid::new_v4().as_bytes())
-        .map_err(|e| IdentityError::Hash(e.to_string()))?;
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| IdentityError::Hash(e.to_string()))
 }
 
 fn role_of(s: &str) -> Result<Role, IdentityError> {
@@ -130,15 +148,15 @@ fn user_from(id: String, username: String, role: String) -> Result<User, Identit
     })
 }
 
-/// Creates a user.
+/// Creates a user; `password_hash` is the PHC string [`crate::password`] made, or `None` for no web login.
 pub fn add_user(
     conn: &mut Conn,
     username: &str,
     role: Role,
-    password: Option<&str>,
+    password_hash: Option<&str>,
     now_ms: i64,
 ) -> Result<User, IdentityError> {
-    let hash = password.map(hash_password).transpose()?;
+    let hash = password_hash;
     let id = UserId::random();
     let inserted = diesel::insert_into(users::table)
         .values((
@@ -194,8 +212,12 @@ pub fn user_by_id(conn: &mut Conn, id: UserId) -> Result<User, IdentityError> {
     user_from(id, name, role)
 }
 
-/// Checks a web login.
-pub fn login(conn: &mut Conn, username: &str, password: &str) -> Result<User, IdentityError> {
+/// A user by name with their stored password hash (`None` inside for users without a web login), for a login to
+/// check once the connection is released; `None` for an unknown name.
+pub fn credentials(
+    conn: &mut Conn,
+    username: &str,
+) -> Result<Option<(User, Option<String>)>, IdentityError> {
     let row: Option<(String, String, String, Option<String>)> = users::table
         .filter(users::username.eq(username))
         .select((
@@ -206,14 +228,46 @@ pub fn login(conn: &mut Conn, username: &str, password: &str) -> Result<User, Id
         ))
         .first(conn)
         .optional()?;
-    let Some((id, name, role, Some(hash))) = row else {
-        return Err(IdentityError::BadCredentials);
-    };
-    let parsed = PasswordHash::new(&hash).map_err(|e| IdentityError::Hash(e.to_string()))?;
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .map_err(|_| IdentityError::BadCredentials)?;
-    user_from(id, name, role)
+    row.map(|(id, name, role, hash)| Ok((user_from(id, name, role)?, hash)))
+        .transpose()
+}
+
+/// Replaces a user's password hash (after a login whose stored hash used older parameters).
+pub fn set_password_hash(conn: &mut Conn, user: UserId, hash: &str) -> Result<(), IdentityError> {
+    diesel::update(users::table.find(user.to_string()))
+        .set(users::password_hash.eq(hash))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records that an admin lifted a username's login throttle from the command line; the running server applies it
+/// at the next refused attempt (see [`throttle_lifts_since`]).
+pub fn record_throttle_lift(
+    conn: &mut Conn,
+    username: &str,
+    now_ms: i64,
+) -> Result<(), IdentityError> {
+    diesel::replace_into(login_throttle_lifts::table)
+        .values((
+            login_throttle_lifts::username.eq(username),
+            login_throttle_lifts::lifted_ms.eq(now_ms),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The usernames whose throttle was lifted after `since_ms`, with the time of each lift.
+pub fn throttle_lifts_since(
+    conn: &mut Conn,
+    since_ms: i64,
+) -> Result<Vec<(String, i64)>, IdentityError> {
+    Ok(login_throttle_lifts::table
+        .filter(login_throttle_lifts::lifted_ms.gt(since_ms))
+        .select((
+            login_throttle_lifts::username,
+            login_throttle_lifts::lifted_ms,
+        ))
+        .load(conn)?)
 }
 
 /// Issues a one-time enrolment code for `user`; returns the code (shown once, stored hashed).
@@ -225,7 +279,7 @@ pub fn issue_code(
     now_ms: i64,
     ttl_ms: i64,
 ) -> Result<String, IdentityError> {
-    let code = random_code();
+    let code = random_code()?;
     diesel::insert_into(enrolment_codes::table)
         .values((
             enrolment_codes::code_hash.eq(hash_secret(&code)),
@@ -301,7 +355,7 @@ fn new_refresh_token(
     now_ms: i64,
     ttl_ms: i64,
 ) -> Result<String, IdentityError> {
-    let token = random_secret();
+    let token = random_secret()?;
     diesel::insert_into(refresh_tokens::table)
         .values((
             refresh_tokens::token_hash.eq(hash_secret(&token)),
@@ -313,13 +367,17 @@ fn new_refresh_token(
     Ok(token)
 }
 
-/// Exchanges a refresh token for a new one (rotation: the old one stops working) and the device it belongs to.
+/// Exchanges a refresh token for a new one (rotation: the old one stops working) and the device it belongs to. A
+/// token already rotated revokes its whole family (every refresh token of its device) and is refused with
+/// [`IdentityError::RefreshTokenReused`].
 pub fn refresh(
     conn: &mut Conn,
     token: &str,
     now_ms: i64,
     ttl_ms: i64,
 ) -> Result<(Device, String), IdentityError> {
+    // The family's revocation must be committed although the request is refused, so the transaction returns it
+    // as a value and the error is raised after the commit.
     crate::db::sqlite::write_txn(conn, |conn| {
         let hash = hash_secret(token);
         let row: Option<(String, i64, Option<i64>)> = refresh_tokens::table
@@ -341,15 +399,35 @@ pub fn refresh(
         if device.revoked {
             return Err(IdentityError::DeviceRevoked);
         }
-        if revoked.is_some() || expires < now_ms {
+        if revoked.is_some() {
+            revoke_refresh_tokens(conn, device.id, now_ms)?;
+            return Ok(Err(IdentityError::RefreshTokenReused { device: device.id }));
+        }
+        if expires < now_ms {
             return Err(IdentityError::BadRefreshToken);
         }
         diesel::update(refresh_tokens::table.find(&hash))
             .set(refresh_tokens::revoked_ms.eq(now_ms))
             .execute(conn)?;
         let next = new_refresh_token(conn, device.id, now_ms, ttl_ms)?;
-        Ok((device, next))
-    })
+        Ok(Ok((device, next)))
+    })?
+}
+
+/// Revokes every refresh token of a device that is not revoked yet.
+fn revoke_refresh_tokens(
+    conn: &mut Conn,
+    device: ReplicaId,
+    now_ms: i64,
+) -> Result<(), IdentityError> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::device_id.eq(device.to_string()))
+            .filter(refresh_tokens::revoked_ms.is_null()),
+    )
+    .set(refresh_tokens::revoked_ms.eq(now_ms))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// A device with its user.
@@ -389,14 +467,7 @@ pub fn revoke_device(conn: &mut Conn, id: ReplicaId, now_ms: i64) -> Result<(), 
         if n == 0 {
             device(conn, id)?;
         }
-        diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::device_id.eq(id.to_string()))
-                .filter(refresh_tokens::revoked_ms.is_null()),
-        )
-        .set(refresh_tokens::revoked_ms.eq(now_ms))
-        .execute(conn)?;
-        Ok(())
+        revoke_refresh_tokens(conn, id, now_ms)
     })
 }
 
@@ -406,11 +477,61 @@ mod tests {
 
     #[test]
     fn codes_are_typeable_and_hash_the_same_however_typed() {
-        let code = random_code();
+        let code = random_code().expect("code");
         assert_eq!(code.len(), 19, "{code}");
+        assert_eq!(code.matches('-').count(), 3, "{code}");
         assert_eq!(
             hash_secret(&code),
             hash_secret(&code.to_lowercase().replace('-', ""))
         );
+    }
+
+    /// Found by probing the server as an attacker would: over 200 codes the 16th character was always A or B and
+    /// the 13th one of ABCDSTUV, because codes were cut from a v4 UUID, version and variant bits included (about
+    /// 74 bits, not the 80 claimed). Drawn from the CSPRNG, every position takes every symbol equally often.
+    #[test]
+    fn every_position_of_a_code_takes_every_symbol_equally_often() {
+        const CODES: usize = 4096;
+        let mut counts = [[0u32; 32]; 16];
+        for _ in 0..CODES {
+            let code = random_code().expect("code").replace('-', "");
+            for (pos, c) in code.bytes().enumerate() {
+                let symbol = CODE_ALPHABET
+                    .iter()
+                    .position(|a| *a == c)
+                    .unwrap_or_else(|| panic!("{c} is not in the alphabet"));
+                counts[pos][symbol] += 1;
+            }
+        }
+        let expected = CODES as f64 / 32.0;
+        for (pos, row) in counts.iter().enumerate() {
+            assert!(
+                row.iter().all(|n| *n > 0),
+                "position {pos} misses a symbol: {row:?}"
+            );
+            // Chi-square with 31 degrees of freedom: mean 31, and above 90 with probability about 1e-7. The UUID
+            // codes scored in the thousands at positions 13 and 16.
+            let chi2: f64 = row
+                .iter()
+                .map(|n| (f64::from(*n) - expected).powi(2) / expected)
+                .sum();
+            assert!(chi2 < 90.0, "position {pos}: chi-square {chi2:.1}, {row:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_256_random_bits_with_no_fixed_digit() {
+        let secrets: Vec<String> = (0..256).map(|_| random_secret().expect("secret")).collect();
+        assert!(
+            secrets
+                .iter()
+                .all(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        );
+        // A v4 UUID's 13th hex digit is always 4 and its 17th one of 89ab: these secrets were two of them.
+        for pos in [12, 16, 44, 48] {
+            let digits: std::collections::BTreeSet<u8> =
+                secrets.iter().map(|s| s.as_bytes()[pos]).collect();
+            assert!(digits.len() > 8, "position {pos}: {digits:?}");
+        }
     }
 }

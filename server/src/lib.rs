@@ -22,11 +22,13 @@ pub mod log_index;
 pub mod materialise;
 pub mod metrics;
 pub mod openapi;
+pub mod password;
 pub mod protocol;
 pub mod pull;
 pub mod routes;
 pub mod store;
 pub mod sync;
+pub mod throttle;
 
 /// The server's physical clock, in milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {

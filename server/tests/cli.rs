@@ -1,6 +1,7 @@
 //! The administration commands of the real `linli` binary, against the same data directory as a running server:
 //! `user add` creates a user, `device enrol` prints a code that a phone exchanges over HTTP, and `token revoke`
-//! cuts that phone off at once, while the server runs.
+//! cuts that phone off at once, while the server runs; `user unthrottle` lets an admin kept out by someone guessing at
+//! their password back in.
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -25,10 +26,11 @@ fn linli(dir: &Path, args: &[&str]) -> String {
         .to_string()
 }
 
-/// Starts `linli serve`; returns the process (its stderr still piped) and the base URL.
-fn serve(dir: &Path) -> (Child, String) {
+/// Starts `linli serve` with extra variables; returns the process (its stderr still piped) and the base URL.
+fn serve(dir: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_linli"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("LINLI_DATA_DIR", dir)
         .env("LINLI_BIND", "127.0.0.1:0")
         .env("LINLI_WORKERS", "1")
@@ -81,7 +83,7 @@ async fn cli_users_codes_and_revocation_work_alongside_the_server() {
     assert_eq!(user_id.len(), 36, "prints the new user's id: {user_id}");
 
     // No admin yet and no LINLI_ADMIN_PASSWORD: the server prints a one-time password once.
-    let (server, base) = serve(dir.path());
+    let (server, base) = serve(dir.path(), &[]);
     let mut first = String::new();
     let mut server = server;
     BufReader::new(server.stderr.as_mut().expect("stderr"))
@@ -134,7 +136,7 @@ async fn cli_users_codes_and_revocation_work_alongside_the_server() {
 
     stop(server);
     // A second start finds the admin and prints no password; SIGTERM stops it cleanly.
-    let (mut again, base) = serve(dir.path());
+    let (mut again, base) = serve(dir.path(), &[]);
     assert_eq!(
         post(
             &base,
@@ -157,4 +159,51 @@ async fn cli_users_codes_and_revocation_work_alongside_the_server() {
     std::io::Read::read_to_string(&mut again.stderr.take().expect("stderr"), &mut err)
         .expect("stderr");
     assert!(!err.contains("password"), "{err}");
+}
+
+/// The way out of the lockout an attacker could otherwise impose: the only admin's username is throttled by guesses,
+/// so no admin can log in to lift it over HTTP; on the server machine `linli user unthrottle` does.
+#[actix_web::test]
+async fn the_cli_lets_the_only_admin_back_in_while_someone_guesses_at_their_password() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, base) = serve(
+        dir.path(),
+        &[
+            ("LINLI_ADMIN_PASSWORD", "the admin's passphrase"),
+            ("LINLI_LOGIN_USER_BURST", "2"),
+        ],
+    );
+    let login = |password: &'static str| {
+        let base = base.clone();
+        async move {
+            post(
+                &base,
+                "/v1/auth/login",
+                None,
+                json!({"username": "admin", "password": password}),
+            )
+            .await
+        }
+    };
+    assert_eq!(login("guess 1").await.0, 401);
+    assert_eq!(login("guess 2").await.0, 401);
+    let (status, problem) = login("the admin's passphrase").await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (429, Some("too_many_attempts"))
+    );
+
+    let out = linli(dir.path(), &["user", "unthrottle", "--username", "admin"]);
+    assert!(out.contains("lifted"), "{out}");
+    // The server reads lifts at most once a second, while it refuses logins.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        let (status, _) = login("the admin's passphrase").await;
+        if status != 429 || std::time::Instant::now() > deadline {
+            break status;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(status, 200);
+    stop(server);
 }

@@ -70,6 +70,32 @@ mod tests {
     }
 
     #[test]
+    fn the_throttle_lifts_migration_adds_its_table_and_keeps_every_user() {
+        let mut conn = Conn::establish(":memory:").expect("in-memory database");
+        for _ in 0..4 {
+            conn.run_next_migration(SQLITE_MIGRATIONS).expect("up");
+        }
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "INSERT INTO users VALUES ('u1', 'lihua', 'admin', '$argon2id$v=19$m=19456,t=2,p=1$x$y', 7);",
+        )
+        .expect("a user of the old schema");
+        let users = "SELECT id || ' ' || username || ' ' || role AS r FROM users";
+        conn.run_next_migration(SQLITE_MIGRATIONS)
+            .expect("throttle lifts up");
+        assert_eq!(rows(&mut conn, users), ["u1 lihua admin"]);
+        crate::identity::record_throttle_lift(&mut conn, "lihua", 10).expect("lift");
+        crate::identity::record_throttle_lift(&mut conn, "lihua", 20).expect("lift again");
+        assert_eq!(
+            crate::identity::throttle_lifts_since(&mut conn, 15).expect("read"),
+            [("lihua".to_string(), 20)]
+        );
+        conn.revert_last_migration(SQLITE_MIGRATIONS)
+            .expect("throttle lifts down");
+        assert_eq!(rows(&mut conn, users), ["u1 lihua admin"]);
+    }
+
+    #[test]
     fn the_lean_ingest_migration_keeps_every_visit_and_activity_both_ways() {
         let mut conn = Conn::establish(":memory:").expect("in-memory database");
         for _ in 0..3 {

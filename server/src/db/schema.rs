@@ -182,3 +182,10 @@ diesel::table! {
         recorded_ms -> BigInt,
     }
 }
+
+diesel::table! {
+    login_throttle_lifts (username) {
+        username -> Text,
+        lifted_ms -> BigInt,
+    }
+}

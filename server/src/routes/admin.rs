@@ -77,13 +77,18 @@ pub async fn add_user(
     if username.trim().is_empty() || username.chars().count() > 64 {
         return Err(ApiError::invalid("username: 1 to 64 characters"));
     }
+    // Hashed on the hashing threads, before a connection is taken.
+    let hash = match password {
+        Some(p) => Some(state.hasher.hash(p).await?),
+        None => None,
+    };
     let pool = state.pool.clone();
     let user = with_conn(pool, move |c| {
         Ok(identity::add_user(
             c,
             username.trim(),
             role,
-            password.as_deref(),
+            hash.as_deref(),
             now_i64(),
         )?)
     })

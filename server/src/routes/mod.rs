@@ -26,6 +26,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/snapshot", web::get().to(snapshot::snapshot))
         .route("/v1/auth/login", web::post().to(auth::login))
         .route("/v1/auth/refresh", web::post().to(auth::refresh))
+        .route(
+            "/v1/auth/throttle/lift",
+            web::post().to(auth::lift_throttle),
+        )
         .route("/v1/devices/enrol", web::post().to(auth::enrol))
         .route("/v1/users", web::post().to(admin::add_user))
         .route("/v1/enrolment-codes", web::post().to(admin::issue_code))

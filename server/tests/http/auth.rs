@@ -205,6 +205,49 @@ async fn only_admins_create_users_and_grid_workers_enrol_only_volunteers_and_the
     .assert_problem(409, "username_taken");
 }
 
+/// Found by probing: after a rotation the old refresh token was refused, but the newer one of the same family
+/// stayed valid, so a thief who replayed a stolen token kept a working chain alongside the phone (RFC 9700 §4.14.2
+/// recommends revoking the family on reuse).
+#[actix_web::test]
+async fn reusing_a_rotated_refresh_token_revokes_its_whole_family_and_no_other() {
+    let app = TestApp::spawn().await;
+    let user = app.add_user("li", Role::Volunteer).await;
+    let phone = app.enrol(user).await;
+    let other_phone = app.enrol(user).await;
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            app.post("/v1/auth/refresh", None, json!({"refresh_token": token}))
+                .await
+        }
+    };
+    let first = refresh(phone.refresh.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{:#}", first.body);
+    let newer = first.body["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
+
+    // The rotated token comes back (a thief's copy, or the phone's after the thief rotated first).
+    let reused = refresh(phone.refresh.clone()).await;
+    reused.assert_problem(401, "invalid_refresh_token");
+    assert!(
+        reused.body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already used"),
+        "{:#}",
+        reused.body
+    );
+    // The newer token of the family is refused afterwards too.
+    refresh(newer)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    // Another device of the same user has its own family and keeps it.
+    let other = refresh(other_phone.refresh.clone()).await;
+    assert_eq!(other.status, StatusCode::OK, "{:#}", other.body);
+}
+
 fn b64url(bytes: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();

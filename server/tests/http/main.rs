@@ -6,6 +6,7 @@ mod cards;
 mod common;
 mod dashboard;
 mod errors;
+mod login;
 mod matrix;
 mod reports;
 mod sizes;
