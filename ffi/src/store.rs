@@ -10,9 +10,9 @@
 use linli_sync_core::entry::{Activity, EntryStatus, Reason, Record, Visit};
 use linli_sync_core::grid::MemberRole;
 use linli_sync_core::prelude::{
-    CardOp, EntryId, EntryOp, GridId, Hlc, HlcClock, HouseholdId, Location, Note, Op, OpBody, OpError,
-    OpId, Points, Purpose, Rating, ReplicaId, Reporter, RightsError, Role, Rules, State, TicketCreate,
-    TicketId, TicketOp, UserId, Writer, authorize,
+    CardOp, EntryId, EntryOp, GridId, Hlc, HlcClock, HouseholdId, Location, Note, Op, OpBody,
+    OpError, OpId, Points, Purpose, Rating, ReplicaId, Reporter, RightsError, Role, Rules, State,
+    TicketCreate, TicketId, TicketOp, UserId, Writer, authorize,
 };
 use linli_sync_core::rights::grids_of;
 use rusqlite::{Connection, OptionalExtension};
