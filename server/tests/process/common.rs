@@ -30,6 +30,11 @@ impl Drop for Server {
 impl Server {
     /// Starts `linli serve` with the log filter `log`.
     pub fn start(log: &str) -> Server {
+        Server::start_with(log, &[])
+    }
+
+    /// Starts `linli serve` with the log filter `log` and the extra settings `env` (`LINLI_*` variables).
+    pub fn start_with(log: &str, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log_path = dir.path().join("linli.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_linli"))
@@ -39,6 +44,7 @@ impl Server {
             .env("LINLI_ADMIN_PASSWORD", PASSWORD)
             .env("LINLI_WORKERS", "2")
             .env("LINLI_LOG", log)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log_path).expect("log file"))
             .spawn()
@@ -64,6 +70,18 @@ impl Server {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// A field of the server's `/proc/<pid>/status` (`VmRSS`, `VmHWM`), in bytes.
+    pub fn proc_status(&self, field: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's /proc status");
+        let kb: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc status"));
+        kb * 1024
     }
 
     /// What the server has logged so far.

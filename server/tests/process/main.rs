@@ -2,5 +2,6 @@
 //! its memory (`/proc/<pid>/status`) and its log output.
 
 mod common;
+mod login;
 mod memory;
 mod redaction;

@@ -12,23 +12,11 @@ use crate::common::Server;
 
 const MIB: u64 = 1024 * 1024;
 
-/// A field of the server's `/proc/<pid>/status`, in bytes.
-fn status(server: &Server, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
-        .expect("the server's /proc status");
-    let kb: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc status"));
-    kb * 1024
-}
-
 /// Resets the server's peak resident set to the current one (Linux 4.0 and later) and returns the current one.
 fn reset_peak(server: &Server) -> u64 {
     std::fs::write(format!("/proc/{}/clear_refs", server.pid()), "5")
         .expect("VmHWM reset through clear_refs");
-    status(server, "VmRSS")
+    server.proc_status("VmRSS")
 }
 
 /// A gzip body whose deflate stream is `prefix`, then `mib` MiB of `fill`: each MiB is the same self-contained,
@@ -118,7 +106,11 @@ async fn gzip_bombs_on_login_are_refused_within_bounded_memory() {
         "max_json_bytes",
     )
     .await;
-    let cost = report("8 login bombs of 62 MiB", before, status(&server, "VmHWM"));
+    let cost = report(
+        "8 login bombs of 62 MiB",
+        before,
+        server.proc_status("VmHWM"),
+    );
     // Each request holds at most its body as sent and 64 KiB decoded (max_json_bytes), plus the inflater's window:
     // under 1 MiB for the eight. The bound leaves room for the runtime's own allocations.
     assert!(cost < 16 * MIB, "cost {cost} bytes");
@@ -147,10 +139,16 @@ async fn gzip_bombs_on_sync_are_refused_within_bounded_memory() {
         "max_body_bytes",
     )
     .await;
-    let cost = report("4 sync bombs of 1000 MiB", before, status(&server, "VmHWM"));
-    // Each request holds at most its body as sent (1 MB) and max_body_bytes (8 MiB) decoded: 36 MiB for four. The
-    // bound leaves room for the runtime's own allocations.
-    assert!(cost < 52 * MIB, "cost {cost} bytes");
+    let cost = report(
+        "4 sync bombs of 1000 MiB",
+        before,
+        server.proc_status("VmHWM"),
+    );
+    // Each request holds at most its body as sent (1 MB) and max_body_bytes (8 MiB) decoded: 36 MiB for four, and
+    // 37-38 MiB is what an unloaded run measures. On a machine busy with other builds the same burst was once
+    // measured at 58 MiB (glibc spreads the buffers over more threads' arenas), so the bound is 96 MiB: still a
+    // fifth of the 484 MiB the unbounded decoder cost, which is what this test must catch.
+    assert!(cost < 96 * MIB, "cost {cost} bytes");
     // And the server still serves.
     let synced = server
         .post_ok(

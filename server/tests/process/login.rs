@@ -6,69 +6,21 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
-const PASSWORD: &str = "memory-test-password";
+use crate::common::{PASSWORD, Server};
+
 const HASH_THREADS: u64 = 2;
 /// One argon2 buffer (19 MiB, the default memory cost) in KiB.
 const HASH_KIB: u64 = 19 * 1024;
 /// Room for everything else a burst allocates (connections, request buffers, allocator slack), in KiB.
 const SLACK_KIB: u64 = 48 * 1024;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_linli"))
-        .arg("serve")
-        .env("LINLI_DATA_DIR", dir)
-        .env("LINLI_BIND", "127.0.0.1:0")
-        .env("LINLI_ADMIN_PASSWORD", PASSWORD)
-        .env("LINLI_WORKERS", "2")
-        .env("LINLI_HASH_THREADS", HASH_THREADS.to_string())
-        .env("LINLI_HASH_QUEUE", "64")
-        // The throttle would refuse most of the burst before any hash; this test is about the hashes.
-        .env("LINLI_LOGIN_USER_BURST", "100000")
-        .env("LINLI_LOGIN_ADDRESS_BURST", "100000")
-        .env("LINLI_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("linli starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first line");
-    let base = line
-        .trim()
-        .strip_prefix("linli listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Server { child, base }
-}
-
-/// `(VmRSS, VmHWM)` of a process, in KiB.
-fn memory(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing"))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+/// `(VmRSS, VmHWM)` of the server, in KiB.
+fn memory(server: &Server) -> (u64, u64) {
+    (
+        server.proc_status("VmRSS") / 1024,
+        server.proc_status("VmHWM") / 1024,
+    )
 }
 
 /// `total` wrong-password logins from `parallel` clients at once; every answer must be 401.
@@ -104,9 +56,17 @@ async fn burst(server: &Server, total: usize, parallel: usize) {
 
 #[actix_web::test]
 async fn a_parallel_burst_of_failed_logins_keeps_memory_within_the_hashing_threads_buffers() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let server = start(dir.path());
-    let pid = server.child.id();
+    let threads = HASH_THREADS.to_string();
+    let server = Server::start_with(
+        "warn",
+        &[
+            ("LINLI_HASH_THREADS", threads.as_str()),
+            ("LINLI_HASH_QUEUE", "64"),
+            // The throttle would refuse most of the burst before any hash; this test is about the hashes.
+            ("LINLI_LOGIN_USER_BURST", "100000"),
+            ("LINLI_LOGIN_ADDRESS_BURST", "100000"),
+        ],
+    );
     // One good login first: the server is warm (a connection, one hashing buffer) before the baseline.
     let res = reqwest::Client::new()
         .post(format!("{}/v1/auth/login", server.base))
@@ -115,10 +75,10 @@ async fn a_parallel_burst_of_failed_logins_keeps_memory_within_the_hashing_threa
         .await
         .expect("login");
     assert_eq!(res.status(), StatusCode::OK);
-    let (rss_before, _) = memory(pid);
+    let rss_before = server.proc_status("VmRSS") / 1024;
 
     burst(&server, 64, 16).await;
-    let (rss_after, hwm_after) = memory(pid);
+    let (rss_after, hwm_after) = memory(&server);
     let bound = rss_before + HASH_THREADS * HASH_KIB + SLACK_KIB;
     eprintln!(
         "VmRSS {rss_before} kB before, {rss_after} kB after 64 at 16 in parallel; VmHWM {hwm_after} kB; bound {bound} kB"
@@ -130,7 +90,7 @@ async fn a_parallel_burst_of_failed_logins_keeps_memory_within_the_hashing_threa
 
     // A second burst finds the same buffers: no growth.
     burst(&server, 64, 16).await;
-    let (rss_again, hwm_again) = memory(pid);
+    let (rss_again, hwm_again) = memory(&server);
     eprintln!("after a second burst: VmRSS {rss_again} kB, VmHWM {hwm_again} kB");
     assert!(hwm_again <= bound, "peak {hwm_again} kB > bound {bound} kB");
     assert!(
