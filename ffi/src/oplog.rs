@@ -79,7 +79,7 @@ pub fn mark_synced(tx: &Transaction, ids: &[OpId]) -> Result<u32> {
 }
 
 /// At most `limit` local ops not yet acknowledged, oldest first.
-pub fn unsynced(conn: &Connection, limit: usize) -> Result<Vec<Op>> {
+pub fn unsynced(conn: &Connection, limit: usize, max_bytes: usize) -> Result<Vec<Op>> {
     let mut stmt =
         conn.prepare_cached("SELECT op FROM local_ops WHERE synced = 0 ORDER BY seq LIMIT ?1")?;
     let texts = stmt
@@ -87,12 +87,17 @@ pub fn unsynced(conn: &Connection, limit: usize) -> Result<Vec<Op>> {
             r.get::<_, String>(0)
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    texts.iter().map(|t| parse(t)).collect()
+    within(&texts, max_bytes).iter().map(|t| parse(t)).collect()
 }
 
 /// At most `limit` local ops not yet acknowledged and written before the waiting op `held`, oldest first: what is
 /// pushed while `held` (and everything written after it, which may depend on it) waits for the clock.
-pub fn unsynced_before(conn: &Connection, held: OpId, limit: usize) -> Result<Vec<Op>> {
+pub fn unsynced_before(
+    conn: &Connection,
+    held: OpId,
+    limit: usize,
+    max_bytes: usize,
+) -> Result<Vec<Op>> {
     let mut stmt = conn.prepare_cached(
         "SELECT op FROM local_ops WHERE synced = 0
            AND seq < coalesce((SELECT seq FROM local_ops WHERE id = ?1), 9223372036854775807)
@@ -104,7 +109,21 @@ pub fn unsynced_before(conn: &Connection, held: OpId, limit: usize) -> Result<Ve
             |r| r.get::<_, String>(0),
         )?
         .collect::<Result<Vec<_>, _>>()?;
-    texts.iter().map(|t| parse(t)).collect()
+    within(&texts, max_bytes).iter().map(|t| parse(t)).collect()
+}
+
+/// The longest prefix of `texts` whose bytes add up to at most `max_bytes`, and never less than the first one (a
+/// request always makes progress; an op too long for the server is refused `op_too_large` and set aside).
+fn within(texts: &[String], max_bytes: usize) -> &[String] {
+    let mut total = 0usize;
+    let n = texts
+        .iter()
+        .take_while(|t| {
+            total = total.saturating_add(t.len() + 1);
+            total <= max_bytes
+        })
+        .count();
+    &texts[..n.max(1).min(texts.len())]
 }
 
 /// Whether `id` is a local op still waiting for an acknowledgement.

@@ -52,9 +52,12 @@ pub fn upgrade_from(tx: &Transaction, from: u32) -> rusqlite::Result<bool> {
             )?,
             // v4: the clock also keeps the latest time heard from the server (issue 17), so that it can come back
             // from times it issued itself while the phone's clock was ahead, without forgetting what it heard.
+            // The clock's stored time counts as heard: it was never judged as this device's own mistake before,
+            // and an upgrade must not make it look like one.
             3 => tx.execute_batch(
                 "ALTER TABLE device ADD COLUMN heard_wall_ms INTEGER NOT NULL DEFAULT 0;
-                 ALTER TABLE device ADD COLUMN heard_logical INTEGER NOT NULL DEFAULT 0;",
+                 ALTER TABLE device ADD COLUMN heard_logical INTEGER NOT NULL DEFAULT 0;
+                 UPDATE device SET heard_wall_ms = hlc_wall_ms, heard_logical = hlc_logical;",
             )?,
             // v5: a change of the user's grid cells is remembered until a scoped snapshot has replaced the data.
             4 => tx.execute_batch(

@@ -164,23 +164,26 @@ impl Store {
         }
     }
 
-    /// Brings the clock back after the phone's clock ran ahead and was set right (ADR 0002): if the clock's latest
-    /// time is one it issued itself more than the drift bound ahead of `now_ms`, the waiting ops stamped that far
-    /// ahead are stamped again from `max(heard, now_ms)` on, in the order they were written (same ids), so that
-    /// they still order before what the device writes next and the server accepts them. Ops the server already
-    /// accepted keep their times. Returns how many ops were re-stamped. Every write calls it first.
+    /// Brings the clock back after the phone's clock ran ahead and was set right (ADR 0002). Called only when the
+    /// server refused a waiting op `clock_skew` (so it stored none of that batch, and no op re-stamped here is held
+    /// by the server under its old time): if the clock's latest time is one it issued itself more than the drift
+    /// bound ahead of `now_ms`, the waiting ops stamped that far ahead are stamped again, in the order they were
+    /// written (same ids), after every waiting op that keeps its time and every time heard, so that the order of
+    /// the device's own work is kept and the server accepts them. A clock that was merely set back is never
+    /// treated so: nothing refused it. Returns how many ops were re-stamped.
     pub(crate) fn recover_clock(&mut self, now_ms: u64) -> Result<usize> {
         self.ensure_active()?;
         if !self.writer.clock.runs_ahead(now_ms) {
             return Ok(0);
         }
-        let ahead: Vec<Op> = oplog::unsynced(&self.conn, usize::MAX)?
-            .into_iter()
-            .filter(|op| self.writer.clock.beyond_bound(op.time, now_ms))
-            .collect();
+        let (ahead, kept): (Vec<Op>, Vec<Op>) =
+            oplog::unsynced(&self.conn, usize::MAX, usize::MAX)?
+                .into_iter()
+                .partition(|op| self.writer.clock.beyond_bound(op.time, now_ms));
+        let floor = kept.iter().map(|op| op.time).max().unwrap_or_default();
         let mut clock = self.writer.clock.clone();
         let times: Vec<Hlc> = ahead.iter().map(|op| op.time).collect();
-        let fresh = clock.restamp(&times, now_ms);
+        let fresh = clock.restamp(&times, now_ms, floor);
         let tx = self.conn.transaction()?;
         for (op, time) in ahead.iter().zip(fresh) {
             let mut op = op.clone();
@@ -259,7 +262,6 @@ impl Store {
 
     /// Records a door-knock visit (and its follow-up ticket when a health flag is set).
     pub fn record_visit(&mut self, now_ms: u64, input: &VisitInput) -> Result<VisitRecorded> {
-        self.recover_clock(now_ms)?;
         let entry = EntryId::new_v7(now_ms);
         let visit = Visit {
             volunteer: self.me.user,
@@ -285,7 +287,6 @@ impl Store {
 
     /// Logs a stretch of volunteer service (pending a grid worker's approval). Returns the entry id.
     pub fn log_activity(&mut self, now_ms: u64, input: &ActivityInput) -> Result<String> {
-        self.recover_clock(now_ms)?;
         let entry = EntryId::new_v7(now_ms);
         let activity = Activity {
             volunteer: self.me.user,
@@ -304,7 +305,6 @@ impl Store {
 
     /// Creates a ticket. Returns its id.
     pub fn create_ticket(&mut self, now_ms: u64, input: &TicketInput) -> Result<String> {
-        self.recover_clock(now_ms)?;
         let ticket = TicketId::new_v7(now_ms);
         let household: Option<HouseholdId> = input
             .household_id
@@ -341,7 +341,6 @@ impl Store {
 
     /// Takes a lifecycle step on a ticket.
     pub fn ticket_step(&mut self, now_ms: u64, ticket_id: &str, step: TicketStep) -> Result<()> {
-        self.recover_clock(now_ms)?;
         let ticket: TicketId = parse_id("ticket_id", ticket_id)?;
         let note = |n: Option<String>| Note { note: n };
         let op = match step {
@@ -368,14 +367,12 @@ impl Store {
         reason: Option<String>,
     ) -> Result<()> {
         let entry: EntryId = parse_id("entry_id", entry_id)?;
-        self.recover_clock(now_ms)?;
         let ops = self.writer.approve(&self.state, now_ms, entry, reason)?;
         self.record(&ops)
     }
 
     /// Rejects a volunteer's activity.
     pub fn reject_entry(&mut self, now_ms: u64, entry_id: &str, reason: String) -> Result<()> {
-        self.recover_clock(now_ms)?;
         let entry: EntryId = parse_id("entry_id", entry_id)?;
         let op = self.writer.op(
             now_ms,
@@ -408,7 +405,6 @@ impl Store {
             },
             RedeemPurpose::Goods { item } => Purpose::Goods { item: item.clone() },
         };
-        self.recover_clock(now_ms)?;
         let seq = self
             .state
             .card(&volunteer)

@@ -29,11 +29,19 @@ pub const REVOKED: &str = "device_revoked";
 /// phone back from a week offline pushes its backlog in several round trips instead of being refused forever.
 pub const PUSH_LIMIT: usize = 1000;
 
+/// The most op bytes (their JSON) pushed in one request: half the server's default body limit (8 MiB), so a backlog
+/// of long ops (the server accepts ops up to 64 KiB) goes in several round trips instead of being refused
+/// `payload_too_large` forever. A request always carries at least one op.
+pub const PUSH_BYTES: usize = 4 * 1024 * 1024;
+
 /// Problem codes that refuse an op for good: retrying cannot help, so the op is set aside (kept, reported by
 /// `rejected_ops`, no longer pushed nor part of the state) and the rest of the queue goes on. Every other refusal
 /// (`unknown_op_kind` from an older server, `payload_too_large`, …) leaves the queue as it is; `clock_skew` holds
-/// the refused op back for one round trip or re-stamps it ([`Store::clock_refusal`]).
+/// the refused op back for one round trip or re-stamps it ([`Store::clock_refusal`]). `op_too_large` (one op longer
+/// than the server's `max_op_bytes`) is permanent: the same op would be refused at every sync and, since a refused
+/// batch stops the round trip before its pull, would cut the device off for good.
 pub const PERMANENT: &[&str] = &[
+    "op_too_large",
     "role_forbidden",
     "out_of_scope",
     "wrong_actor",
@@ -56,8 +64,8 @@ impl Store {
     pub fn prepare_sync(&self) -> Result<Vec<u8>> {
         self.ensure_active()?;
         let ops = match self.held {
-            Some(held) => oplog::unsynced_before(&self.conn, held, PUSH_LIMIT)?,
-            None => oplog::unsynced(&self.conn, PUSH_LIMIT)?,
+            Some(held) => oplog::unsynced_before(&self.conn, held, PUSH_LIMIT, PUSH_BYTES)?,
+            None => oplog::unsynced(&self.conn, PUSH_LIMIT, PUSH_BYTES)?,
         };
         let request = SyncRequest::new(self.device()?.cursor, ops);
         serde_json::to_vec(&request).map_err(|e| crate::error::json("request encoding", &e))

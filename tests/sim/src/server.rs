@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub max_pull_ops: usize,
     /// `LINLI_WORKERS`.
     pub workers: usize,
+    /// `LINLI_MAX_OP_BYTES`: the longest op the server accepts (small values exercise `op_too_large`).
+    pub max_op_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +48,7 @@ impl Default for ServerConfig {
             max_ahead_ms: 600_000,
             max_pull_ops: 5_000,
             workers: 2,
+            max_op_bytes: 65_536,
         }
     }
 }
@@ -95,6 +98,7 @@ impl ServerProc {
                 .env("LINLI_WORKERS", self.config.workers.to_string())
                 .env("LINLI_MAX_AHEAD_MS", self.config.max_ahead_ms.to_string())
                 .env("LINLI_MAX_PULL_OPS", self.config.max_pull_ops.to_string())
+                .env("LINLI_MAX_OP_BYTES", self.config.max_op_bytes.to_string())
                 .env("LINLI_ACCESS_TOKEN_TTL_SECS", "86400")
                 .env("LINLI_LOG", "error")
                 .stdout(Stdio::piped())
