@@ -131,10 +131,13 @@ impl Engine {
                 }
             })
             .collect();
+        // Judged against the clock that stamped them, as in `issue`: a revocation after the wall clock stepped back
+        // must still return the device's rights.
+        let stamped = ops.iter().map(|op| op.time.wall_ms).max().unwrap_or(now_ms);
         let batch = Batch {
             who: None,
             ops: ops.iter().cloned().map(Received::new).collect(),
-            now_ms,
+            now_ms: now_ms.max(stamped),
         };
         self.write(std::slice::from_ref(&batch))
             .pop()
@@ -651,6 +654,18 @@ mod tests {
             .issue(ahead.author, cell("stepped back"), now - 20 * MINUTE)
             .expect("not refused after the wall clock stepped back");
         assert!(back.time > own.time);
+        // The same for ops written as another replica (a revoked device's rights return): found in review, `issue_as`
+        // still judged its ops against the stepped-back wall clock and was refused `clock_skew`.
+        let as_device = engine
+            .issue_as(
+                ahead.replica,
+                ahead.author,
+                |s| vec![cell("as the device")(s)],
+                now - 20 * MINUTE,
+            )
+            .expect("issue_as not refused after the wall clock stepped back");
+        assert!(as_device[0].time > back.time);
+        let back = &as_device[0];
         // Restarted, the clock is rebuilt from the op log.
         drop(engine);
         let engine = self::engine(&dir);

@@ -259,7 +259,15 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "post",
         "/v1/users",
         true,
-        &[TOKEN, (403, "`forbidden`"), (409, "`username_taken`")],
+        &[
+            TOKEN,
+            (403, "`forbidden`"),
+            (409, "`username_taken`"),
+            (
+                429,
+                "`too_many_attempts`: the password hashing queue is full",
+            ),
+        ],
     ),
     (
         "post",
@@ -272,10 +280,15 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "/v1/devices/{id}/revoke",
         false,
         &[
-            (400, "`invalid_request`"),
+            (400, "`invalid_request`, `clock_skew`"),
             TOKEN,
             (403, "`forbidden`"),
             (404, "`not_found`"),
+            (415, "`unsupported_encoding`"),
+            (
+                422,
+                "`insufficient_rights`, `op_invalid`: the return of its card rights was refused",
+            ),
         ],
     ),
     (
