@@ -19,6 +19,27 @@ async fn server_state(app: &TestApp) -> State {
     state
 }
 
+/// The butler logs an activity and the grid worker approves it: the card gets its credit.
+async fn approved_activity(app: &TestApp, w: &mut World) {
+    let entry = EntryId::random();
+    let logged = w.butler.op(OpBody::Entry(
+        entry,
+        EntryOp::Activity(activity(w.butler.user, w.g1)),
+    ));
+    app.push_ok(&w.butler, &[logged]).await;
+    let approve = w
+        .worker
+        .writer
+        .approve(
+            &server_state(app).await,
+            linli_server::now_ms(),
+            entry,
+            None,
+        )
+        .expect("approve ops");
+    app.push_ok(&w.worker, &approve).await;
+}
+
 fn redeem(w: &mut World, card: UserId, points: u64, seq: u64) -> Op {
     let household = w.h1;
     w.admin.op(OpBody::Card(
@@ -38,23 +59,7 @@ fn redeem(w: &mut World, card: UserId, points: u64, seq: u64) -> Op {
 async fn revoking_the_office_phone_returns_its_unspent_rights_to_the_pool() {
     let app = TestApp::spawn().await;
     let mut w = World::build(&app).await;
-    let entry = EntryId::random();
-    let logged = w.butler.op(OpBody::Entry(
-        entry,
-        EntryOp::Activity(activity(w.butler.user, w.g1)),
-    ));
-    app.push_ok(&w.butler, &[logged]).await;
-    let approve = w
-        .worker
-        .writer
-        .approve(
-            &server_state(&app).await,
-            linli_server::now_ms(),
-            entry,
-            None,
-        )
-        .expect("approve ops");
-    app.push_ok(&w.worker, &approve).await;
+    approved_activity(&app, &mut w).await;
     let card = w.butler.user;
     let credited = server_state(&app)
         .await
@@ -142,23 +147,7 @@ async fn rights_sum_to_the_balance_over_grants_spends_revocation_and_late_pushes
         let mut rng = Lcg(seed);
         let app = TestApp::spawn().await;
         let mut w = World::build(&app).await;
-        let entry = EntryId::random();
-        let logged = w.butler.op(OpBody::Entry(
-            entry,
-            EntryOp::Activity(activity(w.butler.user, w.g1)),
-        ));
-        app.push_ok(&w.butler, &[logged]).await;
-        let approve = w
-            .worker
-            .writer
-            .approve(
-                &server_state(&app).await,
-                linli_server::now_ms(),
-                entry,
-                None,
-            )
-            .expect("approve ops");
-        app.push_ok(&w.worker, &approve).await;
+        approved_activity(&app, &mut w).await;
         let card = w.butler.user;
         let office = w.admin.id;
         let mut seq = 0u64;
