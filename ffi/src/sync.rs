@@ -12,6 +12,7 @@ use linli_sync_core::prelude::{
     GridId, OpId, PROTOCOL_VERSION, Role, Rules, Snapshot, State, SyncRequest, SyncResponse,
 };
 use linli_sync_core::rights::grids_of;
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -362,9 +363,11 @@ impl Store {
         answer: crate::http::Answer,
         snapshot: bool,
     ) -> Result<SyncOutcome> {
-        let problem = Problem::parse(&answer.body);
+        let top = Top::read(&answer.body);
+        let linli = top.as_ref().is_some_and(|t| t.protocol);
+        let problem = top.as_ref().and_then(Problem::from_top);
         match (answer.status, problem) {
-            (200..=299, None) if !is_linli_answer(&answer.body) => Err(not_linli(&answer)),
+            (200..=299, None) if !linli => Err(not_linli(&answer)),
             (200..=299, _) if snapshot => self
                 .bootstrap(now_ms, &answer.body)
                 .map(|()| SyncOutcome::default()),
@@ -429,39 +432,51 @@ pub struct Problem {
 impl Problem {
     /// Reads a problem document; `None` if `bytes` is not one (a `SyncResponse` has no `code`).
     pub fn parse(bytes: &[u8]) -> Option<Problem> {
-        let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(bytes) else {
+        Top::read(bytes).as_ref().and_then(Problem::from_top)
+    }
+
+    fn from_top(top: &Top) -> Option<Problem> {
+        let (code, op_id, status) = match (&top.error, &top.code) {
+            (Some(Value::Object(inner)), None) => {
+                (inner.get("code"), inner.get("op_id"), inner.get("status"))
+            }
+            _ => (top.code.as_ref(), top.op_id.as_ref(), top.status.as_ref()),
+        };
+        let Some(Value::String(code)) = code else {
             return None;
         };
-        let inner = match map.get("error") {
-            Some(Value::Object(inner)) if !map.contains_key("code") => inner,
-            _ => &map,
-        };
-        let Some(Value::String(code)) = inner.get("code") else {
-            return None;
-        };
-        let op_id = inner
-            .get("op_id")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse().ok());
-        let status = inner
-            .get("status")
-            .and_then(Value::as_u64)
-            .and_then(|s| u16::try_from(s).ok());
         Some(Problem {
             code: code.clone(),
-            op_id,
-            status,
+            op_id: op_id.and_then(Value::as_str).and_then(|s| s.parse().ok()),
+            status: status
+                .and_then(Value::as_u64)
+                .and_then(|s| u16::try_from(s).ok()),
         })
     }
 }
 
-/// Whether a 2xx body is one of Linli's answers (a `SyncResponse` or a `Snapshot`: a JSON object with a
-/// `protocol` member). A captive portal's login page, or any other HTML or JSON, is not.
-fn is_linli_answer(bytes: &[u8]) -> bool {
-    matches!(
-        serde_json::from_slice::<Value>(bytes),
-        Ok(Value::Object(map)) if map.contains_key("protocol")
-    )
+/// The top level of an answer, read once: the members a problem document has, and whether a `protocol` member (a
+/// `SyncResponse` or a `Snapshot`: one of Linli's answers) is there. The other members (`ops`, `state`: most of an
+/// answer's bytes) are skipped, not built into a tree. `None` if the bytes are not a JSON object.
+#[derive(Debug, Deserialize)]
+struct Top {
+    #[serde(default, deserialize_with = "present")]
+    protocol: bool,
+    code: Option<Value>,
+    op_id: Option<Value>,
+    status: Option<Value>,
+    error: Option<Value>,
+}
+
+impl Top {
+    fn read(bytes: &[u8]) -> Option<Top> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// A member that is there, whatever its value.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
 /// The error for an answer that did not come from a Linli server: the request did not reach it (a captive portal
