@@ -31,6 +31,7 @@ pub mod ids;
 pub mod op;
 mod pairs;
 pub mod redact;
+pub mod review;
 pub mod rights;
 pub mod rule52022;
 pub mod state;

@@ -125,7 +125,9 @@ pub fn grids_of(
         .map(|(id, _)| *id)
 }
 
-/// Checks that `op` may be issued by `user` with `role` from device `replica`, given what `state` holds.
+/// Checks that `op` may be issued by `user` with `role` from device `replica`, given what `state` holds. Grid
+/// membership is judged as of the op's stamp ([`crate::awset::AwSet::contains_at`]): a remove stamped after the
+/// op does not take away rights it was written with.
 pub fn authorize(
     state: &State,
     replica: ReplicaId,
@@ -144,9 +146,13 @@ pub fn authorize(
         return Err(RightsError::RoleForbidden { role, kind });
     }
     let out = |reason| Err(RightsError::OutOfScope { kind, reason });
+    // Membership as of the op's stamp, not as of now (issue 17): work written offline before the author left a
+    // cell was within the rights that held when it was written, and a remove the device had seen orders before
+    // everything it wrote afterwards (its clock observed the remove), so those later ops are refused as before.
+    let stamp = op.stamp();
     let member_of = |grid: Option<GridId>, as_role: MemberRole| {
         grid.and_then(|g| state.grid(&g))
-            .is_some_and(|g| g.members(as_role).contains(&user))
+            .is_some_and(|g| g.members(as_role).contains_at(&user, stamp))
     };
     match role {
         Role::Admin => Ok(()),

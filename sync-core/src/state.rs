@@ -101,8 +101,8 @@ impl State {
         }
     }
 
-    /// Checks the rules an op must keep to be stored: well-formed fields, a known target entity, and for card
-    /// spends the issuer's rights and sequence. It deliberately does not check lifecycle order (see
+    /// Checks the rules an op must keep to be stored: well-formed fields, a known target entity (a household as of
+    /// the op's stamp), and for card spends the issuer's rights and sequence. It deliberately does not check lifecycle order (see
     /// [`State::validate_local`]) or who may do what (see [`crate::rights`]).
     pub fn validate_op(&self, op: &Op) -> Result<(), OpError> {
         match &op.body {
@@ -290,7 +290,7 @@ impl State {
                 observed,
             } => observed_adds(observed, |t| grid.visits.has_tag(&(*household, *butler), t))?,
             GridOp::AssignVisit { household, .. } => {
-                if !grid.households.contains(household) {
+                if !grid.households.contains_at(household, op.stamp()) {
                     return Err(unknown("household", household));
                 }
             }
@@ -318,7 +318,9 @@ impl State {
         match e {
             EntryOp::Visit(v) => {
                 let grid = new_record_in(v.grid)?;
-                if !grid.households.contains(&v.household) {
+                // As of the visit's stamp (issue 17): a household removed after the visit was made was still
+                // there to knock on; the visit is kept and listed for the cell's grid workers (`review`).
+                if !grid.households.contains_at(&v.household, op.stamp()) {
                     return Err(unknown("household", v.household));
                 }
                 if v.health.is_some() && v.follow_up.is_none() {
