@@ -10,8 +10,9 @@
 //!
 //! What is listed:
 //! - a visit to a household no longer in its cell, made in the [`REVIEW_WINDOW_MS`] before the household's removal
-//!   (older visits are history: they were seen when they came in);
-//! - a visit by a person who is no longer a member of the cell, made in the window before they left;
+//!   or after it (older visits are history: they were seen when they came in; a later one was accepted because
+//!   the remove reached the server after it, both people being offline);
+//! - a visit by a person who is no longer a member of the cell, made in the window before they left or after;
 //! - a ticket, not closed, raised in a cell by a person who was a member there and is no longer: its raiser can no
 //!   longer follow it.
 //!
@@ -79,10 +80,11 @@ pub fn needs_review(state: &State) -> Vec<ReviewItem> {
         let Some(grid) = state.grid(&v.grid) else {
             continue;
         };
+        // A visit stamped after the removal was accepted because the remove reached the server later (two people
+        // offline at once): it is listed whatever its age.
         let within = |removed: Option<Stamp>| {
-            removed.is_some_and(|r| {
-                *at < r && r.time.wall_ms.saturating_sub(at.time.wall_ms) <= REVIEW_WINDOW_MS
-            })
+            removed
+                .is_some_and(|r| r.time.wall_ms.saturating_sub(at.time.wall_ms) <= REVIEW_WINDOW_MS)
         };
         let reason = if within(grid.households.removed_since(&v.household)) {
             ReviewReason::HouseholdRemoved

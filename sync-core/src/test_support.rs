@@ -26,6 +26,8 @@ use crate::ticket::{
 };
 use crate::writer::Writer;
 
+pub mod offline;
+
 /// Start of simulated time: 2026-11-27 08:00 UTC.
 pub const T0: u64 = 1_795_766_400_000;
 
