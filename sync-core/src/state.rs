@@ -113,10 +113,26 @@ impl State {
         }
     }
 
-    /// What a writer checks before recording an op of its own: [`State::validate_op`], and that a lifecycle step
-    /// follows from the status this replica sees (no solving a closed ticket, no approving an approved entry).
+    /// What a writer checks before recording an op of its own: [`State::validate_op`], that a visited household
+    /// is in its cell now (not only as of the op's stamp), and that a lifecycle step follows from the status this
+    /// replica sees (no solving a closed ticket, no approving an approved entry).
     pub fn validate_local(&self, op: &Op) -> Result<(), OpError> {
         self.validate_op(op)?;
+        // A household is judged as of everything this replica holds, not as of the op's stamp: a device that has
+        // seen the removal does not write to the household, whatever its clock says (see `rights::authorize_local`).
+        let household = match &op.body {
+            OpBody::Entry(_, EntryOp::Visit(v)) => Some((v.grid, v.household)),
+            OpBody::Grid(grid, GridOp::AssignVisit { household, .. }) => Some((*grid, *household)),
+            _ => None,
+        };
+        if let Some((grid, household)) = household
+            && !self
+                .grids
+                .get(&grid)
+                .is_some_and(|g| g.households.contains(&household))
+        {
+            return Err(unknown("household", household));
+        }
         match &op.body {
             OpBody::Ticket(id, t) => {
                 let status = self.tickets.get(id).map(Ticket::status);

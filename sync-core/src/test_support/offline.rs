@@ -16,7 +16,7 @@ use crate::grid::{GridOp, Household, MemberRole};
 use crate::hlc::{DriftPolicy, HlcClock};
 use crate::ids::{GridId, OpId, ReplicaId};
 use crate::op::{Op, OpBody};
-use crate::rights::{Role, authorize};
+use crate::rights::{Role, authorize, authorize_local};
 use crate::state::{Rules, State};
 use crate::writer::Writer;
 
@@ -309,7 +309,7 @@ fn attempt_with_removals(p: &mut Phone, cast: &Cast, act: &Action, now: u64) -> 
         }
     };
     let op = p.writer.op(now, OpBody::Grid(grid, body));
-    let ok = authorize(&p.state, p.writer.replica, p.writer.author, p.role, &op).is_ok()
+    let ok = authorize_local(&p.state, p.writer.replica, p.writer.author, p.role, &op).is_ok()
         && p.state.validate_local(&op).is_ok();
     if !ok {
         return Vec::new();
