@@ -216,7 +216,7 @@ fn a_butler_removed_while_offline_keeps_her_flagged_visit_and_its_ticket_reaches
 }
 
 /// Pushes `ops` from `phone`'s device as its own, outside its replica (the replica itself refuses to write what
-/// its view forbids); the problem code, or `ok`.
+/// its view forbids); the problem code (with its cause's code after a `/`, if any), or `ok`.
 fn push_raw(world: &World, phone: usize, ops: &[Op]) -> String {
     let body = json!({"protocol": 1, "cursor": 0, "limit": 1,
         "ops": ops.iter().map(Op::to_value).collect::<Vec<_>>()})
@@ -230,7 +230,12 @@ fn push_raw(world: &World, phone: usize, ops: &[Op]) -> String {
     if answer.status == 200 {
         "ok".into()
     } else {
-        answer.json()["code"].as_str().unwrap_or("?").to_string()
+        let v = answer.json();
+        let code = v["code"].as_str().unwrap_or("?").to_string();
+        match v["cause"]["code"].as_str() {
+            Some(cause) if cause != code => format!("{code}/{cause}"),
+            _ => code,
+        }
     }
 }
 
@@ -274,7 +279,10 @@ fn an_op_stamped_after_a_removal_is_refused_and_one_stamped_before_is_accepted()
     writer.clock.observe_accepted(removal.time);
     let after_removal = visit_op(&mut writer, gone, linli_sim::now_ms());
     assert!(before_removal.stamp() < removal.stamp() && removal.stamp() < after_removal.stamp());
-    assert_eq!(push_raw(&world, butler, &[after_removal]), "unknown_entity");
+    assert_eq!(
+        push_raw(&world, butler, &[after_removal]),
+        "op_invalid/unknown_entity"
+    );
     assert_eq!(push_raw(&world, butler, &[before_removal]), "ok");
 
     // The same line for membership: before her removal she may visit, after it she may not.
