@@ -9,6 +9,8 @@
 //! worker — while the same histories were accepted when she synced before the removal.
 
 use linli_ffi::{HealthFlag, ReviewItem, VisitInput};
+use linli_reports::calendar::date_of;
+use linli_reports::policy::ReportPolicy;
 use linli_sim::http;
 use linli_sim::world::{Spec, World};
 use linli_sync_core::entry::{EntryOp, Visit};
@@ -154,7 +156,29 @@ fn a_visit_to_a_household_removed_while_the_butler_was_offline_reaches_the_grid_
             "household_removed".to_string()
         )]
     );
-    // The server holds it too, and the household stays removed.
+    // The admins see it too: the day's coverage report lists it for review.
+    let day = date_of(
+        linli_sim::now_ms(),
+        ReportPolicy::DEFAULT.utc_offset_minutes,
+    );
+    let report = http::get(
+        &format!("{}/v1/reports/coverage?day={day}", world.console.base),
+        &world.console.token,
+    )
+    .expect("coverage report")
+    .json();
+    assert_eq!(
+        report["review"],
+        json!([{
+            "grid": grid.to_string(),
+            "subject": {"kind": "visit", "id": visit.entry_id},
+            "reason": "household_removed",
+            "at": report["review"][0]["at"],
+            "by": world.user(butler).to_string(),
+        }]),
+        "{report}"
+    );
+    // The server holds it, and the household stays removed.
     let server = world.console.snapshot().state;
     assert!(holds_entry(&server, &visit.entry_id));
     assert!(
