@@ -171,9 +171,10 @@ fn authorize_as_of(
         return Err(RightsError::RoleForbidden { role, kind });
     }
     let out = |reason| Err(RightsError::OutOfScope { kind, reason });
-    // Membership as of the op's stamp, not as of now (issue 17): work written offline before the author left a
+    // At the server, membership as of the op's stamp (issue 17): work written offline before the author left a
     // cell was within the rights that held when it was written, and a remove the device had seen orders before
     // everything it wrote afterwards (its clock observed the remove), so those later ops are refused as before.
+    // On the writing device (`at` is `None`), membership as of everything its view holds.
     let member_of = |grid: Option<GridId>, as_role: MemberRole| {
         grid.and_then(|g| state.grid(&g)).is_some_and(|g| {
             let members = g.members(as_role);

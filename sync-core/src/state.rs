@@ -102,8 +102,8 @@ impl State {
     }
 
     /// Checks the rules an op must keep to be stored: well-formed fields, a known target entity (a household as of
-    /// the op's stamp), and for card spends the issuer's rights and sequence. It deliberately does not check lifecycle order (see
-    /// [`State::validate_local`]) or who may do what (see [`crate::rights`]).
+    /// the op's stamp), and for card spends the issuer's rights and sequence. It deliberately does not check
+    /// lifecycle order (see [`State::validate_local`]) or who may do what (see [`crate::rights`]).
     pub fn validate_op(&self, op: &Op) -> Result<(), OpError> {
         match &op.body {
             OpBody::Ticket(id, t) => self.validate_ticket(op, *id, t),
