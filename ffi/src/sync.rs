@@ -317,8 +317,8 @@ impl Store {
 
     /// A `sequence_gap` refusal of one of this device's waiting card spends: the server already holds spends of
     /// this device under those sequence numbers, which happens to a phone restored from a backup (issue 17). The
-    /// waiting spends of this device on that card are renumbered, in the order they were written and under the
-    /// same op ids, from the server's next number (`expected` in the refusal's cause; nobody else issues this
+    /// refused spend and the waiting spends of this device on that card after it are renumbered, in the order they
+    /// were written and under the same op ids, from the server's next number (`expected` in the refusal's cause; nobody else issues this
     /// device's numbers and the server stored none of the refused batch), and the sync goes on (`has_more`). The
     /// next round trip pushes them again and pulls: the server judges each against the rights it holds (the truth,
     /// which the restored file does not know), a spend that exceeds them is refused `insufficient_rights` and set
@@ -345,8 +345,13 @@ impl Store {
         if !oplog::is_waiting(&self.conn, refused)? {
             return Ok(None);
         }
+        // Only the refused spend and the waiting ones after it: the spends before it in the queue were judged in
+        // the same batch and passed (new, or the server's own copy under the same number), so renumbering them
+        // would push a stored op under a new number, be refused `op_id_conflict`, and list as refused a
+        // redemption that took effect.
         let waiting: Vec<Op> = oplog::unsynced(&self.conn, usize::MAX, usize::MAX)?
             .into_iter()
+            .skip_while(|o| o.id != refused)
             .filter(|o| o.replica == self.writer.replica)
             .filter(|o| {
                 matches!(&o.body, OpBody::Card(c, CardOp::Transfer { .. } | CardOp::Redeem { .. }) if *c == card)

@@ -16,8 +16,10 @@
 //! - a ticket, not closed, raised in a cell by a person who was a member there and is no longer: its raiser can no
 //!   longer follow it.
 //!
-//! A visit that was voided is not listed. Nothing here changes the state: the list goes away as the grid worker
-//! acts (closes the ticket, voids or keeps the visit, adds the household back).
+//! A visit that was voided is not listed. Nothing here changes the state: an item leaves the list when the grid
+//! worker closes the ticket, voids the visit, or adds the household or member back. The list is conservative: the
+//! state does not hold the order in which the server received ops, so a visit made in the window before an
+//! ordinary removal is listed even if it was synced long before it (ADR 0004, consequences).
 
 use serde::{Deserialize, Serialize};
 

@@ -618,3 +618,81 @@ fn a_restored_office_phone_renumbers_its_spends_and_loses_only_what_exceeds_its_
     }
     model::settle_and_check(&mut world, &m);
 }
+
+/// A backup taken while a spend was still waiting: after the backup the spend reached the server (sequence 1) and a
+/// second one followed (sequence 2). The restored file holds the first spend as waiting again, and spends once
+/// more offline. The server skips the first as a retry and refuses the new one `sequence_gap`; only the refused
+/// spend and those after it may be renumbered, or the phone would push the server's own spend under a new number,
+/// be refused `op_id_conflict`, and list as refused a redemption that took effect (review of issue 17).
+#[test]
+fn a_restored_phone_renumbers_only_the_refused_spend_and_those_after_it() {
+    let mut world = World::build(&Spec::default());
+    let mut m = Model::default();
+    let cell = 0;
+    let (butler, worker, office) = (
+        world.cells[cell].butlers[0],
+        world.cells[cell].workers[0],
+        world.office,
+    );
+    let entry = script::activity(&mut world, &mut m, butler, cell, 180);
+    world.phones[butler].sync().expect("butler");
+    world.phones[worker].sync().expect("worker");
+    script::approve(&mut world, &mut m, worker, &entry, butler, 180);
+    world.phones[worker].sync().expect("worker");
+    let device = world.phones[office].id.device;
+    let user = world.user(butler).to_string();
+    assert_eq!(
+        world.console.grant(world.user(butler), device, 30).status,
+        201
+    );
+    world.phones[office].sync().expect("office");
+    // Spend 1 is written, and the file is backed up before it is pushed.
+    script::redeem(&mut world, &mut m, office, butler, cell, 5).expect("within rights");
+    let old = backup(&world, office, "office-waiting.db");
+    world.phones[office]
+        .sync()
+        .expect("spend 1 reaches the server");
+    script::redeem(&mut world, &mut m, office, butler, cell, 5).expect("within rights");
+    world.phones[office]
+        .sync()
+        .expect("spend 2 reaches the server");
+
+    restore(&mut world, office, &old, "office-waiting.db");
+    let now = world.phones[office].now();
+    let (hh, _) = world.cells[cell].households[1];
+    world.phones[office]
+        .store
+        .redeem(
+            now,
+            &user,
+            10,
+            &linli_ffi::RedeemPurpose::FeeOffset {
+                household_id: hh.to_string(),
+                period: "2026-12".into(),
+            },
+        )
+        .expect("the restored replica accepts it locally");
+    world.phones[office].sync().expect("office syncs");
+
+    assert!(
+        world.phones[office].set_aside.is_empty(),
+        "{:?}",
+        world.phones[office].set_aside
+    );
+    assert!(
+        world.phones[office]
+            .store
+            .rejected_ops()
+            .expect("rejected")
+            .is_empty()
+    );
+    assert_eq!(world.phones[office].unsynced(), 0);
+    // 30 credited, 5 + 5 + 10 redeemed: 10 left, and the server agrees.
+    let card = world.phones[office].store.card(&user).expect("card");
+    assert_eq!((card.balance, card.rights_here), (10, 10));
+    let server = world.console.snapshot().state;
+    let server_card = server.card(&world.user(butler)).expect("card");
+    assert_eq!(server_card.balance().0, 10);
+    m.redeem(world.user(butler), 10);
+    model::settle_and_check(&mut world, &m);
+}
