@@ -1,4 +1,4 @@
-//! Assembling the service: opening the database, rebuilding the server replica, creating the first admin, loading
+//! Assembling the service: opening the database, the registry of community replicas, creating the first admin, loading
 //! the signing key, and running the HTTP server with graceful shutdown (SIGTERM or Ctrl-C stop accepting, then
 //! in-flight requests finish, up to 30 seconds).
 
@@ -13,7 +13,7 @@ use thiserror::Error;
 use crate::auth::Keys;
 use crate::config::{Config, ConfigError};
 use crate::db::{self, DbPool};
-use crate::engine::Engine;
+use crate::engine::Engines;
 use crate::identity::{self, IdentityError};
 use crate::metrics::Metrics;
 use crate::password::{self, Hasher};
@@ -28,8 +28,8 @@ pub struct AppState {
     pub config: Config,
     /// Database connections.
     pub pool: DbPool,
-    /// The server replica.
-    pub engine: Arc<Engine>,
+    /// The server replicas, one per community, loaded on first use.
+    pub engines: Arc<Engines>,
     /// Token keys.
     pub keys: Keys,
     /// Counters for `/metrics`.
@@ -38,6 +38,16 @@ pub struct AppState {
     pub hasher: Hasher,
     /// Failed-login throttling.
     pub throttle: LoginThrottle,
+}
+
+impl AppState {
+    /// The engine of `community`, loaded now if it is not yet (blocking: call it off the async workers).
+    pub fn engine(
+        &self,
+        community: crate::community::CommunityId,
+    ) -> Result<Arc<crate::engine::Engine>, crate::error::ApiError> {
+        Ok(self.engines.get(community)?)
+    }
 }
 
 /// Why the server could not start.
@@ -89,14 +99,15 @@ pub fn prepare(config: Config) -> Result<(AppState, Option<FirstAdmin>), StartEr
         config.jwt_kid.clone(),
         config.access_token_ttl_secs,
     );
-    let engine = Arc::new(Engine::open(pool.clone(), rules(&config))?);
+    // No community is loaded here: each is rebuilt from its own log on its first request.
+    let engines = Arc::new(Engines::new(pool.clone(), rules(&config)));
     let hasher = Hasher::start(config.hasher)?;
     let throttle = LoginThrottle::new(config.throttle);
     Ok((
         AppState {
             config,
             pool,
-            engine,
+            engines,
             keys,
             metrics: Metrics::default(),
             hasher,
@@ -120,10 +131,13 @@ fn ensure_admin(pool: &DbPool, password: Option<&str>) -> Result<Option<FirstAdm
         None => (identity::random_code()?, true),
     };
     let hash = password::hash_now(&password).map_err(|e| IdentityError::Hash(e.to_string()))?;
+    // The first admin is the admin of the first community (the one every database starts with, or became on
+    // upgrade); a district admin is created with `linli user add --role district_admin`.
     identity::add_user(
         &mut conn,
         "admin",
         linli_sync_core::rights::Role::Admin,
+        Some(crate::community::CommunityId::FIRST),
         Some(&hash),
         now_ms_i64(),
     )?;

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::app::AppState;
+use crate::community::CommunityId;
 use crate::error::ApiError;
 use crate::identity::{self, IdentityError, User};
 
@@ -153,6 +154,33 @@ impl Auth {
         })
     }
 
+    /// The community a request is about: the caller's own; a district admin's is the one they name. A user of a
+    /// community who names another is refused `other_community`; a district admin who names none,
+    /// `community_required`.
+    pub fn community(&self, named: Option<CommunityId>) -> Result<CommunityId, ApiError> {
+        match (self.user.community, named) {
+            (Some(own), None) => Ok(own),
+            (Some(own), Some(n)) if n == own => Ok(own),
+            (Some(_), Some(_)) => Err(ApiError::other_community("community")),
+            (None, Some(n)) => Ok(n),
+            (None, None) => Err(ApiError::community_required()),
+        }
+    }
+
+    /// Whether the caller may act in `community` (their own, or any for a district admin).
+    pub fn may_enter(&self, community: Option<CommunityId>) -> bool {
+        self.user.community.is_none() || self.user.community == community
+    }
+
+    /// Refuses callers who are not district admins.
+    pub fn require_district(&self) -> Result<(), ApiError> {
+        if self.user.is_district_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only a district admin may do this"))
+        }
+    }
+
     /// Refuses callers whose role is not among `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
         if roles.contains(&self.user.role) {
@@ -252,6 +280,7 @@ impl From<IdentityError> for ApiError {
                 }
             }
             IdentityError::DeviceRevoked => ApiError::DeviceRevoked,
+            IdentityError::CommunityRequired => ApiError::community_required(),
             IdentityError::UnknownRole(_) | IdentityError::Hash(_) | IdentityError::Random(_) => {
                 ApiError::Internal {
                     detail: e.to_string(),

@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod cli;
+pub mod community;
 pub mod config;
 pub mod db;
 pub mod decode;
@@ -28,6 +29,7 @@ pub mod pull;
 pub mod routes;
 pub mod store;
 pub mod sync;
+pub mod tenancy;
 pub mod throttle;
 
 /// The server's physical clock, in milliseconds since the Unix epoch.

@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 
 use crate::app::AppState;
 use crate::auth::Auth;
+use crate::community::CommunityId;
 use crate::error::ApiError;
 use crate::routes::{blocking, now_i64};
 
@@ -35,6 +36,10 @@ pub struct ReportQuery {
     pub day: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
+    /// The community (a district admin names it; everybody else gets their own, and naming another is refused
+    /// `other_community`).
+    #[param(value_type = Option<i64>)]
+    pub community: Option<CommunityId>,
 }
 
 /// One grid cell in the `grids` list.
@@ -181,18 +186,20 @@ pub async fn report(
     if csv && name == "grids" {
         return Err(bad("format", "the grid list has no CSV form"));
     }
-    let engine = state.engine.clone();
+    let community = auth.community(q.community)?;
+    let engines = state.engines.clone();
     let pool = state.pool.clone();
     let (user, role) = (auth.user.id, auth.user.role);
     let report = name.clone();
     let body = blocking(move || -> Result<Body, ApiError> {
+        let engine = engines.get(community)?;
         let policy = ReportPolicy::DEFAULT;
         // The ledger is read before the merged state is locked: no database work under the lock.
         let ledger = if report == "fees" {
             let mut conn = pool.get().map_err(|e| ApiError::Internal {
                 detail: e.to_string(),
             })?;
-            Some(crate::ledger::load(&mut conn)?)
+            Some(crate::ledger::load(&mut conn, community)?)
         } else {
             None
         };
@@ -283,6 +290,10 @@ pub struct PaymentIn {
     pub period: String,
     /// Amount paid, fen.
     pub amount_fen: u64,
+    /// The community (a district admin names it).
+    #[schema(value_type = Option<i64>)]
+    #[serde(default)]
+    pub community: Option<CommunityId>,
 }
 
 /// Answer of `POST /v1/fees/payments`.
@@ -308,13 +319,19 @@ pub async fn record_payment(
     if p.amount_fen == 0 {
         return Err(ApiError::invalid("`amount_fen`: must be positive"));
     }
-    let known = state
-        .engine
-        .view()
-        .state
-        .grids()
-        .values()
-        .any(|g| g.households.contains(&p.household));
+    let community = auth.community(p.community)?;
+    let engines = state.engines.clone();
+    let household = p.household;
+    let known = blocking(move || {
+        Ok(engines
+            .get(community)?
+            .view()
+            .state
+            .grids()
+            .values()
+            .any(|g| g.households.contains(&household)))
+    })
+    .await?;
     if !known {
         return Err(ApiError::NotFound {
             detail: "the household is not known".into(),
@@ -333,6 +350,7 @@ pub async fn record_payment(
         })?;
         Ok(crate::ledger::record_payment(
             &mut conn,
+            community,
             &payment,
             by,
             now_i64(),

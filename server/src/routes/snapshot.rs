@@ -1,4 +1,5 @@
-//! `GET /v1/snapshot?protocol=1`: the merged state of the caller's scope and the cursor to pull from next.
+//! `GET /v1/snapshot?protocol=1`: the merged state of the caller's scope, in their community, and the cursor to
+//! pull from next.
 
 use actix_web::{HttpResponse, web};
 use linli_sync_core::rights::Viewer;
@@ -36,7 +37,13 @@ pub async fn snapshot(
         user: auth.user.id,
         role: auth.user.role,
     };
-    let engine = state.engine.clone();
-    let snapshot = blocking(move || Ok(engine.snapshot(viewer, crate::now_ms()))).await?;
+    let community = auth.community(None)?;
+    let engines = state.engines.clone();
+    let snapshot = blocking(move || {
+        Ok(engines
+            .get(community)?
+            .snapshot(viewer, crate::now_ms()))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(snapshot))
 }

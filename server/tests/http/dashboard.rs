@@ -38,7 +38,12 @@ async fn dashboard_renders_the_seeded_figures_in_chromium() {
         period: month.clone(),
         amount_fen: 10_000,
     };
-    linli_server::ledger::import_dues(&mut app.db(), &[due], 0).expect("due stored");
+    linli_server::ledger::import_dues(
+        &mut app.db(),
+        linli_server::community::CommunityId::FIRST,
+        &[due],
+        0,
+    ).expect("due stored");
     let paid = app
         .post(
             "/v1/fees/payments",
