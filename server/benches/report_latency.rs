@@ -129,7 +129,8 @@ async fn run() {
         linli_server::community::CommunityId::FIRST,
         &dues,
         0,
-    ).expect("dues");
+    )
+    .expect("dues");
     for (i, h) in households.iter().enumerate().filter(|(i, _)| i % 10 != 0) {
         let period = &months[i % 12];
         post(

@@ -156,9 +156,9 @@ fn parse_account_role(s: &str) -> Result<AccountRole, String> {
     if s == "district_admin" {
         return Ok(AccountRole::District);
     }
-    s.parse().map(AccountRole::Community).map_err(|()| {
-        "expected district_admin, admin, grid_worker or volunteer".to_string()
-    })
+    s.parse()
+        .map(AccountRole::Community)
+        .map_err(|()| "expected district_admin, admin, grid_worker or volunteer".to_string())
 }
 
 /// Runs a parsed command line.
@@ -252,8 +252,8 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
         } => {
             let text = std::fs::read_to_string(&file)?;
             let pool = db::open(&config.database_url, 2)?;
-            let engine = crate::engine::Engines::new(pool.clone(), app::rules(&config))
-                .get(community)?;
+            let engine =
+                crate::engine::Engines::new(pool.clone(), app::rules(&config)).get(community)?;
             let parsed = linli_reports::fees::parse_dues(&text, &engine.view().state);
             match parsed {
                 Err(rows) => {

@@ -196,11 +196,7 @@ impl Engines {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         let mut ids: Vec<CommunityId> = slots
             .iter()
-            .filter(|(_, slot)| {
-                slot.try_lock()
-                    .map(|s| s.is_some())
-                    .unwrap_or(false)
-            })
+            .filter(|(_, slot)| slot.try_lock().map(|s| s.is_some()).unwrap_or(false))
             .map(|(id, _)| *id)
             .collect();
         ids.sort_unstable();

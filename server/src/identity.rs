@@ -269,10 +269,8 @@ pub fn credentials(
         ))
         .first(conn)
         .optional()?;
-    row.map(|(id, name, role, hash, community)| {
-        Ok((user_from(id, name, role, community)?, hash))
-    })
-    .transpose()
+    row.map(|(id, name, role, hash, community)| Ok((user_from(id, name, role, community)?, hash)))
+        .transpose()
 }
 
 /// Replaces a user's password hash (after a login whose stored hash used older parameters).
@@ -619,4 +617,3 @@ mod tests {
         }
     }
 }
-

@@ -727,9 +727,15 @@ mod tests {
         let now = grid.time.wall_ms + MINUTE;
         let mut conn = engine.conn().expect("connection");
         let t = i64::try_from(now).expect("time");
-        let admin =
-            crate::identity::add_user(&mut conn, "admin", Role::Admin, Some(crate::community::CommunityId::FIRST), None, t)
-                .expect("user");
+        let admin = crate::identity::add_user(
+            &mut conn,
+            "admin",
+            Role::Admin,
+            Some(crate::community::CommunityId::FIRST),
+            None,
+            t,
+        )
+        .expect("user");
         let enrolment =
             crate::identity::issue_code(&mut conn, admin.id, admin.id, "phone", t, 60_000)
                 .expect("code");

@@ -16,7 +16,9 @@ use std::collections::BTreeSet;
 
 use crate::community::CommunityId;
 use crate::db::Conn;
-use crate::db::schema::{card_movements, cards, entries, grid_cells, ticket_community, tickets, visits};
+use crate::db::schema::{
+    card_movements, cards, entries, grid_cells, ticket_community, tickets, visits,
+};
 use crate::store::StoreError;
 
 /// The entities a batch touched.

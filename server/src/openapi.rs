@@ -227,7 +227,10 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "/v1/snapshot",
         false,
         &[
-            (400, "`invalid_request`, `unsupported_protocol`, `community_required`"),
+            (
+                400,
+                "`invalid_request`, `unsupported_protocol`, `community_required`",
+            ),
             TOKEN,
             (426, "`upgrade_required`"),
         ],
@@ -326,7 +329,10 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "/v1/reports/{name}",
         false,
         &[
-            (400, "`invalid_query`, `invalid_request`, `community_required`"),
+            (
+                400,
+                "`invalid_query`, `invalid_request`, `community_required`",
+            ),
             TOKEN,
             (403, "`forbidden`, `out_of_scope`, `other_community`"),
             (404, "`not_found`"),

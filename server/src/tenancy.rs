@@ -7,10 +7,10 @@
 //! ids the community's own state does not know are looked up (an entity it knows is its own), with one query per
 //! table per group.
 
+use linli_sync_core::card::CardOp;
 use linli_sync_core::entry::EntryOp;
 use linli_sync_core::grid::GridOp;
 use linli_sync_core::op::{Op, OpBody};
-use linli_sync_core::card::CardOp;
 use linli_sync_core::state::State;
 use linli_sync_core::ticket::TicketOp;
 use std::collections::HashSet;
@@ -49,7 +49,9 @@ enum Ref {
 impl Ref {
     fn id(self) -> Uuid {
         match self {
-            Ref::Grid(id) | Ref::Ticket(id) | Ref::Entry(id) | Ref::User(id) | Ref::Device(id) => id,
+            Ref::Grid(id) | Ref::Ticket(id) | Ref::Entry(id) | Ref::User(id) | Ref::Device(id) => {
+                id
+            }
         }
     }
 }
@@ -126,10 +128,17 @@ impl Unknown {
                     continue;
                 }
                 match r {
-                    Ref::Grid(id) if state.grids().get(&linli_sync_core::ids::GridId(id)).is_none() => {
+                    Ref::Grid(id)
+                        if state
+                            .grids()
+                            .get(&linli_sync_core::ids::GridId(id))
+                            .is_none() =>
+                    {
                         u.grids.push(id.to_string());
                     }
-                    Ref::Ticket(id) if state.ticket(&linli_sync_core::ids::TicketId(id)).is_none() => {
+                    Ref::Ticket(id)
+                        if state.ticket(&linli_sync_core::ids::TicketId(id)).is_none() =>
+                    {
                         u.tickets.push(id.to_string());
                     }
                     Ref::Entry(id) if state.entry(&linli_sync_core::ids::EntryId(id)).is_none() => {
@@ -193,7 +202,9 @@ pub fn foreign(
         crate::identity::IdentityError::Store(s) => s,
         other => StoreError::Pool(other.to_string()),
     };
-    found.extend(crate::identity::users_elsewhere(conn, &unknown.users, community).map_err(identity)?);
+    found.extend(
+        crate::identity::users_elsewhere(conn, &unknown.users, community).map_err(identity)?,
+    );
     found.extend(
         crate::identity::devices_elsewhere(conn, &unknown.devices, community).map_err(identity)?,
     );

@@ -23,7 +23,9 @@ const DAY: u64 = 86_400_000;
 fn old_schema(conn: &mut SqliteConnection) {
     loop {
         let pending = conn.pending_migrations(SQLITE_MIGRATIONS).expect("pending");
-        let next = pending.first().expect("the communities migration is pending");
+        let next = pending
+            .first()
+            .expect("the communities migration is pending");
         if next.name().to_string().as_str() >= FIRST_NEW {
             return;
         }
@@ -47,7 +49,11 @@ fn rows(conn: &mut SqliteConnection, sql: &str) -> Vec<Row> {
 #[test]
 fn a_single_community_database_becomes_community_1_with_nothing_lost() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = dir.path().join("linli.sqlite3").to_string_lossy().into_owned();
+    let url = dir
+        .path()
+        .join("linli.sqlite3")
+        .to_string_lossy()
+        .into_owned();
     let year0 = 1_790_000_000_000;
     let ops = community_year(year0, 7);
     let mut expected = State::new(Rules::DEFAULT);
@@ -146,7 +152,10 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
     let mut conn = pool.get().expect("connection");
     let n = i64::try_from(ops.len()).expect("count");
     assert_eq!(store::count(&mut conn).expect("count"), n);
-    assert_eq!(community::head(&mut conn, CommunityId::FIRST).expect("head"), n);
+    assert_eq!(
+        community::head(&mut conn, CommunityId::FIRST).expect("head"),
+        n
+    );
     assert_eq!(
         community::list(&mut conn).expect("communities")[0].id,
         CommunityId::FIRST
@@ -161,7 +170,10 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
         assert_eq!(*body, op.to_json());
     }
     // Every account and device, in community 1; the old secrets still there.
-    for (name, id, role) in [("admin", admin, Role::Admin), ("worker", worker, Role::GridWorker)] {
+    for (name, id, role) in [
+        ("admin", admin, Role::Admin),
+        ("worker", worker, Role::GridWorker),
+    ] {
         let user = identity::user_by_name(&mut conn, name).expect("user");
         assert_eq!(
             (user.id, user.role, user.community),
@@ -182,7 +194,10 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
         }]
     );
     assert_eq!(
-        rows(&mut conn, "SELECT code_hash AS a, used_ms AS n FROM enrolment_codes"),
+        rows(
+            &mut conn,
+            "SELECT code_hash AS a, used_ms AS n FROM enrolment_codes"
+        ),
         [Row {
             a: "codehash".into(),
             n: Some(3)

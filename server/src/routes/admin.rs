@@ -122,10 +122,7 @@ pub async fn add_community(
 
 /// The communities the caller may see: every one for a district admin, their own for anybody else.
 #[utoipa::path(get, path = "/v1/communities", tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<crate::community::Community>, description = "The communities"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json")))]
-pub async fn communities(
-    state: web::Data<AppState>,
-    auth: Auth,
-) -> Result<HttpResponse, ApiError> {
+pub async fn communities(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
     let own = auth.user.community;
     let list = with_conn(state.pool.clone(), move |c| {
         let all = crate::community::list(c)?;
@@ -237,7 +234,10 @@ pub async fn revoke_device(
             return Err(ApiError::other_community("device"));
         }
         identity::revoke_device(c, id, now_i64())?;
-        device.user.community.ok_or_else(ApiError::community_required)
+        device
+            .user
+            .community
+            .ok_or_else(ApiError::community_required)
     })
     .await?;
     // The device can push nothing more, so the card rights it still holds (its rights minus the spends the server

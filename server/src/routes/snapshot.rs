@@ -39,11 +39,7 @@ pub async fn snapshot(
     };
     let community = auth.community(None)?;
     let engines = state.engines.clone();
-    let snapshot = blocking(move || {
-        Ok(engines
-            .get(community)?
-            .snapshot(viewer, crate::now_ms()))
-    })
-    .await?;
+    let snapshot =
+        blocking(move || Ok(engines.get(community)?.snapshot(viewer, crate::now_ms()))).await?;
     Ok(HttpResponse::Ok().json(snapshot))
 }

@@ -44,15 +44,8 @@ async fn two() -> Two {
     let wa = World::build(&app).await;
     // The operator creates the district admin from the command line; here straight in the database.
     let hash = linli_server::password::hash_now(DISTRICT_PASSWORD).expect("hash");
-    linli_server::identity::add_user(
-        &mut app.db(),
-        "district",
-        Role::Admin,
-        None,
-        Some(&hash),
-        0,
-    )
-    .expect("district admin");
+    linli_server::identity::add_user(&mut app.db(), "district", Role::Admin, None, Some(&hash), 0)
+        .expect("district admin");
     let district = login(&app, "district", DISTRICT_PASSWORD).await;
     let created = app
         .post(
@@ -119,7 +112,8 @@ async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
         EntryId::random(),
         EntryOp::Visit(visit(wb.butler.user, wb.g1, wb.h1)),
     ));
-    app.push_ok(&wb.butler, std::slice::from_ref(&b_visit)).await;
+    app.push_ok(&wb.butler, std::slice::from_ref(&b_visit))
+        .await;
     let before = app.fingerprint();
 
     // Writes through sync, one per role of A, each naming something of B: its grid cell, its ticket, its
@@ -138,7 +132,8 @@ async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
                 role: MemberRole::Worker,
             },
         )),
-        wa.admin.op(OpBody::Ticket(TicketId::random(), ticket_create(wb.g1))),
+        wa.admin
+            .op(OpBody::Ticket(TicketId::random(), ticket_create(wb.g1))),
     ];
     for op in a_admin_ops {
         app.push(&wa.admin, &[op])
@@ -229,7 +224,11 @@ async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
         "fees?from=2026-01&to=2026-12",
         "grids?x=1",
     ];
-    for token in [a.as_str(), wa.admin.token.as_str(), wa.worker.token.as_str()] {
+    for token in [
+        a.as_str(),
+        wa.admin.token.as_str(),
+        wa.worker.token.as_str(),
+    ] {
         for r in reports {
             app.get(&format!("/v1/reports/{r}&community={b}"), Some(token))
                 .await
@@ -251,7 +250,9 @@ async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
     for device in [&wa.admin, &wa.worker, &wa.butler] {
         let (ids, _) = pull_all(&app, device).await;
         assert!(ids.iter().all(|id| !b_ops.contains(id)), "{ids:?}");
-        let snap = app.get("/v1/snapshot?protocol=1", Some(&device.token)).await;
+        let snap = app
+            .get("/v1/snapshot?protocol=1", Some(&device.token))
+            .await;
         assert_eq!(snap.status, StatusCode::OK, "{:#}", snap.body);
         let text = snap.body.to_string();
         for id in [wb.g1.to_string(), wb.g2.to_string(), b_ticket.to_string()] {
@@ -268,7 +269,12 @@ async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
         .collect();
     assert_eq!(listed, [wa.g1.to_string(), wa.g2.to_string()].into());
     let mine = app.get("/v1/communities", Some(a)).await;
-    assert_eq!(mine.body.as_array().map(Vec::len), Some(1), "{:#}", mine.body);
+    assert_eq!(
+        mine.body.as_array().map(Vec::len),
+        Some(1),
+        "{:#}",
+        mine.body
+    );
 
     // The district admin reads both, naming each; naming none is refused.
     for (community, grids) in [(CommunityId::FIRST, [wa.g1, wa.g2]), (b, [wb.g1, wb.g2])] {

@@ -43,7 +43,8 @@ async fn dashboard_renders_the_seeded_figures_in_chromium() {
         linli_server::community::CommunityId::FIRST,
         &[due],
         0,
-    ).expect("due stored");
+    )
+    .expect("due stored");
     let paid = app
         .post(
             "/v1/fees/payments",
