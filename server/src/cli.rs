@@ -72,6 +72,18 @@ pub enum CommunityCommand {
     },
     /// List the communities: id, name, street office, one a line (tab-separated).
     List,
+    /// Rename a community (an upgraded database's is `community 1` until named).
+    Rename {
+        /// Its id.
+        #[arg(long)]
+        id: CommunityId,
+        /// Its new name.
+        #[arg(long)]
+        name: String,
+        /// Its street office.
+        #[arg(long, default_value = "")]
+        street_office: String,
+    },
 }
 
 /// `linli fees …`
@@ -212,6 +224,19 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
             let mut conn = connect(&config)?;
             let c = crate::community::create(&mut conn, &name, &street_office, now())?;
             println!("{}", c.id);
+            Ok(())
+        }
+        Command::Community {
+            command:
+                CommunityCommand::Rename {
+                    id,
+                    name,
+                    street_office,
+                },
+        } => {
+            let mut conn = connect(&config)?;
+            crate::community::rename(&mut conn, id, &name, &street_office)?;
+            println!("community {id} is now {name} ({street_office})");
             Ok(())
         }
         Command::Community {

@@ -89,6 +89,25 @@ pub fn create(
     })
 }
 
+/// Renames a community (the one an upgrade made is called `community 1` until its operator names it).
+pub fn rename(
+    conn: &mut Conn,
+    id: CommunityId,
+    name: &str,
+    street_office: &str,
+) -> Result<(), StoreError> {
+    let n = diesel::update(communities::table.find(id.0))
+        .set((
+            communities::name.eq(name),
+            communities::street_office.eq(street_office),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NoSuchCommunity(id));
+    }
+    Ok(())
+}
+
 /// Every community, by id.
 pub fn list(conn: &mut Conn) -> Result<Vec<Community>, StoreError> {
     let rows: Vec<(i64, String, String)> = communities::table
