@@ -136,7 +136,7 @@ pub async fn login(
     }
     Ok(HttpResponse::Ok().json(LoginTokens {
         user_id: user.id.to_string(),
-        role: user.role.to_string(),
+        role: user.role_name().to_string(),
         access_token: state.keys.issue(&user, None, crate::now_ms() / 1000)?,
         expires_in: state.keys.ttl_secs(),
         token_type: "Bearer",
