@@ -17,38 +17,10 @@ use crate::engine::Engines;
 use crate::identity::{self, IdentityError};
 use crate::metrics::Metrics;
 use crate::password::{self, Hasher};
+pub use crate::state::AppState;
 use crate::store::StoreError;
 use crate::throttle::LoginThrottle;
 use crate::{now_ms, routes};
-
-/// Everything a request handler may need.
-#[derive(Debug)]
-pub struct AppState {
-    /// The configuration in force.
-    pub config: Config,
-    /// Database connections.
-    pub pool: DbPool,
-    /// The server replicas, one per community, loaded on first use.
-    pub engines: Arc<Engines>,
-    /// Token keys.
-    pub keys: Keys,
-    /// Counters for `/metrics`.
-    pub metrics: Metrics,
-    /// The password hashing threads (every argon2 hash of a request runs there).
-    pub hasher: Hasher,
-    /// Failed-login throttling.
-    pub throttle: LoginThrottle,
-}
-
-impl AppState {
-    /// The engine of `community`, loaded now if it is not yet (blocking: call it off the async workers).
-    pub fn engine(
-        &self,
-        community: crate::community::CommunityId,
-    ) -> Result<Arc<crate::engine::Engine>, crate::error::ApiError> {
-        Ok(self.engines.get(community)?)
-    }
-}
 
 /// Why the server could not start.
 #[derive(Debug, Error)]

@@ -15,10 +15,10 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::app::AppState;
 use crate::community::CommunityId;
 use crate::error::ApiError;
 use crate::identity::{self, IdentityError, User};
+use crate::state::AppState;
 
 /// The one algorithm accepted.
 pub const ALGORITHM: Algorithm = Algorithm::HS256;

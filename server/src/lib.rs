@@ -27,6 +27,7 @@ pub mod password;
 pub mod protocol;
 pub mod pull;
 pub mod routes;
+pub mod state;
 pub mod store;
 pub mod sync;
 pub mod tenancy;

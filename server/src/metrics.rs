@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Upper bounds of the batch size histogram.
 const BATCH_BUCKETS: [u64; 8] = [1, 10, 50, 100, 500, 1000, 5000, 10_000];

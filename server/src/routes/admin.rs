@@ -10,12 +10,12 @@ use linli_sync_core::rights::Role;
 use linli_sync_core::state::State;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::auth::Auth;
 use crate::community::CommunityId;
 use crate::error::{ApiError, ProblemDoc};
 use crate::identity;
 use crate::routes::{now_i64, with_conn};
+use crate::state::AppState;
 
 /// `POST /v1/users` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

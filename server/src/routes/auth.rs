@@ -12,12 +12,12 @@ use linli_sync_core::rights::Role;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ProblemDoc};
 use crate::identity::{self, Device, IdentityError};
 use crate::password::Verdict;
 use crate::routes::{now_i64, with_conn};
+use crate::state::AppState;
 
 /// `POST /v1/auth/login` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -11,11 +11,11 @@ use linli_sync_core::op::{OpBody, OpKind};
 use linli_sync_core::rights::{Role, permits};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ProblemDoc};
 use crate::identity;
 use crate::routes::{blocking, with_conn};
+use crate::state::AppState;
 
 /// Request body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

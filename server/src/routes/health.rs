@@ -3,10 +3,10 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::community;
 use crate::error::{ApiError, ProblemDoc};
 use crate::routes::with_conn;
+use crate::state::AppState;
 
 /// Liveness and readiness in one: 200 when the database answers. `last_seq` is the number of ops stored in every
 /// community (the sum of their last sequence numbers; with one community, its last sequence number), and

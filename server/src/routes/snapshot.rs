@@ -5,11 +5,11 @@ use actix_web::{HttpResponse, web};
 use linli_sync_core::rights::Viewer;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ProblemDoc};
 use crate::protocol::check_version;
 use crate::routes::blocking;
+use crate::state::AppState;
 
 /// Query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

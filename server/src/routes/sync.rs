@@ -2,11 +2,11 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ProblemDoc};
 use crate::ingest::Pusher;
 use crate::routes::blocking;
+use crate::state::AppState;
 use crate::{body, protocol};
 
 /// The handler.

@@ -306,6 +306,34 @@ async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
     app.get("/v1/reports/grids", Some(&district))
         .await
         .assert_problem(400, "community_required");
+    // Side by side: every community's report in one answer, for the district admin only.
+    let side = app
+        .get(
+            "/v1/reports/hours?from=2026-01-01&to=2026-12-31&community=all",
+            Some(&district),
+        )
+        .await;
+    assert_eq!(side.status, StatusCode::OK, "{:#}", side.body);
+    let ids: Vec<&Value> = side.body["communities"]
+        .as_array()
+        .expect("communities")
+        .iter()
+        .map(|c| &c["community"])
+        .collect();
+    assert_eq!(ids, [&json!(1), &json!(b)]);
+    let grids_side = app
+        .get("/v1/reports/grids?community=all", Some(&district))
+        .await;
+    let second: HashSet<String> = grids_side.body["communities"][1]["report"]
+        .as_array()
+        .expect("B's grids")
+        .iter()
+        .map(|g| g["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(second, [wb.g1.to_string(), wb.g2.to_string()].into());
+    app.get("/v1/reports/grids?community=all", Some(a))
+        .await
+        .assert_problem(403, "forbidden");
     let all = app.get("/v1/communities", Some(&district)).await;
     assert_eq!(all.body.as_array().map(Vec::len), Some(2), "{:#}", all.body);
     // B's own admin still works in B: the refusals above changed nothing there.

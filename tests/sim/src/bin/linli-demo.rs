@@ -256,7 +256,9 @@ fn main() {
     );
     println!();
     println!("Dashboard:   {base}/");
-    println!("Admin login: username `admin` (幸福里社区), `admin-2` (和平里社区) or `district` (城东街道, both),");
+    println!(
+        "Admin login: username `admin` (幸福里社区), `admin-2` (和平里社区) or `district` (城东街道, both),"
+    );
     println!("             password `{password}`");
     println!("Data:        {}", data_dir.display());
     if exit_after {
@@ -287,10 +289,17 @@ fn second_community(
     let created = linli_sim::http::post(
         &format!("{base}/v1/communities"),
         Some(&district.token),
-        json!({"name": "和平里社区", "street_office": "城东街道"}).to_string().as_bytes(),
+        json!({"name": "和平里社区", "street_office": "城东街道"})
+            .to_string()
+            .as_bytes(),
     )
     .expect("an answer");
-    assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
     let id = created.json()["id"].as_i64().expect("the community's id");
     let admin = linli_sim::http::post(
         &format!("{base}/v1/users"),
@@ -300,7 +309,12 @@ fn second_community(
             .as_bytes(),
     )
     .expect("an answer");
-    assert_eq!(admin.status, 201, "{}", String::from_utf8_lossy(&admin.body));
+    assert_eq!(
+        admin.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&admin.body)
+    );
     let spec = Spec {
         grids: 3,
         households_per_grid: 40,
