@@ -10,7 +10,6 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use thiserror::Error;
 
-use crate::auth::Keys;
 use crate::config::{Config, ConfigError};
 use crate::db::{self, DbPool};
 use crate::engine::Engines;
@@ -20,6 +19,7 @@ use crate::password::{self, Hasher};
 pub use crate::state::AppState;
 use crate::store::StoreError;
 use crate::throttle::LoginThrottle;
+use crate::token::Keys;
 use crate::{now_ms, routes};
 
 /// Why the server could not start.
@@ -81,7 +81,7 @@ pub fn prepare(config: Config) -> Result<(AppState, Option<FirstAdmin>), StartEr
             pool,
             engines,
             keys,
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             hasher,
             throttle,
         },
@@ -158,10 +158,12 @@ fn now_ms_i64() -> i64 {
 /// Builds the HTTP server on an already bound listener (port 0 in tests).
 pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
     let workers = state.config.workers;
+    let metrics = web::Data::from(state.metrics.clone());
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(metrics.clone())
             .app_data(routes::json_config())
             .app_data(routes::query_config())
             .wrap(middleware::Compress::default())

@@ -32,6 +32,7 @@ pub mod store;
 pub mod sync;
 pub mod tenancy;
 pub mod throttle;
+pub mod token;
 
 /// The server's physical clock, in milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {

@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use crate::auth::Keys;
 use crate::config::Config;
 use crate::db::DbPool;
 use crate::engine::Engines;
 use crate::metrics::Metrics;
 use crate::password::Hasher;
 use crate::throttle::LoginThrottle;
+use crate::token::Keys;
 
 /// Everything a request handler may need.
 #[derive(Debug)]
@@ -24,8 +24,8 @@ pub struct AppState {
     pub engines: Arc<Engines>,
     /// Token keys.
     pub keys: Keys,
-    /// Counters for `/metrics`.
-    pub metrics: Metrics,
+    /// Counters for `/metrics` (also app data of their own, for the middleware that records every request).
+    pub metrics: Arc<Metrics>,
     /// The password hashing threads (every argon2 hash of a request runs there).
     pub hasher: Hasher,
     /// Failed-login throttling.
