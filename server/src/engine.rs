@@ -141,8 +141,11 @@ impl Engine {
 pub struct Engines {
     pool: DbPool,
     rules: Rules,
-    slots: Mutex<HashMap<CommunityId, Arc<Mutex<Option<Arc<Engine>>>>>>,
+    slots: Mutex<HashMap<CommunityId, Slot>>,
 }
+
+/// A community's place in the registry: empty until its engine is loaded; locked while it loads.
+type Slot = Arc<Mutex<Option<Arc<Engine>>>>;
 
 impl Engines {
     /// No community loaded yet.

@@ -163,6 +163,12 @@ fn role_of(s: &str) -> Result<Role, IdentityError> {
         .map_err(|()| IdentityError::UnknownRole(s.to_string()))
 }
 
+/// A user's columns as read: id, username, role, then `extra` (the password hash, where read), then community.
+type UserRow<Extra> = (String, String, String, Extra, Option<i64>);
+
+/// A device's columns with its user's: device id, revoked time, user id, username, role, community.
+type DeviceRow = (String, Option<i64>, String, String, String, Option<i64>);
+
 fn user_from(
     id: String,
     username: String,
@@ -258,7 +264,7 @@ pub fn credentials(
     conn: &mut Conn,
     username: &str,
 ) -> Result<Option<(User, Option<String>)>, IdentityError> {
-    let row: Option<(String, String, String, Option<String>, Option<i64>)> = users::table
+    let row: Option<UserRow<Option<String>>> = users::table
         .filter(users::username.eq(username))
         .select((
             users::id,
@@ -476,7 +482,7 @@ fn revoke_refresh_tokens(
 
 /// A device with its user.
 pub fn device(conn: &mut Conn, id: ReplicaId) -> Result<Device, IdentityError> {
-    let row: Option<(String, Option<i64>, String, String, String, Option<i64>)> = devices::table
+    let row: Option<DeviceRow> = devices::table
         .inner_join(users::table.on(users::id.eq(devices::user_id)))
         .filter(devices::id.eq(id.to_string()))
         .select((

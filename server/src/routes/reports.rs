@@ -281,11 +281,11 @@ fn one_report(
     };
     match report {
         "compliance" => {
-            let r = compliance::compliance(st, &days(&q, grids, &policy)?, &policy, basis);
+            let r = compliance::compliance(st, &days(q, grids, &policy)?, &policy, basis);
             render(&r, csv, compliance::Compliance::csv)
         }
         "outcomes" => {
-            let r = outcomes::outcomes(st, &days(&q, grids, &policy)?, &policy, basis);
+            let r = outcomes::outcomes(st, &days(q, grids, &policy)?, &policy, basis);
             render(&r, csv, outcomes::Outcomes::csv)
         }
         "ranking" => {
@@ -311,7 +311,7 @@ fn one_report(
             render(&r, csv, coverage::Coverage::csv)
         }
         "hours" => {
-            let r = hours::hours(st, &days(&q, grids, &policy)?, basis);
+            let r = hours::hours(st, &days(q, grids, &policy)?, basis);
             render(&r, csv, hours::Hours::csv)
         }
         "fees" => {
