@@ -206,3 +206,80 @@ impl Engines {
         ids
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linli_sync_core::grid::GridOp;
+    use linli_sync_core::ids::{GridId, UserId};
+    use linli_sync_core::op::OpBody;
+    use std::time::Duration;
+
+    fn grid_create(_: &State) -> OpBody {
+        OpBody::Grid(
+            GridId::random(),
+            GridOp::Create {
+                name: "第一网格".into(),
+                community: "社区".into(),
+            },
+        )
+    }
+
+    /// Issue #11: the writer lock was one for the whole server. With a community's writer held (as while it
+    /// validates a long group), another community's write goes through; the same community's waits.
+    #[test]
+    fn a_write_to_one_community_does_not_wait_for_another_communitys_writer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("e.sqlite3").to_string_lossy().into_owned();
+        let pool = crate::db::open(&url, 4).expect("database");
+        let mut conn = pool.get().expect("connection");
+        let b =
+            crate::community::create(&mut conn, "和平里社区", "城东街道", 0).expect("community");
+        drop(conn);
+        let engines = Arc::new(Engines::new(pool, Rules::DEFAULT));
+        assert!(
+            engines.loaded().is_empty(),
+            "nothing is loaded before a request"
+        );
+        let (one, two) = (
+            engines.get(CommunityId::FIRST).expect("community 1"),
+            engines.get(b.id).expect("community 2"),
+        );
+        assert_eq!(engines.loaded(), [CommunityId::FIRST, b.id]);
+        assert!(matches!(
+            engines.get(CommunityId(99)),
+            Err(StoreError::NoSuchCommunity(CommunityId(99)))
+        ));
+        let author = UserId::random();
+        let held = two.writer();
+        let (done, finished) = std::sync::mpsc::channel();
+        let writer = {
+            let one = one.clone();
+            std::thread::spawn(move || {
+                let written = one.issue(author, grid_create, crate::now_ms());
+                let _ = done.send(written.map(|op| op.id));
+            })
+        };
+        let written = finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("community 1 wrote while community 2's writer was held");
+        assert!(written.is_ok(), "{written:?}");
+        writer.join().expect("no panic");
+        // The same community's own writer does wait.
+        let (done, finished) = std::sync::mpsc::channel();
+        let waiting = {
+            let two = two.clone();
+            std::thread::spawn(move || {
+                let _ = done.send(two.issue(author, grid_create, crate::now_ms()).is_ok());
+            })
+        };
+        assert!(
+            finished.recv_timeout(Duration::from_millis(300)).is_err(),
+            "community 2's write waited for its writer"
+        );
+        drop(held);
+        assert_eq!(finished.recv_timeout(Duration::from_secs(20)), Ok(true));
+        waiting.join().expect("no panic");
+        assert_eq!((one.view().last_seq, two.view().last_seq), (1, 1));
+    }
+}
