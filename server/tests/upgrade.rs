@@ -292,4 +292,32 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
         n + 1
     );
     assert_eq!(store::copies_of(&mut conn, op.id).expect("copies"), 1);
+    drop(conn);
+    drop(engine);
+    drop(engines);
+    drop(pool);
+
+    // Down again (a rollback of the release): one op log, every op still there in its order, every user.
+    let mut conn = SqliteConnection::establish(&url).expect("open");
+    conn.revert_last_migration(SQLITE_MIGRATIONS)
+        .expect("communities down");
+    let logged = rows(
+        &mut conn,
+        "SELECT op_id AS a, seq AS n FROM op_log ORDER BY seq",
+    );
+    assert_eq!(logged.len(), ops.len() + 1);
+    for (row, (k, op)) in logged.iter().zip(ops.iter().enumerate()) {
+        assert_eq!(
+            (&row.a, row.n),
+            (&op.id.to_string(), Some(i64::try_from(k).expect("k") + 1))
+        );
+    }
+    assert_eq!(
+        rows(
+            &mut conn,
+            "SELECT username AS a, NULL AS n FROM users ORDER BY username"
+        )
+        .len(),
+        2
+    );
 }
