@@ -248,7 +248,7 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "post",
         "/v1/auth/throttle/lift",
         true,
-        &[TOKEN, (403, "`forbidden`")],
+        &[TOKEN, (403, "`forbidden`, `other_community`")],
     ),
     (
         "post",

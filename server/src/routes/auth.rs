@@ -263,6 +263,19 @@ pub async fn lift_throttle(
             "name a `username`, an `address`, or both",
         ));
     }
+    // An admin of one community lifts the throttle of their community's people only (an unknown username is
+    // throttled like any other, so lifting it reveals nothing).
+    if let Some(name) = username.clone().filter(|_| auth.user.community.is_some()) {
+        let own = auth.user.community;
+        with_conn(state.pool.clone(), move |c| {
+            match identity::user_by_name(c, &name) {
+                Ok(user) if user.community != own => Err(ApiError::other_community("user")),
+                Ok(_) | Err(IdentityError::NoSuchUser) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+    }
     let lifted = LiftedThrottle {
         username_was_throttled: username.as_deref().map(|u| state.throttle.lift_user(u)),
         address_was_throttled: address.map(|a| state.throttle.lift_address(a)),

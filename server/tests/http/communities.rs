@@ -207,6 +207,13 @@ async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
     )
     .await
     .assert_problem(403, "other_community");
+    app.post(
+        "/v1/auth/throttle/lift",
+        Some(a),
+        json!({"username": "admin-b"}),
+    )
+    .await
+    .assert_problem(403, "other_community");
     // An admin of A may not create communities (nor may B's).
     for token in [a, &b_admin] {
         app.post("/v1/communities", Some(token), json!({"name": "x"}))
