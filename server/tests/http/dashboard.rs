@@ -105,15 +105,8 @@ async fn dashboard_renders_the_seeded_figures_in_chromium() {
     let mut conn = app.db();
     linli_server::community::create(&mut conn, "和平里社区", "城东街道", 0).expect("community");
     let hash = linli_server::password::hash_now(ADMIN_PASSWORD).expect("hash");
-    linli_server::identity::add_user(
-        &mut conn,
-        "district",
-        linli_sync_core::prelude::Role::Admin,
-        None,
-        Some(&hash),
-        0,
-    )
-    .expect("district admin");
+    linli_server::identity::add_user(&mut conn, "district", Role::Admin, None, Some(&hash), 0)
+        .expect("district admin");
     drop(conn);
     let d = drive(&browser_dir, &app.base, "district", ADMIN_PASSWORD, &out).await;
     for key in ["consoleErrors", "pageErrors", "failedRequests"] {
