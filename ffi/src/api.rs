@@ -20,8 +20,8 @@ use crate::http::{self, Timeouts};
 use crate::store::{Store, TicketStep};
 use crate::types::{
     ActivityInput, CardView, DeviceIdentity, GridView, HouseholdView, MySummary, PendingEntry,
-    RedeemPurpose, RejectedOp, SyncOutcome, SyncStatus, TicketInput, TicketView, VisitInput,
-    VisitRecorded,
+    RedeemPurpose, RejectedOp, ReviewItem, SyncOutcome, SyncStatus, TicketInput, TicketView,
+    VisitInput, VisitRecorded,
 };
 
 /// Why a replica call failed. Reasons name the rule or the failure, never personal data.
@@ -346,6 +346,12 @@ impl Replica {
     /// Device id, user, role, cursor, unsynced ops, last sync.
     pub fn sync_status(&self) -> Result<SyncStatus, ReplicaError> {
         self.with(|s| s.sync_status())
+    }
+
+    /// Visits and open tickets in my cells that were accepted as written within the rights of their time but that
+    /// the cell no longer explains (a household removed since, a butler who left the cell): for a grid worker.
+    pub fn review_list(&self) -> Result<Vec<ReviewItem>, ReplicaError> {
+        self.with(|s| s.review_list())
     }
 
     /// This device's ops that the server refused for good: kept here, no longer sent, not part of the views.

@@ -138,8 +138,9 @@ pub fn is_waiting(conn: &Connection, id: OpId) -> Result<bool> {
         .is_some())
 }
 
-/// Rewrites a waiting local op with a new time (same id, same place in the device order): the clock stamped it
-/// while the phone's clock was ahead, and nobody has accepted it. Returns whether a waiting op was rewritten.
+/// Rewrites a waiting local op (same id, same place in the device order) that nobody has accepted: with a new time
+/// (the clock stamped it while the phone's clock was ahead), or with a new card spend sequence number (a phone
+/// restored from a backup reused numbers the server holds). Returns whether a waiting op was rewritten.
 pub fn restamp(tx: &Transaction, op: &Op) -> Result<bool> {
     let n = tx.execute(
         "UPDATE local_ops SET op = ?2 WHERE id = ?1 AND synced = 0",

@@ -12,8 +12,9 @@ use linli_sync_core::grid::MemberRole;
 use linli_sync_core::prelude::{
     CardOp, EntryId, EntryOp, GridId, Hlc, HlcClock, HouseholdId, Location, Note, Op, OpBody,
     OpError, OpId, Points, Purpose, Rating, ReplicaId, Reporter, RightsError, Role, Rules, State,
-    TicketCreate, TicketId, TicketOp, UserId, Writer, authorize,
+    TicketCreate, TicketId, TicketOp, UserId, Writer, authorize_local,
 };
+use linli_sync_core::review::{ReviewReason, Subject, needs_review};
 use linli_sync_core::rights::grids_of;
 use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
@@ -26,7 +27,8 @@ use crate::oplog;
 use crate::schema;
 use crate::types::{
     ActivityInput, CardView, DeviceIdentity, GridView, HouseholdView, MySummary, PendingEntry,
-    RedeemPurpose, RejectedOp, SyncStatus, TicketInput, TicketView, VisitInput, VisitRecorded,
+    RedeemPurpose, RejectedOp, ReviewItem, SyncStatus, TicketInput, TicketView, VisitInput,
+    VisitRecorded,
 };
 use crate::views::{self, Me};
 
@@ -228,7 +230,7 @@ impl Store {
 
     fn record_inner(&mut self, ops: &[Op], applied: &mut bool) -> Result<()> {
         for op in ops {
-            if let Err(denied) = authorize(
+            if let Err(denied) = authorize_local(
                 &self.state,
                 self.writer.replica,
                 self.me.user,
@@ -236,7 +238,7 @@ impl Store {
                 op,
             ) {
                 // Scope is judged by the grid cell of the op's target; a target this replica has never heard of
-                // has none, which `authorize` reports as out of scope. The app's fault is the unknown id, and the
+                // has none, which `authorize_local` reports as out of scope. The app's fault is the unknown id, and the
                 // remedy differs (sync first, or a wrong id), so that is what is said.
                 if matches!(denied, RightsError::OutOfScope { .. })
                     && let Err(unknown @ OpError::UnknownEntity { .. }) = self.state.validate_op(op)
@@ -478,6 +480,34 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The review list of the cells where I am a grid worker (everywhere, for an admin): visits and open tickets
+    /// that were accepted as written within the rights of their time, but that the cell no longer explains.
+    pub fn review_list(&self) -> Result<Vec<ReviewItem>> {
+        let mine: Vec<GridId> = grids_of(&self.state, self.me.user, MemberRole::Worker).collect();
+        Ok(needs_review(&self.state)
+            .into_iter()
+            .filter(|i| self.me.role == Role::Admin || mine.contains(&i.grid))
+            .map(|i| {
+                let (kind, entity_id) = match i.subject {
+                    Subject::Visit(e) => ("visit", e.to_string()),
+                    Subject::Ticket(t) => ("ticket", t.to_string()),
+                };
+                let reason = match i.reason {
+                    ReviewReason::HouseholdRemoved => "household_removed",
+                    ReviewReason::AuthorLeftCell => "author_left_cell",
+                };
+                ReviewItem {
+                    kind: kind.to_owned(),
+                    entity_id,
+                    grid_id: i.grid.to_string(),
+                    reason: reason.to_owned(),
+                    by_user_id: i.by.to_string(),
+                    at_ms: i.at.time.wall_ms,
+                }
+            })
+            .collect())
     }
 
     /// Ops the server refused for good.

@@ -9,7 +9,8 @@
 
 use linli_sync_core::grid::MemberRole;
 use linli_sync_core::prelude::{
-    GridId, OpId, PROTOCOL_VERSION, Role, Rules, Snapshot, State, SyncRequest, SyncResponse,
+    CardOp, GridId, Op, OpBody, OpId, PROTOCOL_VERSION, Role, Rules, Snapshot, State, SyncRequest,
+    SyncResponse,
 };
 use linli_sync_core::rights::grids_of;
 use serde::Deserialize;
@@ -55,6 +56,9 @@ pub const PERMANENT: &[&str] = &[
 /// The problem code with which the server refuses an op stamped beyond its drift bound.
 pub const CLOCK_SKEW: &str = "clock_skew";
 
+/// The cause code of a card spend whose sequence number is not its issuer's next one at the server.
+pub const SEQUENCE_GAP: &str = "sequence_gap";
+
 /// Above this many new ops in one answer, the views are rebuilt rather than updated op by op.
 const REBUILD_ABOVE: usize = 256;
 
@@ -77,6 +81,9 @@ impl Store {
         self.ensure_active()?;
         if let Some(problem) = Problem::parse(bytes) {
             if let Some(outcome) = self.clock_refusal(now_ms, &problem)? {
+                return Ok(outcome);
+            }
+            if let Some(outcome) = self.spend_gap(&problem)? {
                 return Ok(outcome);
             }
             return Err(self.refused(now_ms, problem.status.unwrap_or(0), problem));
@@ -308,6 +315,63 @@ impl Store {
         }))
     }
 
+    /// A `sequence_gap` refusal of one of this device's waiting card spends: the server already holds spends of
+    /// this device under those sequence numbers, which happens to a phone restored from a backup (issue 17). The
+    /// waiting spends of this device on that card are renumbered, in the order they were written and under the
+    /// same op ids, from the server's next number (`expected` in the refusal's cause; nobody else issues this
+    /// device's numbers and the server stored none of the refused batch), and the sync goes on (`has_more`). The
+    /// next round trip pushes them again and pulls: the server judges each against the rights it holds (the truth,
+    /// which the restored file does not know), a spend that exceeds them is refused `insufficient_rights` and set
+    /// aside alone (the spends after it are renumbered again at their own refusal), and the pull brings back the
+    /// device's own spends made after the backup. The spend is not held out of that push for a pull first: the
+    /// server's verdict does not depend on the phone's view, and holding would cost a round trip and meet the
+    /// clock hold (which ends a `sync` call). `None` for any other problem, and when renumbering would change
+    /// nothing (a gap it cannot close is refused for good, as before).
+    pub(crate) fn spend_gap(&mut self, problem: &Problem) -> Result<Option<SyncOutcome>> {
+        let (Some(refused), Some(expected)) = (problem.op_id, problem.expected_seq) else {
+            return Ok(None);
+        };
+        let Some(op) = oplog::local(&self.conn, refused)? else {
+            return Ok(None);
+        };
+        let card = match &op.body {
+            OpBody::Card(card, CardOp::Transfer { seq, .. } | CardOp::Redeem { seq, .. })
+                if op.replica == self.writer.replica && *seq != expected =>
+            {
+                *card
+            }
+            _ => return Ok(None),
+        };
+        if !oplog::is_waiting(&self.conn, refused)? {
+            return Ok(None);
+        }
+        let waiting: Vec<Op> = oplog::unsynced(&self.conn, usize::MAX, usize::MAX)?
+            .into_iter()
+            .filter(|o| o.replica == self.writer.replica)
+            .filter(|o| {
+                matches!(&o.body, OpBody::Card(c, CardOp::Transfer { .. } | CardOp::Redeem { .. }) if *c == card)
+            })
+            .collect();
+        let tx = self.conn.transaction()?;
+        for (next, mut op) in (expected..).zip(waiting) {
+            if let OpBody::Card(_, CardOp::Transfer { seq, .. } | CardOp::Redeem { seq, .. }) =
+                &mut op.body
+            {
+                *seq = next;
+            }
+            oplog::restamp(&tx, &op)?;
+        }
+        let state = load_state(&tx)?;
+        views::rebuild(&tx, &state, self.me)?;
+        tx.commit()?;
+        self.state = state;
+        Ok(Some(SyncOutcome {
+            has_more: true,
+            cursor: self.device()?.cursor,
+            ..SyncOutcome::default()
+        }))
+    }
+
     /// The error for a refusal: a revoked device is wiped first; an op refused for good is set aside.
     pub(crate) fn refused(&mut self, now_ms: u64, status: u16, problem: Problem) -> Error {
         if problem.code == REVOKED {
@@ -383,6 +447,9 @@ impl Store {
                 if let Some(outcome) = self.clock_refusal(now_ms, &problem)? {
                     return Ok(outcome);
                 }
+                if let Some(outcome) = self.spend_gap(&problem)? {
+                    return Ok(outcome);
+                }
                 match self.refused(now_ms, status, problem) {
                     // The rest of the queue goes on in the next round trip.
                     Error::SetAside { .. } => Ok(SyncOutcome {
@@ -427,6 +494,9 @@ pub struct Problem {
     /// The document's `status` member (the HTTP status the server sent it with), kept for answers handed to
     /// `apply_sync_response` by an app's own HTTP stack.
     pub status: Option<u16>,
+    /// For a card spend refused `sequence_gap` (`cause.code`), the issuer's next sequence number at the server
+    /// (`cause.expected`): what a restored phone renumbers its waiting spends from.
+    pub expected_seq: Option<u64>,
 }
 
 impl Problem {
@@ -445,12 +515,21 @@ impl Problem {
         let Some(Value::String(code)) = code else {
             return None;
         };
+        let cause = match (&top.error, &top.code) {
+            (Some(Value::Object(inner)), None) => inner.get("cause"),
+            _ => top.cause.as_ref(),
+        };
+        let expected_seq = cause
+            .filter(|c| c.get("code").and_then(Value::as_str) == Some(SEQUENCE_GAP))
+            .and_then(|c| c.get("expected"))
+            .and_then(Value::as_u64);
         Some(Problem {
             code: code.clone(),
             op_id: op_id.and_then(Value::as_str).and_then(|s| s.parse().ok()),
             status: status
                 .and_then(Value::as_u64)
                 .and_then(|s| u16::try_from(s).ok()),
+            expected_seq,
         })
     }
 }
@@ -465,6 +544,7 @@ struct Top {
     code: Option<Value>,
     op_id: Option<Value>,
     status: Option<Value>,
+    cause: Option<Value>,
     error: Option<Value>,
 }
 

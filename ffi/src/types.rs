@@ -392,6 +392,25 @@ pub struct RejectedOp {
     pub rejected_ms: u64,
 }
 
+/// Work a grid worker should look at (issue 17): accepted because it was within the rights of its time, but the
+/// cell's state no longer explains it. See `linli_sync_core::review`.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct ReviewItem {
+    /// `visit` or `ticket`.
+    pub kind: String,
+    /// The entry or ticket.
+    pub entity_id: String,
+    /// Its grid cell.
+    pub grid_id: String,
+    /// `household_removed` (a visit to a household since removed) or `author_left_cell` (work by someone who has
+    /// left the cell since).
+    pub reason: String,
+    /// Who did the work.
+    pub by_user_id: String,
+    /// When (the op's time, ms since the epoch).
+    pub at_ms: u64,
+}
+
 /// The replica's sync state.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct SyncStatus {

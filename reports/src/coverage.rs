@@ -3,6 +3,7 @@
 
 use linli_sync_core::entry::{EntryStatus, HealthFlag, Record};
 use linli_sync_core::ids::{EntryId, GridId, HouseholdId, TicketId, UserId};
+use linli_sync_core::review::{ReviewItem, needs_review};
 use linli_sync_core::state::State;
 use linli_sync_core::ticket::Status;
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,9 @@ pub struct Coverage {
     pub rows: Vec<HouseholdRow>,
     /// Health flags raised that day.
     pub alerts: Vec<HealthAlert>,
+    /// The review list of the cells (any day, until acted on): visits and open tickets accepted as written within
+    /// the rights of their time that a later removal left unexplained (`linli_sync_core::review`, issue 17).
+    pub review: Vec<ReviewItem>,
 }
 
 /// Computes coverage for `day` (`YYYY-MM-DD`); `None` if `day` is not a valid date. The filter's grid cells apply;
@@ -203,6 +207,10 @@ pub fn coverage(
     let n = rows.len();
     let visited = rows.iter().filter(|r| r.outcome != Outcome::Missed).count();
     let seen = rows.iter().filter(|r| r.outcome == Outcome::Seen).count();
+    let review = needs_review(state)
+        .into_iter()
+        .filter(|i| filter.includes(&i.grid))
+        .collect();
     Some(Coverage {
         basis,
         day: day.into(),
@@ -211,6 +219,7 @@ pub fn coverage(
         seen: Rate::of(seen, n),
         rows,
         alerts,
+        review,
     })
 }
 

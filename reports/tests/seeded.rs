@@ -565,6 +565,8 @@ fn coverage_lists_missed_households_first() {
     assert_eq!(c.alerts.len(), 1);
     assert_eq!(c.alerts[0].household, w.h[0]);
     assert_eq!(c.alerts[0].ticket_status, Some(Status::Open));
+    // Nothing was removed in this community: nothing to review.
+    assert!(c.review.is_empty());
     // The day before, only H1 was visited.
     let before = coverage(
         &w.state,

@@ -142,13 +142,15 @@ impl Grid {
                     .or_default()
                     .update(Some(details.clone()), stamp);
             }
-            GridOp::RemoveHousehold { observed, .. } => self.households.remove(observed),
+            GridOp::RemoveHousehold { observed, .. } => self.households.remove(stamp, observed),
             GridOp::AddMember { user, role } => self.members_mut(*role).add(*user, stamp.op),
-            GridOp::RemoveMember { role, observed, .. } => self.members_mut(*role).remove(observed),
+            GridOp::RemoveMember { role, observed, .. } => {
+                self.members_mut(*role).remove(stamp, observed)
+            }
             GridOp::AssignVisit { household, butler } => {
                 self.visits.add((*household, *butler), stamp.op)
             }
-            GridOp::UnassignVisit { observed, .. } => self.visits.remove(observed),
+            GridOp::UnassignVisit { observed, .. } => self.visits.remove(stamp, observed),
         }
     }
 

@@ -31,6 +31,7 @@ pub mod ids;
 pub mod op;
 mod pairs;
 pub mod redact;
+pub mod review;
 pub mod rights;
 pub mod rule52022;
 pub mod state;
@@ -50,7 +51,7 @@ pub mod prelude {
     pub use crate::hlc::{ClockError, DriftPolicy, Hlc, HlcClock, Stamp};
     pub use crate::ids::{EntryId, GridId, HouseholdId, OpId, ReplicaId, TicketId, UserId};
     pub use crate::op::{EntityKind, Op, OpBody, OpKind, WIRE_VERSION, WireError};
-    pub use crate::rights::{RightsError, Role, Viewer, authorize, permits};
+    pub use crate::rights::{RightsError, Role, Viewer, authorize, authorize_local, permits};
     pub use crate::rule52022::{Evaluation, Policy52022, Verdict, evaluate};
     pub use crate::state::{Rules, State};
     pub use crate::sync::{PROTOCOL_VERSION, Snapshot, SyncRequest, SyncResponse};

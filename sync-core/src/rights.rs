@@ -125,13 +125,40 @@ pub fn grids_of(
         .map(|(id, _)| *id)
 }
 
-/// Checks that `op` may be issued by `user` with `role` from device `replica`, given what `state` holds.
+/// Checks that `op` may be issued by `user` with `role` from device `replica`, given what `state` holds. Grid
+/// membership is judged as of the op's stamp ([`crate::awset::AwSet::contains_at`]): a remove stamped after the
+/// op does not take away rights it was written with.
 pub fn authorize(
     state: &State,
     replica: ReplicaId,
     user: UserId,
     role: Role,
     op: &Op,
+) -> Result<(), RightsError> {
+    authorize_as_of(state, replica, user, role, op, Some(op.stamp()))
+}
+
+/// [`authorize`] for a device's own new op: membership as of everything the device's view holds, whatever the
+/// op's stamp. A phone whose clock is behind a remove it learnt from a snapshot (which its clock does not
+/// observe) would otherwise stamp new work before it and pass; its own view knows better.
+pub fn authorize_local(
+    state: &State,
+    replica: ReplicaId,
+    user: UserId,
+    role: Role,
+    op: &Op,
+) -> Result<(), RightsError> {
+    authorize_as_of(state, replica, user, role, op, None)
+}
+
+/// The rules of [`authorize`], with membership judged as of `at` (`None`: as of everything `state` holds).
+fn authorize_as_of(
+    state: &State,
+    replica: ReplicaId,
+    user: UserId,
+    role: Role,
+    op: &Op,
+    at: Option<crate::hlc::Stamp>,
 ) -> Result<(), RightsError> {
     if op.replica != replica {
         return Err(RightsError::WrongActor { field: "replica" });
@@ -144,9 +171,18 @@ pub fn authorize(
         return Err(RightsError::RoleForbidden { role, kind });
     }
     let out = |reason| Err(RightsError::OutOfScope { kind, reason });
+    // At the server, membership as of the op's stamp (issue 17): work written offline before the author left a
+    // cell was within the rights that held when it was written, and a remove the device had seen orders before
+    // everything it wrote afterwards (its clock observed the remove), so those later ops are refused as before.
+    // On the writing device (`at` is `None`), membership as of everything its view holds.
     let member_of = |grid: Option<GridId>, as_role: MemberRole| {
-        grid.and_then(|g| state.grid(&g))
-            .is_some_and(|g| g.members(as_role).contains(&user))
+        grid.and_then(|g| state.grid(&g)).is_some_and(|g| {
+            let members = g.members(as_role);
+            at.map_or_else(
+                || members.contains(&user),
+                |at| members.contains_at(&user, at),
+            )
+        })
     };
     match role {
         Role::Admin => Ok(()),

@@ -101,9 +101,9 @@ impl State {
         }
     }
 
-    /// Checks the rules an op must keep to be stored: well-formed fields, a known target entity, and for card
-    /// spends the issuer's rights and sequence. It deliberately does not check lifecycle order (see
-    /// [`State::validate_local`]) or who may do what (see [`crate::rights`]).
+    /// Checks the rules an op must keep to be stored: well-formed fields, a known target entity (a household as of
+    /// the op's stamp), and for card spends the issuer's rights and sequence. It deliberately does not check
+    /// lifecycle order (see [`State::validate_local`]) or who may do what (see [`crate::rights`]).
     pub fn validate_op(&self, op: &Op) -> Result<(), OpError> {
         match &op.body {
             OpBody::Ticket(id, t) => self.validate_ticket(op, *id, t),
@@ -113,10 +113,26 @@ impl State {
         }
     }
 
-    /// What a writer checks before recording an op of its own: [`State::validate_op`], and that a lifecycle step
-    /// follows from the status this replica sees (no solving a closed ticket, no approving an approved entry).
+    /// What a writer checks before recording an op of its own: [`State::validate_op`], that a visited household
+    /// is in its cell now (not only as of the op's stamp), and that a lifecycle step follows from the status this
+    /// replica sees (no solving a closed ticket, no approving an approved entry).
     pub fn validate_local(&self, op: &Op) -> Result<(), OpError> {
         self.validate_op(op)?;
+        // A household is judged as of everything this replica holds, not as of the op's stamp: a device that has
+        // seen the removal does not write to the household, whatever its clock says (see `rights::authorize_local`).
+        let household = match &op.body {
+            OpBody::Entry(_, EntryOp::Visit(v)) => Some((v.grid, v.household)),
+            OpBody::Grid(grid, GridOp::AssignVisit { household, .. }) => Some((*grid, *household)),
+            _ => None,
+        };
+        if let Some((grid, household)) = household
+            && !self
+                .grids
+                .get(&grid)
+                .is_some_and(|g| g.households.contains(&household))
+        {
+            return Err(unknown("household", household));
+        }
         match &op.body {
             OpBody::Ticket(id, t) => {
                 let status = self.tickets.get(id).map(Ticket::status);
@@ -290,7 +306,7 @@ impl State {
                 observed,
             } => observed_adds(observed, |t| grid.visits.has_tag(&(*household, *butler), t))?,
             GridOp::AssignVisit { household, .. } => {
-                if !grid.households.contains(household) {
+                if !grid.households.contains_at(household, op.stamp()) {
                     return Err(unknown("household", household));
                 }
             }
@@ -318,7 +334,9 @@ impl State {
         match e {
             EntryOp::Visit(v) => {
                 let grid = new_record_in(v.grid)?;
-                if !grid.households.contains(&v.household) {
+                // As of the visit's stamp (issue 17): a household removed after the visit was made was still
+                // there to knock on; the visit is kept and listed for the cell's grid workers (`review`).
+                if !grid.households.contains_at(&v.household, op.stamp()) {
                     return Err(unknown("household", v.household));
                 }
                 if v.health.is_some() && v.follow_up.is_none() {

@@ -18,13 +18,15 @@ use crate::hlc::DriftPolicy;
 use crate::hlc::HlcClock;
 use crate::ids::{EntryId, GridId, HouseholdId, ReplicaId, TicketId, UserId};
 use crate::op::{Op, OpBody};
-use crate::rights::{Role, authorize};
+use crate::rights::{Role, authorize_local};
 use crate::state::{Rules, State};
 use crate::ticket::{
     Channel, Complexity, Location, Note, Rating, Reporter, RequestType, TicketCreate, TicketEdit,
     TicketOp,
 };
 use crate::writer::Writer;
+
+pub mod offline;
 
 /// Start of simulated time: 2026-11-27 08:00 UTC.
 pub const T0: u64 = 1_795_766_400_000;
@@ -497,7 +499,7 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
     // Record only what the local view accepts, all or nothing (one local transaction).
     let mut scratch = sim.state.clone();
     for op in &ops {
-        let ok = authorize(&scratch, sim.writer.replica, author, sim.role, op).is_ok()
+        let ok = authorize_local(&scratch, sim.writer.replica, author, sim.role, op).is_ok()
             && scratch.validate_local(op).is_ok();
         if !ok {
             return Vec::new();

@@ -379,7 +379,7 @@ impl Ticket {
                 }
             }
             TicketOp::Assign { user } => self.assignees.add(*user, stamp.op),
-            TicketOp::Unassign { observed, .. } => self.assignees.remove(observed),
+            TicketOp::Unassign { observed, .. } => self.assignees.remove(stamp, observed),
             TicketOp::Comment { text } => {
                 self.comments.insert(
                     stamp,

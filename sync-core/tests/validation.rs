@@ -686,3 +686,120 @@ mod working_set {
         }
     }
 }
+
+/// Issue 17, item 3: a removal takes away rights from the ops stamped after it only. The server (`authorize`,
+/// `validate_op`) judges as of the op's stamp; the writing device (`authorize_local`, `validate_local`) judges as
+/// of everything it has seen, whatever its clock says.
+#[test]
+fn removals_count_against_ops_stamped_after_them_only() {
+    let mut f = fixture();
+    let (grid, household) = (f.cast.grids[0], f.cast.households[0][0]);
+    let mut admin = writer(ReplicaId::SERVER, f.cast.admin);
+    let mut butler = writer(f.butler_phone, f.cast.butler);
+    let visit = |w: &mut Writer, at: u64, household: HouseholdId| {
+        w.op(
+            at,
+            OpBody::Entry(
+                EntryId::random(),
+                EntryOp::Visit(Visit {
+                    volunteer: f.cast.butler,
+                    grid,
+                    household,
+                    seen: true,
+                    health: None,
+                    needs: vec![],
+                    notes: String::new(),
+                    follow_up: None,
+                }),
+            ),
+        )
+    };
+    let before = visit(&mut butler, T0 + 10 * MIN, household);
+    let observed = f
+        .state
+        .grid(&grid)
+        .expect("grid")
+        .households
+        .live_tags(&household);
+    let removal = admin.op(
+        T0 + 20 * MIN,
+        OpBody::Grid(
+            grid,
+            GridOp::RemoveHousehold {
+                household,
+                observed,
+            },
+        ),
+    );
+    record(&mut f.state, &removal);
+    let after = visit(&mut butler, T0 + 30 * MIN, household);
+    assert_eq!(f.state.validate_op(&before), Ok(()));
+    assert!(matches!(
+        refused(&f.state, &after),
+        OpError::UnknownEntity {
+            entity: "household",
+            ..
+        }
+    ));
+    // The device that has seen the removal refuses even an op its slow clock stamps before it.
+    assert!(matches!(
+        f.state.validate_local(&before),
+        Err(OpError::UnknownEntity {
+            entity: "household",
+            ..
+        })
+    ));
+
+    let other = f.cast.households[0][1];
+    let early = visit(&mut butler, T0 + 40 * MIN, other);
+    let tags = f
+        .state
+        .grid(&grid)
+        .expect("grid")
+        .butlers
+        .live_tags(&f.cast.butler);
+    let leaving = admin.op(
+        T0 + 50 * MIN,
+        OpBody::Grid(
+            grid,
+            GridOp::RemoveMember {
+                user: f.cast.butler,
+                role: MemberRole::Butler,
+                observed: tags,
+            },
+        ),
+    );
+    record(&mut f.state, &leaving);
+    let late = visit(&mut butler, T0 + 60 * MIN, other);
+    let judge = |op: &Op| authorize(&f.state, f.butler_phone, f.cast.butler, Role::Volunteer, op);
+    assert_eq!(judge(&early), Ok(()));
+    assert!(matches!(judge(&late), Err(RightsError::OutOfScope { .. })));
+    assert!(matches!(
+        authorize_local(
+            &f.state,
+            f.butler_phone,
+            f.cast.butler,
+            Role::Volunteer,
+            &early
+        ),
+        Err(RightsError::OutOfScope { .. })
+    ));
+    // Both kept ops are listed for the cell's grid workers: one for the household, one for the butler.
+    let mut reasons: Vec<_> = [before, early]
+        .iter()
+        .map(|op| {
+            record(&mut f.state, op);
+            op.body.entity_id()
+        })
+        .collect();
+    reasons.sort();
+    let mut listed: Vec<_> = linli_sync_core::review::needs_review(&f.state)
+        .into_iter()
+        .map(|i| match i.subject {
+            linli_sync_core::review::Subject::Visit(e) => e.0,
+            linli_sync_core::review::Subject::Ticket(t) => t.0,
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(listed, reasons);
+}

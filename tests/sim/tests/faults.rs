@@ -528,3 +528,93 @@ fn a_replaced_phone_bootstraps_exactly_its_scope() {
     }
     model::assert_all(&mut world, &m);
 }
+
+/// Issue 17, item 4: a phone restored from a backup reuses its card spend sequence numbers. Before the fix its first
+/// redemption after the restore was refused `sequence_gap` and set aside for good, although the card still had
+/// the rights for it. Now it renumbers its waiting spends above the server's, pulls first, and only the spend that
+/// really exceeds its rights is set aside.
+#[test]
+fn a_restored_office_phone_renumbers_its_spends_and_loses_only_what_exceeds_its_rights() {
+    let mut world = World::build(&Spec::default());
+    let mut m = Model::default();
+    let cell = 0;
+    let (butler, worker, office) = (
+        world.cells[cell].butlers[0],
+        world.cells[cell].workers[0],
+        world.office,
+    );
+    // 180 minutes earn 30 points; all 30 go to the office phone as rights.
+    let entry = script::activity(&mut world, &mut m, butler, cell, 180);
+    world.phones[butler].sync().expect("butler");
+    world.phones[worker].sync().expect("worker");
+    script::approve(&mut world, &mut m, worker, &entry, butler, 180);
+    world.phones[worker].sync().expect("worker");
+    let device = world.phones[office].id.device;
+    let user = world.user(butler).to_string();
+    let grant = world.console.grant(world.user(butler), device, 30);
+    assert_eq!(grant.status, 201);
+    world.phones[office].sync().expect("office");
+    assert_eq!(
+        world.phones[office]
+            .store
+            .card(&user)
+            .expect("card")
+            .rights_here,
+        30
+    );
+    let old = backup(&world, office, "office-renumber.db");
+    // After the backup: one redemption of 10, acknowledged (sequence 1).
+    script::redeem(&mut world, &mut m, office, butler, cell, 10).expect("within rights");
+    world.phones[office].sync().expect("office");
+
+    // The phone is restored; offline, the office redeems 10, 5 and 10 (sequences 1, 2, 3 again): 35 points on
+    // top of 10 already spent, against 30 of rights. The first two fit; the last one does not.
+    restore(&mut world, office, &old, "office-renumber.db");
+    let redeem = |world: &mut World, points: u64| {
+        let now = world.phones[office].now();
+        let (hh, _) = world.cells[cell].households[1];
+        world.phones[office]
+            .store
+            .redeem(
+                now,
+                &user,
+                points,
+                &linli_ffi::RedeemPurpose::FeeOffset {
+                    household_id: hh.to_string(),
+                    period: "2026-12".into(),
+                },
+            )
+            .expect("the restored replica accepts it locally");
+    };
+    redeem(&mut world, 10);
+    redeem(&mut world, 5);
+    redeem(&mut world, 10);
+    let last = world.phones[office]
+        .local_ops()
+        .last()
+        .map(|(id, _)| id.clone())
+        .expect("the last spend");
+    world.phones[office].sync().expect("office syncs");
+
+    assert_eq!(
+        world.phones[office].set_aside,
+        vec!["insufficient_rights".to_string()]
+    );
+    let rejected = world.phones[office].store.rejected_ops().expect("rejected");
+    assert_eq!(
+        rejected.iter().map(|r| r.op_id.clone()).collect::<Vec<_>>(),
+        vec![last]
+    );
+    assert_eq!(world.phones[office].unsynced(), 0);
+    // 30 credited, 10 + 10 + 5 redeemed: 5 left, no rights left on the phone, and the server agrees.
+    let card = world.phones[office].store.card(&user).expect("card");
+    assert_eq!((card.balance, card.rights_here), (5, 5));
+    let server = world.console.snapshot().state;
+    let server_card = server.card(&world.user(butler)).expect("card");
+    assert_eq!(server_card.balance().0, 5);
+    assert_eq!(server_card.rights(device).0, 5);
+    for points in [10, 5] {
+        m.redeem(world.user(butler), points);
+    }
+    model::settle_and_check(&mut world, &m);
+}
