@@ -95,6 +95,9 @@ async function load() {
     render();
   } catch (e) {
     $("#error").textContent = t("loadFailed") + ": " + e.message;
+  } finally {
+    // Which community's reports are drawn now (for the browser test to wait on).
+    document.body.dataset.loaded = community;
   }
 }
 

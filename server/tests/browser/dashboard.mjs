@@ -39,15 +39,13 @@ try {
   if (result.communityPick && result.communities.length > 1) {
     // The second community: its reports replace the first's.
     const second = await page.$$eval("select[name=community] option", (els) => els[1].value);
-    await Promise.all([
-      page.waitForResponse((r) => r.url().includes("/v1/reports/compliance") && r.url().includes("community=" + second)),
-      page.selectOption("select[name=community]", second),
-    ]);
-    await page.waitForLoadState("networkidle");
+    await page.selectOption("select[name=community]", second);
+    await page.waitForSelector(`body[data-loaded="${second}"]`, { timeout: 20000 });
     result.secondCompliance = await page.$$eval("#k-compliance .kpi", (els) => els.map((e) => [e.querySelector("span").textContent, e.querySelector("b").textContent]));
     result.secondError = await page.textContent("#error");
-    await page.selectOption("select[name=community]", await page.$$eval("select[name=community] option", (els) => els[0].value));
-    await page.waitForLoadState("networkidle");
+    const first = await page.$$eval("select[name=community] option", (els) => els[0].value);
+    await page.selectOption("select[name=community]", first);
+    await page.waitForSelector(`body[data-loaded="${first}"]`, { timeout: 20000 });
   }
   result.red = await page.$$eval("#t-red tr td:nth-child(3)", (els) => els.map((e) => e.textContent));
   // Each chart drew into a canvas.
