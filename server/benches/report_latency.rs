@@ -124,7 +124,13 @@ async fn run() {
         .collect();
     let pool =
         linli_server::db::open(&dir.path().join("linli.sqlite3").to_string_lossy(), 1).expect("db");
-    linli_server::ledger::import_dues(&mut pool.get().expect("conn"), &dues, 0).expect("dues");
+    linli_server::ledger::import_dues(
+        &mut pool.get().expect("conn"),
+        linli_server::community::CommunityId::FIRST,
+        &dues,
+        0,
+    )
+    .expect("dues");
     for (i, h) in households.iter().enumerate().filter(|(i, _)| i % 10 != 0) {
         let period = &months[i % 12];
         post(

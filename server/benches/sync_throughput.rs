@@ -293,6 +293,7 @@ async fn run(days: u64) {
         .iter()
         .enumerate()
         .map(|(k, op)| OpRow {
+            community_id: 1,
             seq: k as i64 + 1,
             op_id: op.id.to_string(),
             device_id: op.replica.to_string(),

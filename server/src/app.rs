@@ -1,4 +1,4 @@
-//! Assembling the service: opening the database, rebuilding the server replica, creating the first admin, loading
+//! Assembling the service: opening the database, the registry of community replicas, creating the first admin, loading
 //! the signing key, and running the HTTP server with graceful shutdown (SIGTERM or Ctrl-C stop accepting, then
 //! in-flight requests finish, up to 30 seconds).
 
@@ -10,35 +10,17 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use thiserror::Error;
 
-use crate::auth::Keys;
 use crate::config::{Config, ConfigError};
 use crate::db::{self, DbPool};
-use crate::engine::Engine;
+use crate::engine::Engines;
 use crate::identity::{self, IdentityError};
 use crate::metrics::Metrics;
 use crate::password::{self, Hasher};
+pub use crate::state::AppState;
 use crate::store::StoreError;
 use crate::throttle::LoginThrottle;
+use crate::token::Keys;
 use crate::{now_ms, routes};
-
-/// Everything a request handler may need.
-#[derive(Debug)]
-pub struct AppState {
-    /// The configuration in force.
-    pub config: Config,
-    /// Database connections.
-    pub pool: DbPool,
-    /// The server replica.
-    pub engine: Arc<Engine>,
-    /// Token keys.
-    pub keys: Keys,
-    /// Counters for `/metrics`.
-    pub metrics: Metrics,
-    /// The password hashing threads (every argon2 hash of a request runs there).
-    pub hasher: Hasher,
-    /// Failed-login throttling.
-    pub throttle: LoginThrottle,
-}
 
 /// Why the server could not start.
 #[derive(Debug, Error)]
@@ -89,16 +71,17 @@ pub fn prepare(config: Config) -> Result<(AppState, Option<FirstAdmin>), StartEr
         config.jwt_kid.clone(),
         config.access_token_ttl_secs,
     );
-    let engine = Arc::new(Engine::open(pool.clone(), rules(&config))?);
+    // No community is loaded here: each is rebuilt from its own log on its first request.
+    let engines = Arc::new(Engines::new(pool.clone(), rules(&config)));
     let hasher = Hasher::start(config.hasher)?;
     let throttle = LoginThrottle::new(config.throttle);
     Ok((
         AppState {
             config,
             pool,
-            engine,
+            engines,
             keys,
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             hasher,
             throttle,
         },
@@ -120,10 +103,13 @@ fn ensure_admin(pool: &DbPool, password: Option<&str>) -> Result<Option<FirstAdm
         None => (identity::random_code()?, true),
     };
     let hash = password::hash_now(&password).map_err(|e| IdentityError::Hash(e.to_string()))?;
+    // The first admin is the admin of the first community (the one every database starts with, or became on
+    // upgrade); a district admin is created with `linli user add --role district_admin`.
     identity::add_user(
         &mut conn,
         "admin",
         linli_sync_core::rights::Role::Admin,
+        Some(crate::community::CommunityId::FIRST),
         Some(&hash),
         now_ms_i64(),
     )?;
@@ -172,10 +158,12 @@ fn now_ms_i64() -> i64 {
 /// Builds the HTTP server on an already bound listener (port 0 in tests).
 pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
     let workers = state.config.workers;
+    let metrics = web::Data::from(state.metrics.clone());
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(metrics.clone())
             .app_data(routes::json_config())
             .app_data(routes::query_config())
             .wrap(middleware::Compress::default())

@@ -14,9 +14,9 @@ use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut, Payload};
 use futures_util::StreamExt;
 
-use crate::app::AppState;
 pub use crate::decode::{DecodeError, Encoding, decode_bytes};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// The largest JSON body of the small endpoints (login, enrolment, users, codes, cards, fees), decoded.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;

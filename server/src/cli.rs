@@ -1,11 +1,13 @@
 //! The `linli` command line: `serve`, and the administration commands that work on the database directly
-//! (`user add`, `user unthrottle`, `device enrol`, `token revoke`), with the same configuration as the server.
+//! (`community add`, `community list`, `user add`, `user unthrottle`, `device enrol`, `token revoke`,
+//! `fees import`), with the same configuration as the server.
 
 use clap::{Parser, Subcommand};
 use linli_sync_core::ids::ReplicaId;
 use linli_sync_core::rights::Role;
 
 use crate::app::{self, StartError};
+use crate::community::CommunityId;
 use crate::config::Config;
 use crate::db;
 use crate::identity;
@@ -24,6 +26,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server until SIGTERM or Ctrl-C.
     Serve,
+    /// Manage communities (the tenants: each has its own users, devices, op log and reports).
+    Community {
+        /// What to do.
+        #[command(subcommand)]
+        command: CommunityCommand,
+    },
     /// Manage users.
     User {
         /// What to do.
@@ -50,6 +58,34 @@ pub enum Command {
     },
 }
 
+/// `linli community …`
+#[derive(Debug, Subcommand)]
+pub enum CommunityCommand {
+    /// Create a community; prints its id.
+    Add {
+        /// Its name, e.g. 幸福里社区.
+        #[arg(long)]
+        name: String,
+        /// The street office it belongs to, e.g. 城东街道.
+        #[arg(long, default_value = "")]
+        street_office: String,
+    },
+    /// List the communities: id, name, street office, one a line (tab-separated).
+    List,
+    /// Rename a community (an upgraded database's is `community 1` until named).
+    Rename {
+        /// Its id.
+        #[arg(long)]
+        id: CommunityId,
+        /// Its new name.
+        #[arg(long)]
+        name: String,
+        /// Its street office.
+        #[arg(long, default_value = "")]
+        street_office: String,
+    },
+}
+
 /// `linli fees …`
 #[derive(Debug, Subcommand)]
 pub enum FeesCommand {
@@ -61,6 +97,9 @@ pub enum FeesCommand {
         /// Check the file and report, without storing anything.
         #[arg(long)]
         dry_run: bool,
+        /// The community whose households the file lists.
+        #[arg(long, default_value_t = CommunityId::FIRST)]
+        community: CommunityId,
     },
 }
 
@@ -79,9 +118,12 @@ pub enum UserCommand {
         /// Login name.
         #[arg(long)]
         username: String,
-        /// `admin`, `grid_worker` or `volunteer`.
-        #[arg(long, value_parser = parse_role)]
-        role: Role,
+        /// `district_admin` (of every community), `admin`, `grid_worker` or `volunteer`.
+        #[arg(long, value_parser = parse_account_role)]
+        role: AccountRole,
+        /// The community the user belongs to (not for a district admin).
+        #[arg(long)]
+        community: Option<CommunityId>,
         /// Password for web logins (read from LINLI_NEW_PASSWORD when not given; none if neither).
         #[arg(long, env = "LINLI_NEW_PASSWORD", hide_env_values = true)]
         password: Option<String>,
@@ -113,9 +155,22 @@ pub enum TokenCommand {
     },
 }
 
-fn parse_role(s: &str) -> Result<Role, String> {
+/// A role as `user add` takes it: a role within a community, or the district admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountRole {
+    /// An admin of every community.
+    District,
+    /// A role within one community.
+    Community(Role),
+}
+
+fn parse_account_role(s: &str) -> Result<AccountRole, String> {
+    if s == "district_admin" {
+        return Ok(AccountRole::District);
+    }
     s.parse()
-        .map_err(|()| "expected admin, grid_worker or volunteer".to_string())
+        .map(AccountRole::Community)
+        .map_err(|()| "expected district_admin, admin, grid_worker or volunteer".to_string())
 }
 
 /// Runs a parsed command line.
@@ -127,17 +182,70 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
                 UserCommand::Add {
                     username,
                     role,
+                    community,
                     password,
                 },
         } => {
+            // A user of a community defaults to the first one (the one a single-community database has).
+            let (role, community) = match (role, community) {
+                (AccountRole::District, None) => (Role::Admin, None),
+                (AccountRole::District, Some(_)) => {
+                    return Err(StartError::Io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "a district admin belongs to no community: leave out --community",
+                    )));
+                }
+                (AccountRole::Community(r), c) => (r, Some(c.unwrap_or(CommunityId::FIRST))),
+            };
             let hash = password
                 .as_deref()
                 .map(crate::password::hash_now)
                 .transpose()
                 .map_err(|e| identity::IdentityError::Hash(e.to_string()))?;
             let mut conn = connect(&config)?;
-            let user = identity::add_user(&mut conn, &username, role, hash.as_deref(), now())?;
+            let user = identity::add_user(
+                &mut conn,
+                &username,
+                role,
+                community,
+                hash.as_deref(),
+                now(),
+            )?;
             println!("{}", user.id);
+            Ok(())
+        }
+        Command::Community {
+            command:
+                CommunityCommand::Add {
+                    name,
+                    street_office,
+                },
+        } => {
+            let mut conn = connect(&config)?;
+            let c = crate::community::create(&mut conn, &name, &street_office, now())?;
+            println!("{}", c.id);
+            Ok(())
+        }
+        Command::Community {
+            command:
+                CommunityCommand::Rename {
+                    id,
+                    name,
+                    street_office,
+                },
+        } => {
+            let mut conn = connect(&config)?;
+            crate::community::rename(&mut conn, id, &name, &street_office)?;
+            println!("community {id} is now {name} ({street_office})");
+            Ok(())
+        }
+        Command::Community {
+            command: CommunityCommand::List,
+        } => {
+            let mut conn = connect(&config)?;
+            for c in crate::community::list(&mut conn)? {
+                println!("{}\t{}\t{}", c.id, c.name, c.street_office);
+            }
             Ok(())
         }
         Command::User {
@@ -160,11 +268,17 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
             Ok(())
         }
         Command::Fees {
-            command: FeesCommand::Import { file, dry_run },
+            command:
+                FeesCommand::Import {
+                    file,
+                    dry_run,
+                    community,
+                },
         } => {
             let text = std::fs::read_to_string(&file)?;
             let pool = db::open(&config.database_url, 2)?;
-            let engine = crate::engine::Engine::open(pool.clone(), app::rules(&config))?;
+            let engine =
+                crate::engine::Engines::new(pool.clone(), app::rules(&config)).get(community)?;
             let parsed = linli_reports::fees::parse_dues(&text, &engine.view().state);
             match parsed {
                 Err(rows) => {
@@ -187,7 +301,7 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
                     let mut conn = pool
                         .get()
                         .map_err(|e| crate::store::StoreError::Pool(e.to_string()))?;
-                    let n = crate::ledger::import_dues(&mut conn, &dues, now())?;
+                    let n = crate::ledger::import_dues(&mut conn, community, &dues, now())?;
                     println!("imported {n} due(s)");
                     Ok(())
                 }

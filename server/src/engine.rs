@@ -1,13 +1,17 @@
-//! The server's replica: the merged state of every stored op, held in memory for validation and scoping, with the
-//! op log's index ([`LogIndex`]) and last sequence number it reflects. Rebuilt from the op log at start; a batch is
-//! applied to it only after the batch has committed, so it never holds an op the database does not. The server's
-//! own clock is rebuilt and fed the same way (ADR 0002).
+//! The server's replica of one community: the merged state of every op stored in that community's log, held in
+//! memory for validation and scoping, with the log's index ([`LogIndex`]) and last sequence number it reflects.
+//! Rebuilt from the community's log when it is first needed ([`Engines::get`]); a batch is applied to it only
+//! after the batch has committed, so it never holds an op the database does not. The server's own clock of the
+//! community is rebuilt and fed the same way (ADR 0002). Each community has its own engine, writer lock and group
+//! queue, so a write to one community never waits for another community's validation (ADR 0005).
 
 use linli_sync_core::hlc::HlcClock;
 use linli_sync_core::op::Op;
 use linli_sync_core::state::{Rules, State};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
+use crate::community::CommunityId;
 use crate::db::DbPool;
 use crate::log_index::LogIndex;
 use crate::store::{self, StoreError};
@@ -32,10 +36,12 @@ impl View {
     }
 }
 
-/// The server replica, shared by all requests.
+/// The server replica of one community, shared by all its requests.
 #[derive(Debug)]
 pub struct Engine {
     pub(crate) pool: DbPool,
+    /// The community whose log this replica holds.
+    pub(crate) community: CommunityId,
     pub(crate) rules: Rules,
     /// Serialises writes: one group of batches is validated and stored at a time, so sequence numbers follow
     /// commit order.
@@ -52,8 +58,8 @@ pub struct Engine {
 const REBUILD_PAGE: i64 = 10_000;
 
 impl Engine {
-    /// Loads every stored op into a fresh state.
-    pub fn open(pool: DbPool, rules: Rules) -> Result<Engine, StoreError> {
+    /// Loads every op stored in `community`'s log into a fresh state.
+    pub fn open(pool: DbPool, rules: Rules, community: CommunityId) -> Result<Engine, StoreError> {
         let mut conn = pool.get().map_err(|e| StoreError::Pool(e.to_string()))?;
         let mut view = View {
             state: State::new(rules),
@@ -64,7 +70,7 @@ impl Engine {
         // own next ops after all of them, whatever the wall clock did while the server was down.
         let mut clock = HlcClock::new(rules.drift);
         loop {
-            let page = store::after(&mut conn, view.last_seq, REBUILD_PAGE)?;
+            let page = store::after(&mut conn, community, view.last_seq, REBUILD_PAGE)?;
             let Some((seq, _)) = page.last() else { break };
             let seq = *seq;
             for (seq, op) in &page {
@@ -76,6 +82,7 @@ impl Engine {
         drop(conn);
         Ok(Engine {
             pool,
+            community,
             rules,
             writer: Mutex::new(()),
             queue: crate::ingest::Queue::default(),
@@ -114,8 +121,165 @@ impl Engine {
         }
     }
 
+    /// The community this replica holds.
+    pub fn community(&self) -> CommunityId {
+        self.community
+    }
+
     /// A database connection.
     pub fn conn(&self) -> Result<crate::db::PooledConn, StoreError> {
         self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))
+    }
+}
+
+/// The loaded communities' engines. A community's engine is loaded on its first request (rebuilt from its log by
+/// [`Engines::load`], the one place that knows how), not at start; loading one community holds only that
+/// community's slot, so requests to the others go on meanwhile. Nothing is evicted yet: a budgeted evictor (and a
+/// loader that starts from a checkpoint) replaces `load` and drops slots here, the rest of the server sees only
+/// [`Engines::get`].
+#[derive(Debug)]
+pub struct Engines {
+    pool: DbPool,
+    rules: Rules,
+    slots: Mutex<HashMap<CommunityId, Slot>>,
+}
+
+/// A community's place in the registry: empty until its engine is loaded; locked while it loads.
+type Slot = Arc<Mutex<Option<Arc<Engine>>>>;
+
+impl Engines {
+    /// No community loaded yet.
+    pub fn new(pool: DbPool, rules: Rules) -> Engines {
+        Engines {
+            pool,
+            rules,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The engine of `community`, loaded now if it is not yet; [`StoreError::NoSuchCommunity`] if there is none.
+    pub fn get(&self, community: CommunityId) -> Result<Arc<Engine>, StoreError> {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+            slots.entry(community).or_default().clone()
+        };
+        // Only this community's requests wait while it loads.
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(engine) = slot.as_ref() {
+            return Ok(engine.clone());
+        }
+        let engine = Arc::new(self.load(community)?);
+        *slot = Some(engine.clone());
+        Ok(engine)
+    }
+
+    /// Builds a community's engine from its log.
+    fn load(&self, community: CommunityId) -> Result<Engine, StoreError> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        if crate::community::get(&mut conn, community)?.is_none() {
+            return Err(StoreError::NoSuchCommunity(community));
+        }
+        drop(conn);
+        let started = std::time::Instant::now();
+        let engine = Engine::open(self.pool.clone(), self.rules, community)?;
+        tracing::info!(
+            %community,
+            ops = engine.view().last_seq,
+            ms = started.elapsed().as_millis() as u64,
+            "community loaded"
+        );
+        Ok(engine)
+    }
+
+    /// The communities loaded now.
+    pub fn loaded(&self) -> Vec<CommunityId> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut ids: Vec<CommunityId> = slots
+            .iter()
+            .filter(|(_, slot)| slot.try_lock().map(|s| s.is_some()).unwrap_or(false))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linli_sync_core::grid::GridOp;
+    use linli_sync_core::ids::{GridId, UserId};
+    use linli_sync_core::op::OpBody;
+    use std::time::Duration;
+
+    fn grid_create(_: &State) -> OpBody {
+        OpBody::Grid(
+            GridId::random(),
+            GridOp::Create {
+                name: "第一网格".into(),
+                community: "社区".into(),
+            },
+        )
+    }
+
+    /// Issue #11: the writer lock was one for the whole server. With a community's writer held (as while it
+    /// validates a long group), another community's write goes through; the same community's waits.
+    #[test]
+    fn a_write_to_one_community_does_not_wait_for_another_communitys_writer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("e.sqlite3").to_string_lossy().into_owned();
+        let pool = crate::db::open(&url, 4).expect("database");
+        let mut conn = pool.get().expect("connection");
+        let b =
+            crate::community::create(&mut conn, "和平里社区", "城东街道", 0).expect("community");
+        drop(conn);
+        let engines = Arc::new(Engines::new(pool, Rules::DEFAULT));
+        assert!(
+            engines.loaded().is_empty(),
+            "nothing is loaded before a request"
+        );
+        let (one, two) = (
+            engines.get(CommunityId::FIRST).expect("community 1"),
+            engines.get(b.id).expect("community 2"),
+        );
+        assert_eq!(engines.loaded(), [CommunityId::FIRST, b.id]);
+        assert!(matches!(
+            engines.get(CommunityId(99)),
+            Err(StoreError::NoSuchCommunity(CommunityId(99)))
+        ));
+        let author = UserId::random();
+        let held = two.writer();
+        let (done, finished) = std::sync::mpsc::channel();
+        let writer = {
+            let one = one.clone();
+            std::thread::spawn(move || {
+                let written = one.issue(author, grid_create, crate::now_ms());
+                let _ = done.send(written.map(|op| op.id));
+            })
+        };
+        let written = finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("community 1 wrote while community 2's writer was held");
+        assert!(written.is_ok(), "{written:?}");
+        writer.join().expect("no panic");
+        // The same community's own writer does wait.
+        let (done, finished) = std::sync::mpsc::channel();
+        let waiting = {
+            let two = two.clone();
+            std::thread::spawn(move || {
+                let _ = done.send(two.issue(author, grid_create, crate::now_ms()).is_ok());
+            })
+        };
+        assert!(
+            finished.recv_timeout(Duration::from_millis(300)).is_err(),
+            "community 2's write waited for its writer"
+        );
+        drop(held);
+        assert_eq!(finished.recv_timeout(Duration::from_secs(20)), Ok(true));
+        waiting.join().expect("no panic");
+        assert_eq!((one.view().last_seq, two.view().last_seq), (1, 1));
     }
 }

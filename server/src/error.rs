@@ -128,6 +128,9 @@ pub enum OpRejection {
         /// The limit.
         limit: usize,
     },
+    /// It touches an entity or a person of another community than its author's (ids are unique across
+    /// communities, so this is an out-of-scope write, never a coincidence).
+    OtherCommunity,
 }
 
 impl OpRejection {
@@ -144,12 +147,13 @@ impl OpRejection {
             OpRejection::Invalid(_) => "op_invalid",
             OpRejection::IdConflict => "op_id_conflict",
             OpRejection::TooLarge { .. } => "op_too_large",
+            OpRejection::OtherCommunity => "other_community",
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            OpRejection::Rights(_) => StatusCode::FORBIDDEN,
+            OpRejection::Rights(_) | OpRejection::OtherCommunity => StatusCode::FORBIDDEN,
             OpRejection::Invalid(_) | OpRejection::IdConflict => StatusCode::UNPROCESSABLE_ENTITY,
             OpRejection::Wire(_) | OpRejection::Clock(_) => StatusCode::BAD_REQUEST,
             OpRejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -174,6 +178,9 @@ impl OpRejection {
                 "an op with this id was stored before with different content".into()
             }
             OpRejection::TooLarge { limit } => format!("the op exceeds max_op_bytes = {limit}"),
+            OpRejection::OtherCommunity => {
+                "the op touches an entity or a user of another community".into()
+            }
         }
     }
 
@@ -193,7 +200,7 @@ impl OpRejection {
             OpRejection::Clock(e) => serde_json::to_value(e).ok(),
             OpRejection::Rights(e) => serde_json::to_value(e).ok(),
             OpRejection::Invalid(e) => serde_json::to_value(e).ok(),
-            OpRejection::IdConflict => None,
+            OpRejection::IdConflict | OpRejection::OtherCommunity => None,
             OpRejection::TooLarge { limit } => Some(serde_json::json!({
                 "code": "op_too_large", "limit_name": "max_op_bytes", "limit": limit,
             })),
@@ -243,6 +250,7 @@ impl ApiError {
                 OpRejection::Invalid(_) => "An operation breaks a rule",
                 OpRejection::IdConflict => "An operation id was reused",
                 OpRejection::TooLarge { .. } => "An operation is too large",
+                OpRejection::OtherCommunity => "An operation touches another community",
             },
             ApiError::UpgradeRequired { .. } => "Upgrade required",
             ApiError::UnsupportedProtocol { .. } => "Protocol version not supported",
@@ -350,6 +358,23 @@ impl ApiError {
             detail: detail.into(),
         }
     }
+
+    /// A 403 `other_community`: the request names a user, device, grid cell or community that is not the
+    /// caller's community.
+    pub fn other_community(what: &str) -> Self {
+        ApiError::Forbidden {
+            code: "other_community",
+            detail: format!("the {what} belongs to another community"),
+        }
+    }
+
+    /// A 400 `community_required`: a district admin names the community a request is about.
+    pub fn community_required() -> Self {
+        ApiError::BadRequest {
+            code: "community_required",
+            detail: "a district admin names the community: `community` (the community's id)".into(),
+        }
+    }
 }
 
 /// The problem+json envelope as documented in the OpenAPI document (extension members vary by code).
@@ -451,8 +476,13 @@ impl ResponseError for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal {
-            detail: e.to_string(),
+        match e {
+            StoreError::NoSuchCommunity(_) => ApiError::NotFound {
+                detail: e.to_string(),
+            },
+            _ => ApiError::Internal {
+                detail: e.to_string(),
+            },
         }
     }
 }

@@ -15,6 +15,7 @@ use linli_sync_core::rights::Role;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::community::CommunityId;
 use crate::db::Conn;
 use crate::db::schema::{devices, enrolment_codes, login_throttle_lifts, refresh_tokens, users};
 use crate::store::StoreError;
@@ -54,6 +55,9 @@ pub enum IdentityError {
     /// The device was revoked.
     #[error("the device was revoked")]
     DeviceRevoked,
+    /// A user of a community is needed (a district admin has none): for any role but admin, and for a device.
+    #[error("this needs a user of a community; a district admin belongs to none")]
+    CommunityRequired,
     /// A stored role is not one this version knows.
     #[error("stored role `{0}` is unknown")]
     UnknownRole(String),
@@ -80,6 +84,25 @@ pub struct User {
     pub username: String,
     /// Role.
     pub role: Role,
+    /// The community they belong to; `None` only for a district admin (role [`Role::Admin`]), who belongs to the
+    /// street office and names a community in each request.
+    pub community: Option<CommunityId>,
+}
+
+impl User {
+    /// A district admin: an admin of no one community, who sees and manages every community.
+    pub fn is_district_admin(&self) -> bool {
+        self.community.is_none() && self.role == Role::Admin
+    }
+
+    /// The role as the API shows it: `district_admin`, or the role within the community.
+    pub fn role_name(&self) -> &'static str {
+        if self.is_district_admin() {
+            "district_admin"
+        } else {
+            self.role.as_str()
+        }
+    }
 }
 
 /// A device with its user, as checked on every authenticated request.
@@ -140,23 +163,44 @@ fn role_of(s: &str) -> Result<Role, IdentityError> {
         .map_err(|()| IdentityError::UnknownRole(s.to_string()))
 }
 
-fn user_from(id: String, username: String, role: String) -> Result<User, IdentityError> {
+/// A user's columns as read: id, username, role, then `extra` (the password hash, where read), then community.
+type UserRow<Extra> = (String, String, String, Extra, Option<i64>);
+
+/// A device's columns with its user's: device id, revoked time, user id, username, role, community.
+type DeviceRow = (String, Option<i64>, String, String, String, Option<i64>);
+
+fn user_from(
+    id: String,
+    username: String,
+    role: String,
+    community: Option<i64>,
+) -> Result<User, IdentityError> {
     Ok(User {
         id: id.parse().map_err(|_| IdentityError::NoSuchUser)?,
         username,
         role: role_of(&role)?,
+        community: community.map(CommunityId),
     })
 }
 
-/// Creates a user; `password_hash` is the PHC string [`crate::password`] made, or `None` for no web login.
+/// Creates a user of `community` (`None`: a district admin, whose role must be [`Role::Admin`]); `password_hash`
+/// is the PHC string [`crate::password`] made, or `None` for no web login.
 pub fn add_user(
     conn: &mut Conn,
     username: &str,
     role: Role,
+    community: Option<CommunityId>,
     password_hash: Option<&str>,
     now_ms: i64,
 ) -> Result<User, IdentityError> {
     let hash = password_hash;
+    match community {
+        None if role != Role::Admin => return Err(IdentityError::CommunityRequired),
+        Some(c) if crate::community::get(conn, c)?.is_none() => {
+            return Err(IdentityError::Store(StoreError::NoSuchCommunity(c)));
+        }
+        _ => {}
+    }
     let id = UserId::random();
     let inserted = diesel::insert_into(users::table)
         .values((
@@ -165,6 +209,7 @@ pub fn add_user(
             users::role.eq(role.as_str()),
             users::password_hash.eq(hash),
             users::created_ms.eq(now_ms),
+            users::community_id.eq(community.map(|c| c.0)),
         ))
         .execute(conn);
     match inserted {
@@ -172,6 +217,7 @@ pub fn add_user(
             id,
             username: username.to_string(),
             role,
+            community,
         }),
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
@@ -181,7 +227,7 @@ pub fn add_user(
     }
 }
 
-/// Whether any admin exists.
+/// Whether any admin exists (of a community, or of the district).
 pub fn has_admin(conn: &mut Conn) -> Result<bool, IdentityError> {
     let n: i64 = users::table
         .filter(users::role.eq(Role::Admin.as_str()))
@@ -192,24 +238,24 @@ pub fn has_admin(conn: &mut Conn) -> Result<bool, IdentityError> {
 
 /// A user by name.
 pub fn user_by_name(conn: &mut Conn, username: &str) -> Result<User, IdentityError> {
-    let (id, name, role): (String, String, String) = users::table
+    let (id, name, role, community): (String, String, String, Option<i64>) = users::table
         .filter(users::username.eq(username))
-        .select((users::id, users::username, users::role))
+        .select((users::id, users::username, users::role, users::community_id))
         .first(conn)
         .optional()?
         .ok_or(IdentityError::NoSuchUser)?;
-    user_from(id, name, role)
+    user_from(id, name, role, community)
 }
 
 /// A user by id.
 pub fn user_by_id(conn: &mut Conn, id: UserId) -> Result<User, IdentityError> {
-    let (id, name, role): (String, String, String) = users::table
+    let (id, name, role, community): (String, String, String, Option<i64>) = users::table
         .find(id.to_string())
-        .select((users::id, users::username, users::role))
+        .select((users::id, users::username, users::role, users::community_id))
         .first(conn)
         .optional()?
         .ok_or(IdentityError::NoSuchUser)?;
-    user_from(id, name, role)
+    user_from(id, name, role, community)
 }
 
 /// A user by name with their stored password hash (`None` inside for users without a web login), for a login to
@@ -218,17 +264,18 @@ pub fn credentials(
     conn: &mut Conn,
     username: &str,
 ) -> Result<Option<(User, Option<String>)>, IdentityError> {
-    let row: Option<(String, String, String, Option<String>)> = users::table
+    let row: Option<UserRow<Option<String>>> = users::table
         .filter(users::username.eq(username))
         .select((
             users::id,
             users::username,
             users::role,
             users::password_hash,
+            users::community_id,
         ))
         .first(conn)
         .optional()?;
-    row.map(|(id, name, role, hash)| Ok((user_from(id, name, role)?, hash)))
+    row.map(|(id, name, role, hash, community)| Ok((user_from(id, name, role, community)?, hash)))
         .transpose()
 }
 
@@ -322,6 +369,8 @@ pub fn enrol(
             conn,
             user_id.parse().map_err(|_| IdentityError::NoSuchUser)?,
         )?;
+        // A phone syncs one community's log: a district admin has none to sync.
+        let community = user.community.ok_or(IdentityError::CommunityRequired)?;
         let device = ReplicaId::random();
         diesel::insert_into(devices::table)
             .values((
@@ -329,6 +378,7 @@ pub fn enrol(
                 devices::user_id.eq(&user_id),
                 devices::label.eq(&label),
                 devices::created_ms.eq(now_ms),
+                devices::community_id.eq(community.0),
             ))
             .execute(conn)?;
         diesel::update(enrolment_codes::table.find(&hash))
@@ -432,7 +482,7 @@ fn revoke_refresh_tokens(
 
 /// A device with its user.
 pub fn device(conn: &mut Conn, id: ReplicaId) -> Result<Device, IdentityError> {
-    let row: Option<(String, Option<i64>, String, String, String)> = devices::table
+    let row: Option<DeviceRow> = devices::table
         .inner_join(users::table.on(users::id.eq(devices::user_id)))
         .filter(devices::id.eq(id.to_string()))
         .select((
@@ -441,15 +491,16 @@ pub fn device(conn: &mut Conn, id: ReplicaId) -> Result<Device, IdentityError> {
             users::id,
             users::username,
             users::role,
+            users::community_id,
         ))
         .first(conn)
         .optional()?;
-    let Some((_, revoked, uid, name, role)) = row else {
+    let Some((_, revoked, uid, name, role, community)) = row else {
         return Err(IdentityError::NoSuchDevice);
     };
     Ok(Device {
         id,
-        user: user_from(uid, name, role)?,
+        user: user_from(uid, name, role, community)?,
         revoked: revoked.is_some(),
     })
 }
@@ -469,6 +520,43 @@ pub fn revoke_device(conn: &mut Conn, id: ReplicaId, now_ms: i64) -> Result<(), 
         }
         revoke_refresh_tokens(conn, id, now_ms)
     })
+}
+
+/// Of `users`, those who belong to a community other than `community` (district admins, and ids no user has, are
+/// not listed): the people an op of `community` must not name.
+pub fn users_elsewhere(
+    conn: &mut Conn,
+    users_named: &[String],
+    community: CommunityId,
+) -> Result<std::collections::HashSet<String>, IdentityError> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in users_named.chunks(500) {
+        let found: Vec<String> = users::table
+            .filter(users::id.eq_any(chunk))
+            .filter(users::community_id.ne(community.0))
+            .select(users::id)
+            .load(conn)?;
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// Of `devices`, those enrolled in a community other than `community`.
+pub fn devices_elsewhere(
+    conn: &mut Conn,
+    devices_named: &[String],
+    community: CommunityId,
+) -> Result<std::collections::HashSet<String>, IdentityError> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in devices_named.chunks(500) {
+        let found: Vec<String> = devices::table
+            .filter(devices::id.eq_any(chunk))
+            .filter(devices::community_id.ne(community.0))
+            .select(devices::id)
+            .load(conn)?;
+        out.extend(found);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -163,7 +163,7 @@ impl Engine {
         // (retries), found in memory, and the working set. Only the entities the group can read are copied (not the
         // whole state): validating against this working set gives the same results as against the whole state (a
         // sync-core property test holds it to that).
-        let (mut known, scratch, last_seq) = {
+        let (mut known, scratch, last_seq, unknown) = {
             let view = self.view();
             let known: Vec<(i64, OpId)> = batches
                 .iter()
@@ -173,18 +173,30 @@ impl Engine {
             let scratch = view
                 .state
                 .working_set(batches.iter().flat_map(|b| b.ops.iter().map(|r| &r.op)));
-            (known, scratch, view.last_seq)
+            let unknown = crate::tenancy::Unknown::of(
+                &view.state,
+                batches.iter().flat_map(|b| b.ops.iter().map(|r| &r.op)),
+            );
+            (known, scratch, view.last_seq, unknown)
+        };
+        // What the community's state does not know may be another community's: looked up, so such an op is refused
+        // as `other_community`.
+        let foreign = match crate::tenancy::foreign(&mut conn, self.community, &unknown) {
+            Ok(f) => f,
+            Err(e) => return vec![Err(e.into()); batches.len()],
         };
         // Only the retried ops' stored text is read, to tell a retry from an id reused for other content: a push of
         // new ops reads nothing here.
         known.sort_unstable();
         known.dedup();
         let seqs: Vec<i64> = known.iter().map(|(seq, _)| *seq).collect();
-        let stored: HashMap<OpId, String> = match store::bodies(&mut conn, &seqs) {
+        let stored: HashMap<OpId, String> = match store::bodies(&mut conn, self.community, &seqs) {
             Ok(bodies) => known.iter().map(|(_, id)| *id).zip(bodies).collect(),
             Err(e) => return vec![Err(e.into()); batches.len()],
         };
         let mut group = Group {
+            community: self.community.0,
+            foreign: &foreign,
             scratch,
             next_seq: last_seq + 1,
             stored: &stored,
@@ -215,9 +227,22 @@ impl Engine {
             .zip(group.ops.iter().copied())
             .collect();
         let written = crate::db::sqlite::write_txn(&mut conn, |conn| -> Result<(), ApiError> {
+            // The community's head row is bumped in the same transaction: the one row its writers serialise on
+            // (ADR 0005). Under the writer lock it must land where the in-memory log ends.
+            let n = i64::try_from(group.rows.len()).unwrap_or(i64::MAX);
+            let head = crate::community::bump_head(conn, self.community, n)?;
+            if head != new_last {
+                return Err(store::StoreError::HeadMoved {
+                    community: self.community,
+                    head,
+                    expected: new_last,
+                }
+                .into());
+            }
             store::append(conn, &group.rows)?;
             materialise::write(
                 conn,
+                self.community,
                 &group.scratch,
                 &group.touched,
                 &with_seq,
@@ -271,6 +296,10 @@ pub(crate) struct Batch {
 
 /// What a group has accepted so far.
 struct Group<'a> {
+    /// The community whose log the group is written to.
+    community: i64,
+    /// The ids of the group's ops that belong to another community.
+    foreign: &'a crate::tenancy::Foreign,
     scratch: State,
     next_seq: i64,
     /// Canonical JSON of the group's ops stored before.
@@ -366,6 +395,9 @@ impl<'a> Group<'a> {
             drift
                 .check(op.time, batch.now_ms)
                 .map_err(|e| reject(OpRejection::Clock(e)))?;
+            if self.foreign.touches(op) {
+                return Err(reject(OpRejection::OtherCommunity));
+            }
             if let Some(who) = batch.who {
                 authorize(&self.scratch, who.device, who.user, who.role, op)
                     .map_err(|e| reject(OpRejection::Rights(e)))?;
@@ -375,6 +407,7 @@ impl<'a> Group<'a> {
                 .map_err(|e| reject(OpRejection::Invalid(e)))?;
             self.scratch.apply(op);
             rows.push(OpRow {
+                community_id: self.community,
                 seq: self.next_seq + i64::try_from(k).unwrap_or(i64::MAX),
                 op_id: op.id.to_string(),
                 device_id: batch
@@ -511,7 +544,12 @@ mod tests {
             .join("linli.sqlite3")
             .to_string_lossy()
             .into_owned();
-        Engine::open(crate::db::open(&url, 2).expect("database"), Rules::DEFAULT).expect("engine")
+        Engine::open(
+            crate::db::open(&url, 2).expect("database"),
+            Rules::DEFAULT,
+            crate::community::CommunityId::FIRST,
+        )
+        .expect("engine")
     }
 
     fn batch(ops: &[&Op], now_ms: u64) -> Batch {
@@ -689,8 +727,15 @@ mod tests {
         let now = grid.time.wall_ms + MINUTE;
         let mut conn = engine.conn().expect("connection");
         let t = i64::try_from(now).expect("time");
-        let admin =
-            crate::identity::add_user(&mut conn, "admin", Role::Admin, None, t).expect("user");
+        let admin = crate::identity::add_user(
+            &mut conn,
+            "admin",
+            Role::Admin,
+            Some(crate::community::CommunityId::FIRST),
+            None,
+            t,
+        )
+        .expect("user");
         let enrolment =
             crate::identity::issue_code(&mut conn, admin.id, admin.id, "phone", t, 60_000)
                 .expect("code");

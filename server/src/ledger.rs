@@ -1,6 +1,7 @@
 //! The property office's fee ledger: dues imported from its CSV files (`linli fees import`), and the cash payments
 //! it records (`POST /v1/fees/payments`). Green-energy-card offsets are card redemptions in the op log; the fee
-//! report joins them in. Written in diesel's DSL only.
+//! report joins them in. Each row belongs to one community (households are unique across communities, so a due's
+//! key stays the household and period). Written in diesel's DSL only.
 
 use diesel::prelude::*;
 use diesel::upsert::excluded;
@@ -8,13 +9,19 @@ use linli_reports::fees::{CashPayment, FeeDue, Ledger};
 use linli_sync_core::ids::{HouseholdId, UserId};
 use uuid::Uuid;
 
+use crate::community::CommunityId;
 use crate::db::Conn;
 use crate::db::schema::{fee_dues, fee_payments};
 use crate::store::StoreError;
 
 /// Stores `dues` in one transaction: a household and period already present gets the new amount. Returns how
 /// many rows were written.
-pub fn import_dues(conn: &mut Conn, dues: &[FeeDue], now_ms: i64) -> Result<usize, StoreError> {
+pub fn import_dues(
+    conn: &mut Conn,
+    community: CommunityId,
+    dues: &[FeeDue],
+    now_ms: i64,
+) -> Result<usize, StoreError> {
     crate::db::sqlite::write_txn(conn, |conn| -> Result<usize, StoreError> {
         let mut written = 0;
         for chunk in dues.chunks(500) {
@@ -26,6 +33,7 @@ pub fn import_dues(conn: &mut Conn, dues: &[FeeDue], now_ms: i64) -> Result<usiz
                         fee_dues::period.eq(d.period.clone()),
                         fee_dues::amount_fen.eq(fen(d.amount_fen)),
                         fee_dues::imported_ms.eq(now_ms),
+                        fee_dues::community_id.eq(community.0),
                     )
                 })
                 .collect();
@@ -46,6 +54,7 @@ pub fn import_dues(conn: &mut Conn, dues: &[FeeDue], now_ms: i64) -> Result<usiz
 /// Records a cash payment; returns its id.
 pub fn record_payment(
     conn: &mut Conn,
+    community: CommunityId,
     payment: &CashPayment,
     by: UserId,
     now_ms: i64,
@@ -59,17 +68,20 @@ pub fn record_payment(
             fee_payments::amount_fen.eq(fen(payment.amount_fen)),
             fee_payments::recorded_by.eq(by.to_string()),
             fee_payments::recorded_ms.eq(now_ms),
+            fee_payments::community_id.eq(community.0),
         ))
         .execute(conn)?;
     Ok(id)
 }
 
-/// The whole ledger.
-pub fn load(conn: &mut Conn) -> Result<Ledger, StoreError> {
+/// The ledger of one community.
+pub fn load(conn: &mut Conn, community: CommunityId) -> Result<Ledger, StoreError> {
     let dues: Vec<(String, String, i64)> = fee_dues::table
+        .filter(fee_dues::community_id.eq(community.0))
         .select((fee_dues::household, fee_dues::period, fee_dues::amount_fen))
         .load(conn)?;
     let payments: Vec<(String, String, i64)> = fee_payments::table
+        .filter(fee_payments::community_id.eq(community.0))
         .select((
             fee_payments::household,
             fee_payments::period,

@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod cli;
+pub mod community;
 pub mod config;
 pub mod db;
 pub mod decode;
@@ -26,9 +27,12 @@ pub mod password;
 pub mod protocol;
 pub mod pull;
 pub mod routes;
+pub mod state;
 pub mod store;
 pub mod sync;
+pub mod tenancy;
 pub mod throttle;
+pub mod token;
 
 /// The server's physical clock, in milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {

@@ -1,6 +1,7 @@
 //! The report tables (grid cells, tickets with their 5-20-2-2 verdicts, log entries and visits, card movements
 //! and balances), rewritten for every entity a batch touched, from the merged state after the batch, in the same
-//! transaction as the batch's ops: a report never sees an op without its effect.
+//! transaction as the batch's ops: a report never sees an op without its effect. Every row carries its community;
+//! an upsert never changes the community of a row already there.
 
 use diesel::prelude::*;
 use diesel::upsert::excluded;
@@ -13,8 +14,11 @@ use linli_sync_core::state::State;
 use linli_sync_core::ticket::{EventKind, Ticket};
 use std::collections::BTreeSet;
 
+use crate::community::CommunityId;
 use crate::db::Conn;
-use crate::db::schema::{card_movements, cards, entries, grid_cells, tickets, visits};
+use crate::db::schema::{
+    card_movements, cards, entries, grid_cells, ticket_community, tickets, visits,
+};
 use crate::store::StoreError;
 
 /// The entities a batch touched.
@@ -58,6 +62,7 @@ macro_rules! upsert {
 /// `seq_of_last` is the sequence number of the batch's last op; `ops` are the stored ops with their seqs.
 pub fn write(
     conn: &mut Conn,
+    community: CommunityId,
     state: &State,
     touched: &Touched,
     ops: &[(i64, &Op)],
@@ -67,7 +72,7 @@ pub fn write(
     let grids: Vec<GridRow> = touched
         .grids
         .iter()
-        .filter_map(|id| grid_row(state, *id, seq_of_last))
+        .filter_map(|id| grid_row(state, *id, seq_of_last, community))
         .collect();
     for chunk in grids.chunks(CHUNK) {
         upsert!(conn, grid_cells, id, chunk; name, community, households, elderly_alone, workers, butlers, updated_seq);
@@ -84,6 +89,16 @@ pub fn write(
     for chunk in tickets.chunks(CHUNK) {
         upsert!(conn, tickets, id, chunk; grid, status, channel, category, complexity, created_ms, taken_ms,
             on_site_ms, solved_ms, planned_ms, answered_ms, satisfaction, verdicts, compliant, updated_seq);
+        // `tickets` has 17 columns, one more than diesel's `table!` takes by default: its community is written by a
+        // second statement on the same rows (only new rows of a community other than the column's default change).
+        let ids: Vec<&str> = chunk.iter().map(|t| t.id.as_str()).collect();
+        diesel::update(
+            ticket_community::table
+                .filter(ticket_community::id.eq_any(ids))
+                .filter(ticket_community::community_id.ne(community.0)),
+        )
+        .set(ticket_community::community_id.eq(community.0))
+        .execute(conn)?;
     }
     let mut entry_rows = Vec::with_capacity(touched.entries.len());
     let mut visit_rows = Vec::new();
@@ -98,6 +113,7 @@ pub fn write(
         match record {
             // A visit needs no approval: its one row says all, in `visits`.
             Record::Visit(v) => visit_rows.push(VisitRow {
+                community_id: community.0,
                 entry_id: id.to_string(),
                 volunteer: v.volunteer.to_string(),
                 grid: v.grid.to_string(),
@@ -109,6 +125,7 @@ pub fn write(
                 voided: status == EntryStatus::Void,
             }),
             Record::Activity(a) => entry_rows.push(EntryRow {
+                community_id: community.0,
                 id: id.to_string(),
                 kind: "activity".into(),
                 volunteer: a.volunteer.to_string(),
@@ -151,7 +168,7 @@ pub fn write(
             )
             .execute(conn)?;
         }
-        movements.extend(movement_row(*seq, op));
+        movements.extend(movement_row(*seq, op, community));
     }
     for chunk in movements.chunks(CHUNK) {
         diesel::insert_into(card_movements::table)
@@ -164,6 +181,7 @@ pub fn write(
         .filter_map(|id| {
             let card = state.card(id)?;
             Some(CardRow {
+                community_id: community.0,
                 volunteer: id.to_string(),
                 credited: points(card.credited().0),
                 redeemed: points(card.redeemed().0),
@@ -183,6 +201,7 @@ pub fn write(
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = grid_cells)]
 struct GridRow {
+    community_id: i64,
     id: String,
     name: Option<String>,
     community: Option<String>,
@@ -219,6 +238,7 @@ struct TicketRow {
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = entries)]
 struct EntryRow {
+    community_id: i64,
     id: String,
     kind: String,
     volunteer: String,
@@ -235,6 +255,7 @@ struct EntryRow {
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = visits)]
 struct VisitRow {
+    community_id: i64,
     entry_id: String,
     volunteer: String,
     grid: String,
@@ -250,6 +271,7 @@ struct VisitRow {
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = card_movements)]
 struct MovementRow {
+    community_id: i64,
     op_id: String,
     volunteer: String,
     kind: String,
@@ -266,6 +288,7 @@ struct MovementRow {
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = cards)]
 struct CardRow {
+    community_id: i64,
     volunteer: String,
     credited: i64,
     redeemed: i64,
@@ -274,10 +297,11 @@ struct CardRow {
     updated_seq: i64,
 }
 
-fn grid_row(state: &State, id: GridId, seq: i64) -> Option<GridRow> {
+fn grid_row(state: &State, id: GridId, seq: i64, community: CommunityId) -> Option<GridRow> {
     let g = state.grid(&id)?;
     g.created?;
     Some(GridRow {
+        community_id: community.0,
         id: id.to_string(),
         name: g.name.val.clone(),
         community: g.community.val.clone(),
@@ -321,7 +345,7 @@ fn ticket_row(state: &State, id: TicketId, t: &Ticket, seq: i64, now_ms: u64) ->
     }
 }
 
-fn movement_row(seq: i64, op: &Op) -> Option<MovementRow> {
+fn movement_row(seq: i64, op: &Op, community: CommunityId) -> Option<MovementRow> {
     let OpBody::Card(volunteer, c) = &op.body else {
         return None;
     };
@@ -343,6 +367,7 @@ fn movement_row(seq: i64, op: &Op) -> Option<MovementRow> {
         ),
     };
     Some(MovementRow {
+        community_id: community.0,
         op_id: op.id.to_string(),
         volunteer: volunteer.to_string(),
         kind: kind.into(),

@@ -11,8 +11,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use crate::app::AppState;
-
 /// Upper bounds of the batch size histogram.
 const BATCH_BUCKETS: [u64; 8] = [1, 10, 50, 100, 500, 1000, 5000, 10_000];
 /// Upper bounds of the latency histogram, in seconds.
@@ -147,12 +145,10 @@ pub async fn record(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let res = next.call(req).await?;
-    if let Some(state) = state {
-        state
-            .metrics
-            .request(&route, res.status().as_u16(), start.elapsed().as_secs_f64());
+    if let Some(metrics) = metrics {
+        metrics.request(&route, res.status().as_u16(), start.elapsed().as_secs_f64());
     }
     Ok(res)
 }

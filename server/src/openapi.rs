@@ -25,6 +25,8 @@ use crate::routes;
         routes::auth::refresh,
         routes::auth::lift_throttle,
         routes::admin::add_user,
+        routes::admin::add_community,
+        routes::admin::communities,
         routes::admin::issue_code,
         routes::admin::revoke_device,
         routes::cards::grant,
@@ -42,6 +44,8 @@ use crate::routes;
         routes::auth::LiftThrottle,
         routes::auth::LiftedThrottle,
         routes::admin::NewUser,
+        routes::admin::NewCommunity,
+        crate::community::Community,
         routes::admin::UserOut,
         routes::admin::NewCode,
         routes::admin::CodeOut,
@@ -206,7 +210,7 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
             TOKEN,
             (
                 403,
-                "`device_required`, `role_forbidden`, `out_of_scope`, `wrong_actor`",
+                "`device_required`, `role_forbidden`, `out_of_scope`, `wrong_actor`, `other_community`",
             ),
             (409, "`cursor_ahead`"),
             (
@@ -223,7 +227,10 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "/v1/snapshot",
         false,
         &[
-            (400, "`invalid_request`, `unsupported_protocol`"),
+            (
+                400,
+                "`invalid_request`, `unsupported_protocol`, `community_required`",
+            ),
             TOKEN,
             (426, "`upgrade_required`"),
         ],
@@ -241,7 +248,7 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "post",
         "/v1/auth/throttle/lift",
         true,
-        &[TOKEN, (403, "`forbidden`")],
+        &[TOKEN, (403, "`forbidden`, `other_community`")],
     ),
     (
         "post",
@@ -260,8 +267,10 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "/v1/users",
         true,
         &[
+            (400, "`community_required`"),
             TOKEN,
-            (403, "`forbidden`"),
+            (403, "`forbidden`, `other_community`"),
+            (404, "`not_found`: no such community"),
             (409, "`username_taken`"),
             (
                 429,
@@ -273,16 +282,28 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "post",
         "/v1/enrolment-codes",
         true,
-        &[TOKEN, (403, "`forbidden`"), (404, "`not_found`")],
+        &[
+            (400, "`community_required`"),
+            TOKEN,
+            (403, "`forbidden`, `other_community`"),
+            (404, "`not_found`"),
+        ],
     ),
+    (
+        "post",
+        "/v1/communities",
+        true,
+        &[TOKEN, (403, "`forbidden`")],
+    ),
+    ("get", "/v1/communities", false, &[TOKEN]),
     (
         "post",
         "/v1/devices/{id}/revoke",
         false,
         &[
-            (400, "`invalid_request`, `clock_skew`"),
+            (400, "`invalid_request`, `clock_skew`, `community_required`"),
             TOKEN,
-            (403, "`forbidden`"),
+            (403, "`forbidden`, `other_community`"),
             (404, "`not_found`"),
             (415, "`unsupported_encoding`"),
             (
@@ -296,8 +317,9 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "/v1/cards/{volunteer}/grants",
         true,
         &[
+            (400, "`community_required`"),
             TOKEN,
-            (403, "`forbidden`"),
+            (403, "`forbidden`, `other_community`"),
             (404, "`not_found`"),
             (422, "`insufficient_rights`, `op_invalid`"),
         ],
@@ -307,9 +329,12 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "/v1/reports/{name}",
         false,
         &[
-            (400, "`invalid_query`, `invalid_request`"),
+            (
+                400,
+                "`invalid_query`, `invalid_request`, `community_required`",
+            ),
             TOKEN,
-            (403, "`forbidden`, `out_of_scope`"),
+            (403, "`forbidden`, `out_of_scope`, `other_community`"),
             (404, "`not_found`"),
         ],
     ),
@@ -317,7 +342,12 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
         "post",
         "/v1/fees/payments",
         true,
-        &[TOKEN, (403, "`forbidden`"), (404, "`not_found`")],
+        &[
+            (400, "`community_required`"),
+            TOKEN,
+            (403, "`forbidden`, `other_community`"),
+            (404, "`not_found`"),
+        ],
     ),
 ];
 
@@ -409,6 +439,8 @@ mod tests {
             "post /v1/auth/throttle/lift",
             "post /v1/devices/enrol",
             "post /v1/users",
+            "post /v1/communities",
+            "get /v1/communities",
             "post /v1/enrolment-codes",
             "post /v1/devices/{id}/revoke",
             "post /v1/cards/{volunteer}/grants",

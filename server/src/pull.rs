@@ -1,4 +1,4 @@
-//! Pull and snapshot: what a device receives. Ops come in server order, judged against what the device's user may
+//! Pull and snapshot: what a device receives, from its user's community's log and state only. Ops come in server order, judged against what the device's user may
 //! see ([`Viewer::can_see_parts`], on the current merged state, from the op's kind and entity as the in-memory
 //! [`LogIndex`](crate::log_index::LogIndex) holds them), in pages, leaving out the ops the device pushed in the
 //! same request. Only the ops sent are read from the op log, and they travel as the canonical JSON stored there,
@@ -106,7 +106,7 @@ impl Engine {
             Vec::new()
         } else {
             let mut conn = self.conn()?;
-            let ops = bodies_within(&mut conn, &seqs, budget.bytes)?;
+            let ops = bodies_within(&mut conn, self.community, &seqs, budget.bytes)?;
             if ops.len() < seqs.len() {
                 // The page ends at its last op: the ops after it, judged or not, are judged again next time.
                 last = seqs[ops.len() - 1];
@@ -137,6 +137,7 @@ impl Engine {
 /// slice beyond the budget is read.
 fn bodies_within(
     conn: &mut crate::db::Conn,
+    community: crate::community::CommunityId,
     seqs: &[i64],
     max_bytes: usize,
 ) -> Result<Vec<String>, ApiError> {
@@ -151,7 +152,7 @@ fn bodies_within(
             .checked_div(longest)
             .map_or(FIRST_READ, |n| n.clamp(1, MOST_READ));
         let (now, later) = rest.split_at(n.min(rest.len()));
-        for body in store::bodies(conn, now)? {
+        for body in store::bodies(conn, community, now)? {
             if !out.is_empty() && bytes + body.len() > max_bytes {
                 return Ok(out);
             }
@@ -197,6 +198,7 @@ mod tests {
             .iter()
             .zip(1..)
             .map(|(op, seq)| OpRow {
+                community_id: 1,
                 seq,
                 op_id: op.id.to_string(),
                 device_id: op.replica.to_string(),
@@ -213,7 +215,7 @@ mod tests {
         let mut conn = pool.get().expect("connection");
         crate::db::sqlite::write_txn(&mut conn, |c| store::append(c, &rows)).expect("append");
         drop(conn);
-        Engine::open(pool, Rules::DEFAULT).expect("engine")
+        Engine::open(pool, Rules::DEFAULT, crate::community::CommunityId::FIRST).expect("engine")
     }
 
     fn viewers(cast: &Cast) -> Vec<Viewer> {
@@ -289,7 +291,8 @@ mod tests {
             let dir = tempfile::tempdir().expect("temp dir");
             let engine = engine_on(&dir, &ops);
             let mut conn = engine.conn().expect("connection");
-            let stored = store::after(&mut conn, 0, i64::MAX).expect("stored ops");
+            let stored = store::after(&mut conn, crate::community::CommunityId::FIRST, 0, i64::MAX)
+                .expect("stored ops");
             drop(conn);
             prop_assert_eq!(stored.len(), ops.len());
             let cursor = (cursor_at * stored.len() as f64) as u64;

@@ -1,4 +1,4 @@
-//! The op log: appending accepted ops in server order, reading stored ops back by sequence number (for pulls, and
+//! The op log, one per community (`(community_id, seq)`): appending accepted ops in server order, reading stored ops back by sequence number (for pulls, and
 //! for telling a retry from a reused id) and in order (rebuilding the in-memory state at start). Written in
 //! diesel's DSL only.
 
@@ -7,6 +7,7 @@ use linli_sync_core::ids::OpId;
 use linli_sync_core::op::{Op, WireError};
 use thiserror::Error;
 
+use crate::community::CommunityId;
 use crate::db::Conn;
 use crate::db::schema::op_log;
 
@@ -22,6 +23,20 @@ pub enum StoreError {
     /// A migration failed.
     #[error("migration: {0}")]
     Migration(String),
+    /// No community has this id.
+    #[error("no community {0}")]
+    NoSuchCommunity(CommunityId),
+    /// The community's head row does not match the log the engine holds (another writer of the same community
+    /// committed: impossible with one process, the case the PostgreSQL issue handles by catching up).
+    #[error("community {community}: head at {head}, expected {expected}")]
+    HeadMoved {
+        /// The community.
+        community: CommunityId,
+        /// What the head row says now.
+        head: i64,
+        /// What this process expected.
+        expected: i64,
+    },
     /// An op the in-memory index holds has no row (the database was edited by hand).
     #[error("stored op {seq} is missing")]
     Missing {
@@ -44,7 +59,9 @@ pub enum StoreError {
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
 #[diesel(table_name = op_log, treat_none_as_default_value = false)]
 pub struct OpRow {
-    /// Server sequence number: the total order of pulls.
+    /// The community whose log holds it.
+    pub community_id: i64,
+    /// Sequence number in its community's log: the total order of that community's pulls.
     pub seq: i64,
     /// The op id (unique).
     pub op_id: String,
@@ -68,7 +85,7 @@ pub struct OpRow {
     pub body: String,
 }
 
-/// SQLite accepts at most 32,766 bound variables per statement; 11 columns × 1,000 rows stays well inside.
+/// SQLite accepts at most 32,766 bound variables per statement; 12 columns × 1,000 rows stays well inside.
 const INSERT_CHUNK: usize = 1000;
 /// Sequence numbers per `IN (…)` lookup.
 const LOOKUP_CHUNK: usize = 1000;
@@ -85,9 +102,15 @@ pub fn append(conn: &mut Conn, rows: &[OpRow]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Up to `limit` ops stored after `cursor`, in server order, as `(seq, op)`.
-pub fn after(conn: &mut Conn, cursor: i64, limit: i64) -> Result<Vec<(i64, Op)>, StoreError> {
+/// Up to `limit` ops of `community` stored after `cursor`, in its server order, as `(seq, op)`.
+pub fn after(
+    conn: &mut Conn,
+    community: CommunityId,
+    cursor: i64,
+    limit: i64,
+) -> Result<Vec<(i64, Op)>, StoreError> {
     let rows: Vec<(i64, String)> = op_log::table
+        .filter(op_log::community_id.eq(community.0))
         .filter(op_log::seq.gt(cursor))
         .order(op_log::seq.asc())
         .limit(limit)
@@ -98,9 +121,13 @@ pub fn after(conn: &mut Conn, cursor: i64, limit: i64) -> Result<Vec<(i64, Op)>,
         .collect()
 }
 
-/// The canonical JSON of the ops stored at `seqs` (ascending), in that order, as stored. A sequence number with
-/// no row is an error: the caller took it from the in-memory index, which holds only committed ops.
-pub fn bodies(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<String>, StoreError> {
+/// The canonical JSON of the ops of `community` stored at `seqs` (ascending), in that order, as stored. A sequence
+/// number with no row is an error: the caller took it from the in-memory index, which holds only committed ops.
+pub fn bodies(
+    conn: &mut Conn,
+    community: CommunityId,
+    seqs: &[i64],
+) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::with_capacity(seqs.len());
     let mut rest = seqs;
     while let Some(&first) = rest.first() {
@@ -116,6 +143,7 @@ pub fn bodies(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<String>, StoreError> 
             (
                 &rest[..run],
                 op_log::table
+                    .filter(op_log::community_id.eq(community.0))
                     .filter(op_log::seq.between(first, last))
                     .into_boxed(),
             )
@@ -124,6 +152,7 @@ pub fn bodies(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<String>, StoreError> 
             (
                 &rest[..n],
                 op_log::table
+                    .filter(op_log::community_id.eq(community.0))
                     .filter(op_log::seq.eq_any(rest[..n].to_vec()))
                     .into_boxed(),
             )
@@ -144,15 +173,16 @@ pub fn bodies(conn: &mut Conn, seqs: &[i64]) -> Result<Vec<String>, StoreError> 
     Ok(out)
 }
 
-/// The highest sequence number stored (0 when empty).
-pub fn last_seq(conn: &mut Conn) -> Result<i64, StoreError> {
+/// The highest sequence number stored in `community`'s log (0 when empty).
+pub fn last_seq(conn: &mut Conn, community: CommunityId) -> Result<i64, StoreError> {
     let max: Option<i64> = op_log::table
+        .filter(op_log::community_id.eq(community.0))
         .select(diesel::dsl::max(op_log::seq))
         .first(conn)?;
     Ok(max.unwrap_or(0))
 }
 
-/// How many ops are stored.
+/// How many ops are stored, in every community.
 pub fn count(conn: &mut Conn) -> Result<i64, StoreError> {
     Ok(op_log::table.count().get_result(conn)?)
 }

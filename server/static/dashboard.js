@@ -1,12 +1,13 @@
 // Linli admin dashboard. Logs in with a password (POST /v1/auth/login), then draws the reports of
 // GET /v1/reports/{compliance,outcomes,ranking,coverage,hours,fees} with Apache ECharts, and downloads their CSV
 // (same URL with format=csv). Chinese and English labels. The token lives in this tab only (sessionStorage).
+// A district admin picks the community (GET /v1/communities); every report request then names it.
 "use strict";
 
 const L = {
   zh: {
     title: "邻里 · 数据看板", logout: "退出", login: "登录", username: "用户名", password: "密码", signin: "登录",
-    from: "开始", to: "结束", grid: "网格", allGrids: "全部网格", day: "敲门日期", refresh: "刷新",
+    community: "社区", from: "开始", to: "结束", grid: "网格", allGrids: "全部网格", day: "敲门日期", refresh: "刷新",
     compliance: "5-20-2-2 达标率", outcomes: "工单办理", ranking: "红黑榜", coverage: "敲门行动覆盖",
     hours: "志愿服务时长（按网格）", fees: "物业费收缴率", csv: "下载 CSV",
     onSite: "5分钟到场", smallSolved: "20分钟解决", plan: "2天方案", answer: "2天答复", tickets: "工单数",
@@ -18,7 +19,7 @@ const L = {
   },
   en: {
     title: "Linli · Dashboard", logout: "Log out", login: "Log in", username: "Username", password: "Password",
-    signin: "Log in", from: "From", to: "To", grid: "Grid cell", allGrids: "All grid cells", day: "Visit day",
+    signin: "Log in", community: "Community", from: "From", to: "To", grid: "Grid cell", allGrids: "All grid cells", day: "Visit day",
     refresh: "Refresh", compliance: "5-20-2-2 compliance", outcomes: "Ticket outcomes", ranking: "Red/black list",
     coverage: "Door-knock coverage", hours: "Volunteer hours by grid cell", fees: "Fee collection rate",
     csv: "Download CSV", onSite: "On site ≤5 min", smallSolved: "Solved ≤20 min", plan: "Plan ≤2 days",
@@ -37,6 +38,8 @@ const $ = (sel) => document.querySelector(sel);
 const charts = {};
 let last = {};
 let gridList = [];
+// The community a district admin is looking at ("" for everybody else: the server answers with their own).
+let community = "";
 
 function applyLang() {
   document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
@@ -50,6 +53,7 @@ function token() { return sessionStorage.getItem("linli.token"); }
 async function api(path, params, asText) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params || {})) if (v) url.searchParams.set(k, v);
+  if (community && path.startsWith("/v1/reports/")) url.searchParams.set("community", community);
   const res = await fetch(url, { headers: { Authorization: "Bearer " + token() } });
   if (res.status === 401) { logout(); throw new Error(t("loginFailed")); }
   if (!res.ok) {
@@ -91,6 +95,9 @@ async function load() {
     render();
   } catch (e) {
     $("#error").textContent = t("loadFailed") + ": " + e.message;
+  } finally {
+    // Which community's reports are drawn now (for the browser test to wait on).
+    document.body.dataset.loaded = community;
   }
 }
 
@@ -177,10 +184,15 @@ async function start() {
   $("#dashboard").hidden = false;
   $("#logout").hidden = false;
   try {
-    gridList = await api("/v1/reports/grids");
-    const sel = $("#filters select[name=grid]");
-    sel.querySelectorAll("option:not([value=''])").forEach((o) => o.remove());
-    for (const g of gridList) sel.insertAdjacentHTML("beforeend", `<option value="${esc(g.id)}">${esc(g.name)}</option>`);
+    if (sessionStorage.getItem("linli.role") === "district_admin") {
+      const communities = await api("/v1/communities");
+      const pick = $("#filters select[name=community]");
+      pick.innerHTML = communities.map((c) => `<option value="${esc(c.id)}">${esc(c.name)}</option>`).join("");
+      community = communities.length ? String(communities[0].id) : "";
+      $("#community-pick").hidden = false;
+      pick.onchange = async () => { community = pick.value; await grids(); await load(); };
+    }
+    await grids();
   } catch (e) {
     $("#error").textContent = t("loadFailed") + ": " + e.message;
   }
@@ -188,8 +200,18 @@ async function start() {
   document.body.dataset.ready = "true";
 }
 
+// The grid cells of the community in view, as the grid filter's options.
+async function grids() {
+  gridList = await api("/v1/reports/grids");
+  const sel = $("#filters select[name=grid]");
+  sel.querySelectorAll("option:not([value=''])").forEach((o) => o.remove());
+  for (const g of gridList) sel.insertAdjacentHTML("beforeend", `<option value="${esc(g.id)}">${esc(g.name)}</option>`);
+}
+
 function logout() {
   sessionStorage.removeItem("linli.token");
+  sessionStorage.removeItem("linli.role");
+  community = "";
   $("#dashboard").hidden = true;
   $("#logout").hidden = true;
   $("#login-panel").hidden = false;
@@ -223,7 +245,9 @@ document.addEventListener("DOMContentLoaded", () => {
     const body = Object.fromEntries(new FormData(e.target));
     const res = await fetch("/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     if (!res.ok) { $("#login-error").textContent = t("loginFailed"); return; }
-    sessionStorage.setItem("linli.token", (await res.json()).access_token);
+    const tokens = await res.json();
+    sessionStorage.setItem("linli.token", tokens.access_token);
+    sessionStorage.setItem("linli.role", tokens.role);
     start();
   });
   if (token()) start();

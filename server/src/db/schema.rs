@@ -8,6 +8,7 @@ diesel::table! {
         role -> Text,
         password_hash -> Nullable<Text>,
         created_ms -> BigInt,
+        community_id -> Nullable<BigInt>,
     }
 }
 
@@ -18,6 +19,7 @@ diesel::table! {
         label -> Text,
         created_ms -> BigInt,
         revoked_ms -> Nullable<BigInt>,
+        community_id -> BigInt,
     }
 }
 
@@ -45,7 +47,8 @@ diesel::table! {
 }
 
 diesel::table! {
-    op_log (seq) {
+    op_log (community_id, seq) {
+        community_id -> BigInt,
         seq -> BigInt,
         op_id -> Text,
         device_id -> Text,
@@ -70,6 +73,7 @@ diesel::table! {
         workers -> BigInt,
         butlers -> BigInt,
         updated_seq -> BigInt,
+        community_id -> BigInt,
     }
 }
 
@@ -95,6 +99,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// `tickets` seen through its key and community only: the table has 17 columns, one more than `table!` takes
+    /// without diesel's slower-to-build `32-column-tables` feature.
+    #[sql_name = "tickets"]
+    ticket_community (id) {
+        id -> Text,
+        community_id -> BigInt,
+    }
+}
+
+diesel::table! {
     entries (id) {
         id -> Text,
         kind -> Text,
@@ -106,6 +120,7 @@ diesel::table! {
         minutes -> Nullable<BigInt>,
         approved_minutes -> BigInt,
         updated_seq -> BigInt,
+        community_id -> BigInt,
     }
 }
 
@@ -120,6 +135,7 @@ diesel::table! {
         follow_up -> Nullable<Text>,
         visited_ms -> BigInt,
         voided -> Bool,
+        community_id -> BigInt,
     }
 }
 
@@ -135,6 +151,7 @@ diesel::table! {
         purpose -> Nullable<Text>,
         hlc_wall_ms -> BigInt,
         seq -> BigInt,
+        community_id -> BigInt,
     }
 }
 
@@ -146,10 +163,29 @@ diesel::table! {
         balance -> BigInt,
         pending -> BigInt,
         updated_seq -> BigInt,
+        community_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    communities (id) {
+        id -> BigInt,
+        name -> Text,
+        street_office -> Text,
+        created_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    community_head (community_id) {
+        community_id -> BigInt,
+        last_seq -> BigInt,
     }
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    communities,
+    community_head,
     users,
     devices,
     enrolment_codes,
@@ -157,6 +193,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     op_log,
     grid_cells,
     tickets,
+    ticket_community,
     entries,
     visits,
     card_movements,
@@ -169,6 +206,7 @@ diesel::table! {
         period -> Text,
         amount_fen -> BigInt,
         imported_ms -> BigInt,
+        community_id -> BigInt,
     }
 }
 
@@ -180,6 +218,7 @@ diesel::table! {
         amount_fen -> BigInt,
         recorded_by -> Text,
         recorded_ms -> BigInt,
+        community_id -> BigInt,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Managing people and devices: `POST /v1/users` (admin), `POST /v1/enrolment-codes` (admin for anyone; a grid
+//! Managing communities, people and devices: `POST /v1/communities` (district admin), `GET /v1/communities`,
+//! `POST /v1/users` (admin: in their community; a district admin names one), `POST /v1/enrolment-codes` (admin for anyone; a grid
 //! worker for themself or a volunteer), `POST /v1/devices/{id}/revoke` (admin).
 
 use actix_web::{HttpResponse, web};
@@ -9,11 +10,12 @@ use linli_sync_core::rights::Role;
 use linli_sync_core::state::State;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::auth::Auth;
+use crate::community::CommunityId;
 use crate::error::{ApiError, ProblemDoc};
 use crate::identity;
 use crate::routes::{now_i64, with_conn};
+use crate::state::AppState;
 
 /// `POST /v1/users` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -25,6 +27,10 @@ pub struct NewUser {
     pub role: Role,
     /// For web logins; phones use enrolment codes instead.
     pub password: Option<String>,
+    /// The community the user belongs to: a district admin names it; an admin's users land in the admin's own
+    /// community (naming another is refused `other_community`).
+    #[schema(value_type = Option<i64>)]
+    pub community: Option<CommunityId>,
 }
 
 /// A user as returned.
@@ -34,9 +40,24 @@ pub struct UserOut {
     pub id: String,
     /// Login name.
     pub username: String,
-    /// Role.
-    #[schema(value_type = String, example = "volunteer")]
-    pub role: Role,
+    /// Role: `admin`, `grid_worker`, `volunteer`, or `district_admin`.
+    #[schema(example = "volunteer")]
+    pub role: String,
+    /// Their community (absent for a district admin).
+    #[schema(value_type = Option<i64>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub community: Option<CommunityId>,
+}
+
+impl From<identity::User> for UserOut {
+    fn from(user: identity::User) -> UserOut {
+        UserOut {
+            id: user.id.to_string(),
+            role: user.role_name().to_string(),
+            username: user.username,
+            community: user.community,
+        }
+    }
 }
 
 /// `POST /v1/enrolment-codes` body.
@@ -61,6 +82,59 @@ pub struct CodeOut {
     pub expires_ms: i64,
 }
 
+/// `POST /v1/communities` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewCommunity {
+    /// Its name, e.g. 幸福里社区.
+    pub name: String,
+    /// The street office, e.g. 城东街道.
+    #[serde(default)]
+    pub street_office: String,
+}
+
+/// Creates a community (district admin only); its admins are then created with `POST /v1/users` naming it.
+#[utoipa::path(post, path = "/v1/communities", tag = "admin", security(("bearer" = [])), request_body = NewCommunity, responses((status = 201, body = crate::community::Community, description = "Created"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not a district admin", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn add_community(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<NewCommunity>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_district()?;
+    let NewCommunity {
+        name,
+        street_office,
+    } = body.into_inner();
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid("name: 1 to 100 characters"));
+    }
+    let community = with_conn(state.pool.clone(), move |c| {
+        Ok(crate::community::create(
+            c,
+            name.trim(),
+            street_office.trim(),
+            now_i64(),
+        )?)
+    })
+    .await?;
+    tracing::info!(community = %community.id, "community created");
+    Ok(HttpResponse::Created().json(community))
+}
+
+/// The communities the caller may see: every one for a district admin, their own for anybody else.
+#[utoipa::path(get, path = "/v1/communities", tag = "admin", security(("bearer" = [])), responses((status = 200, body = Vec<crate::community::Community>, description = "The communities"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json")))]
+pub async fn communities(state: web::Data<AppState>, auth: Auth) -> Result<HttpResponse, ApiError> {
+    let own = auth.user.community;
+    let list = with_conn(state.pool.clone(), move |c| {
+        let all = crate::community::list(c)?;
+        Ok(all
+            .into_iter()
+            .filter(|x| own.is_none_or(|o| o == x.id))
+            .collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
 /// Creates a user (admin only).
 #[utoipa::path(post, path = "/v1/users", tag = "admin", security(("bearer" = [])), request_body = NewUser, responses((status = 201, body = UserOut, description = "Created"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "username_taken", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn add_user(
@@ -73,7 +147,9 @@ pub async fn add_user(
         username,
         role,
         password,
+        community,
     } = body.into_inner();
+    let community = auth.community(community)?;
     if username.trim().is_empty() || username.chars().count() > 64 {
         return Err(ApiError::invalid("username: 1 to 64 characters"));
     }
@@ -88,16 +164,13 @@ pub async fn add_user(
             c,
             username.trim(),
             role,
+            Some(community),
             hash.as_deref(),
             now_i64(),
         )?)
     })
     .await?;
-    Ok(HttpResponse::Created().json(UserOut {
-        id: user.id.to_string(),
-        username: user.username,
-        role: user.role,
-    }))
+    Ok(HttpResponse::Created().json(UserOut::from(user)))
 }
 
 /// Issues a one-time enrolment code.
@@ -115,6 +188,9 @@ pub async fn issue_code(
     let caller = auth.user.clone();
     let (code, expires) = with_conn(pool, move |conn| {
         let target = identity::user_by_id(conn, user_id)?;
+        if !(caller.community.is_none() || caller.community == target.community) {
+            return Err(ApiError::other_community("user"));
+        }
         let allowed = match caller.role {
             Role::Admin => true,
             Role::GridWorker => target.id == caller.id || target.role == Role::Volunteer,
@@ -151,18 +227,29 @@ pub async fn revoke_device(
         .parse()
         .map_err(|_| ApiError::invalid("the device id is not a UUID"))?;
     let pool = state.pool.clone();
-    with_conn(pool, move |c| {
-        Ok(identity::revoke_device(c, id, now_i64())?)
+    let caller = auth.user.clone();
+    let community = with_conn(pool, move |c| {
+        let device = identity::device(c, id)?;
+        if !(caller.community.is_none() || caller.community == device.user.community) {
+            return Err(ApiError::other_community("device"));
+        }
+        identity::revoke_device(c, id, now_i64())?;
+        device
+            .user
+            .community
+            .ok_or_else(ApiError::community_required)
     })
     .await?;
     // The device can push nothing more, so the card rights it still holds (its rights minus the spends the server
     // has) go back to the pool, as transfers it "issues" next in its own sequence, validated like any spend. Its
     // redemptions never synced cannot take effect (ADR 0001). A revocation repeated after a failure here returns
     // what is still held; a second one finds nothing.
-    let engine = state.engine.clone();
+    let engines = state.engines.clone();
     let author = auth.user.id;
     let returned = crate::routes::blocking(move || {
-        engine.issue_as(id, author, |s| rights_return(s, id), crate::now_ms())
+        engines
+            .get(community)?
+            .issue_as(id, author, |s| rights_return(s, id), crate::now_ms())
     })
     .await?;
     if !returned.is_empty() {

@@ -12,12 +12,12 @@ use linli_sync_core::rights::Role;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ProblemDoc};
 use crate::identity::{self, Device, IdentityError};
 use crate::password::Verdict;
 use crate::routes::{now_i64, with_conn};
+use crate::state::AppState;
 
 /// `POST /v1/auth/login` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -136,7 +136,7 @@ pub async fn login(
     }
     Ok(HttpResponse::Ok().json(LoginTokens {
         user_id: user.id.to_string(),
-        role: user.role.to_string(),
+        role: user.role_name().to_string(),
         access_token: state.keys.issue(&user, None, crate::now_ms() / 1000)?,
         expires_in: state.keys.ttl_secs(),
         token_type: "Bearer",
@@ -262,6 +262,19 @@ pub async fn lift_throttle(
         return Err(ApiError::invalid(
             "name a `username`, an `address`, or both",
         ));
+    }
+    // An admin of one community lifts the throttle of their community's people only (an unknown username is
+    // throttled like any other, so lifting it reveals nothing).
+    if let Some(name) = username.clone().filter(|_| auth.user.community.is_some()) {
+        let own = auth.user.community;
+        with_conn(state.pool.clone(), move |c| {
+            match identity::user_by_name(c, &name) {
+                Ok(user) if user.community != own => Err(ApiError::other_community("user")),
+                Ok(_) | Err(IdentityError::NoSuchUser) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
     }
     let lifted = LiftedThrottle {
         username_was_throttled: username.as_deref().map(|u| state.throttle.lift_user(u)),

@@ -11,11 +11,11 @@ use linli_sync_core::op::{OpBody, OpKind};
 use linli_sync_core::rights::{Role, permits};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ProblemDoc};
 use crate::identity;
 use crate::routes::{blocking, with_conn};
+use crate::state::AppState;
 
 /// Request body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -25,6 +25,10 @@ pub struct Grant {
     pub device_id: ReplicaId,
     /// How many points it may spend.
     pub points: u64,
+    /// The community of the card (a district admin names it; an admin's is their own).
+    #[schema(value_type = Option<i64>)]
+    #[serde(default)]
+    pub community: Option<crate::community::CommunityId>,
 }
 
 /// The handler: answers `201` with the stored `card.transfer` op.
@@ -40,9 +44,17 @@ pub async fn grant(
         .into_inner()
         .parse()
         .map_err(|_| ApiError::invalid("the volunteer id is not a UUID"))?;
-    let Grant { device_id, points } = body.into_inner();
+    let Grant {
+        device_id,
+        points,
+        community,
+    } = body.into_inner();
+    let community = auth.community(community)?;
     with_conn(state.pool.clone(), move |conn| {
         let device = identity::device(conn, device_id)?;
+        if device.user.community != Some(community) {
+            return Err(ApiError::other_community("device"));
+        }
         if device.revoked {
             return Err(ApiError::invalid("the receiving device is revoked"));
         }
@@ -55,10 +67,10 @@ pub async fn grant(
         Ok(())
     })
     .await?;
-    let engine = state.engine.clone();
+    let engines = state.engines.clone();
     let author = auth.user.id;
     let op = blocking(move || {
-        engine.issue(
+        engines.get(community)?.issue(
             author,
             |s| {
                 let seq = s

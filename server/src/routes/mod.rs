@@ -32,6 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/v1/devices/enrol", web::post().to(auth::enrol))
         .route("/v1/users", web::post().to(admin::add_user))
+        .route("/v1/communities", web::post().to(admin::add_community))
+        .route("/v1/communities", web::get().to(admin::communities))
         .route("/v1/enrolment-codes", web::post().to(admin::issue_code))
         .route(
             "/v1/devices/{id}/revoke",

@@ -14,10 +14,11 @@ use linli_sync_core::rights::{Role, grids_of};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-use crate::app::AppState;
 use crate::auth::Auth;
+use crate::community::CommunityId;
 use crate::error::ApiError;
 use crate::routes::{blocking, now_i64};
+use crate::state::AppState;
 
 /// Query parameters of every report (each report reads the ones it needs).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -35,6 +36,10 @@ pub struct ReportQuery {
     pub day: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
+    /// The community's id (a district admin names it, or `all` for every community side by side, JSON only;
+    /// everybody else gets their own, and naming another is refused `other_community`).
+    #[param(value_type = Option<String>)]
+    pub community: Option<String>,
 }
 
 /// One grid cell in the `grids` list.
@@ -181,86 +186,53 @@ pub async fn report(
     if csv && name == "grids" {
         return Err(bad("format", "the grid list has no CSV form"));
     }
-    let engine = state.engine.clone();
-    let pool = state.pool.clone();
     let (user, role) = (auth.user.id, auth.user.role);
+    let engines = state.engines.clone();
+    let pool = state.pool.clone();
     let report = name.clone();
-    let body = blocking(move || -> Result<Body, ApiError> {
-        let policy = ReportPolicy::DEFAULT;
-        // The ledger is read before the merged state is locked: no database work under the lock.
-        let ledger = if report == "fees" {
+    if q.community.as_deref() == Some("all") {
+        // Side by side: a district admin's report of every community, JSON only.
+        auth.require_district()?;
+        if csv {
+            return Err(bad(
+                "format",
+                "the side-by-side form has no CSV form: ask for one community's",
+            ));
+        }
+        let all = blocking(move || -> Result<serde_json::Value, ApiError> {
             let mut conn = pool.get().map_err(|e| ApiError::Internal {
                 detail: e.to_string(),
             })?;
-            Some(crate::ledger::load(&mut conn)?)
-        } else {
-            None
-        };
-        let view = engine.view();
-        let st = &view.state;
-        let basis = Basis::new(u64::try_from(view.last_seq).unwrap_or(0), crate::now_ms());
-        let grids = scope(st, user, role, q.grid.as_deref())?;
-        let in_scope = Filter {
-            grids: grids.clone(),
-            ..Filter::default()
-        };
-        match report.as_str() {
-            "compliance" => {
-                let r = compliance::compliance(st, &days(&q, grids, &policy)?, &policy, basis);
-                render(&r, csv, compliance::Compliance::csv)
+            let communities = crate::community::list(&mut conn)?;
+            drop(conn);
+            let mut out = Vec::with_capacity(communities.len());
+            for c in communities {
+                let Body::Json(json) =
+                    one_report(&engines, &pool, c.id, user, role, &report, &q, false)?
+                else {
+                    continue;
+                };
+                out.push(serde_json::json!({
+                    "community": c.id, "name": c.name, "street_office": c.street_office, "report": json,
+                }));
             }
-            "outcomes" => {
-                let r = outcomes::outcomes(st, &days(&q, grids, &policy)?, &policy, basis);
-                render(&r, csv, outcomes::Outcomes::csv)
-            }
-            "ranking" => {
-                let month = period(&q.month, "month")?;
-                let (from_ms, to_ms) = calendar::month_range(&month, policy.utc_offset_minutes)
-                    .ok_or_else(|| bad("month", "is not a month YYYY-MM"))?;
-                let r = ranking::ranking(
-                    st,
-                    &Filter {
-                        from_ms,
-                        to_ms,
-                        grids,
-                    },
-                    &policy,
-                    basis,
-                );
-                render(&r, csv, ranking::Ranking::csv)
-            }
-            "coverage" => {
-                let d = required(&q.day, "day")?;
-                let r = coverage::coverage(st, d, &in_scope, &policy, basis)
-                    .ok_or_else(|| bad("day", "is not a date YYYY-MM-DD"))?;
-                render(&r, csv, coverage::Coverage::csv)
-            }
-            "hours" => {
-                let r = hours::hours(st, &days(&q, grids, &policy)?, basis);
-                render(&r, csv, hours::Hours::csv)
-            }
-            "fees" => {
-                let (from, to) = (period(&q.from, "from")?, period(&q.to, "to")?);
-                let ledger = ledger.unwrap_or_default();
-                let r = fees::fees(st, &ledger, &from, &to, &in_scope, &policy, basis);
-                render(&r, csv, fees::Fees::csv)
-            }
-            _ => {
-                let items: Vec<GridItem> = st
-                    .grids()
-                    .iter()
-                    .filter(|(id, g)| g.created.is_some() && in_scope.includes(id))
-                    .map(|(id, g)| GridItem {
-                        id: *id,
-                        name: g.name.val.clone().unwrap_or_default(),
-                        community: g.community.val.clone().unwrap_or_default(),
-                    })
-                    .collect();
-                render(&items, false, |_| String::new())
-            }
-        }
-    })
-    .await?;
+            Ok(serde_json::json!({ "communities": out }))
+        })
+        .await?;
+        return Ok(HttpResponse::Ok().json(all));
+    }
+    let community = auth.community(
+        q.community
+            .as_deref()
+            .map(|c| {
+                c.parse()
+                    .map_err(|_| bad("community", "is not a community id or `all`"))
+            })
+            .transpose()?,
+    )?;
+    let body =
+        blocking(move || one_report(&engines, &pool, community, user, role, &report, &q, csv))
+            .await?;
     Ok(match body {
         Body::Csv(text) => HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
@@ -273,6 +245,97 @@ pub async fn report(
     })
 }
 
+/// One community's report `report`, in the one format asked for.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one report request, each used once"
+)]
+fn one_report(
+    engines: &crate::engine::Engines,
+    pool: &crate::db::DbPool,
+    community: CommunityId,
+    user: linli_sync_core::ids::UserId,
+    role: Role,
+    report: &str,
+    q: &ReportQuery,
+    csv: bool,
+) -> Result<Body, ApiError> {
+    let engine = engines.get(community)?;
+    let policy = ReportPolicy::DEFAULT;
+    // The ledger is read before the merged state is locked: no database work under the lock.
+    let ledger = if report == "fees" {
+        let mut conn = pool.get().map_err(|e| ApiError::Internal {
+            detail: e.to_string(),
+        })?;
+        Some(crate::ledger::load(&mut conn, community)?)
+    } else {
+        None
+    };
+    let view = engine.view();
+    let st = &view.state;
+    let basis = Basis::new(u64::try_from(view.last_seq).unwrap_or(0), crate::now_ms());
+    let grids = scope(st, user, role, q.grid.as_deref())?;
+    let in_scope = Filter {
+        grids: grids.clone(),
+        ..Filter::default()
+    };
+    match report {
+        "compliance" => {
+            let r = compliance::compliance(st, &days(q, grids, &policy)?, &policy, basis);
+            render(&r, csv, compliance::Compliance::csv)
+        }
+        "outcomes" => {
+            let r = outcomes::outcomes(st, &days(q, grids, &policy)?, &policy, basis);
+            render(&r, csv, outcomes::Outcomes::csv)
+        }
+        "ranking" => {
+            let month = period(&q.month, "month")?;
+            let (from_ms, to_ms) = calendar::month_range(&month, policy.utc_offset_minutes)
+                .ok_or_else(|| bad("month", "is not a month YYYY-MM"))?;
+            let r = ranking::ranking(
+                st,
+                &Filter {
+                    from_ms,
+                    to_ms,
+                    grids,
+                },
+                &policy,
+                basis,
+            );
+            render(&r, csv, ranking::Ranking::csv)
+        }
+        "coverage" => {
+            let d = required(&q.day, "day")?;
+            let r = coverage::coverage(st, d, &in_scope, &policy, basis)
+                .ok_or_else(|| bad("day", "is not a date YYYY-MM-DD"))?;
+            render(&r, csv, coverage::Coverage::csv)
+        }
+        "hours" => {
+            let r = hours::hours(st, &days(q, grids, &policy)?, basis);
+            render(&r, csv, hours::Hours::csv)
+        }
+        "fees" => {
+            let (from, to) = (period(&q.from, "from")?, period(&q.to, "to")?);
+            let ledger = ledger.unwrap_or_default();
+            let r = fees::fees(st, &ledger, &from, &to, &in_scope, &policy, basis);
+            render(&r, csv, fees::Fees::csv)
+        }
+        _ => {
+            let items: Vec<GridItem> = st
+                .grids()
+                .iter()
+                .filter(|(id, g)| g.created.is_some() && in_scope.includes(id))
+                .map(|(id, g)| GridItem {
+                    id: *id,
+                    name: g.name.val.clone().unwrap_or_default(),
+                    community: g.community.val.clone().unwrap_or_default(),
+                })
+                .collect();
+            render(&items, false, |_| String::new())
+        }
+    }
+}
+
 /// Body of `POST /v1/fees/payments`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PaymentIn {
@@ -283,6 +346,10 @@ pub struct PaymentIn {
     pub period: String,
     /// Amount paid, fen.
     pub amount_fen: u64,
+    /// The community (a district admin names it).
+    #[schema(value_type = Option<i64>)]
+    #[serde(default)]
+    pub community: Option<CommunityId>,
 }
 
 /// Answer of `POST /v1/fees/payments`.
@@ -308,13 +375,19 @@ pub async fn record_payment(
     if p.amount_fen == 0 {
         return Err(ApiError::invalid("`amount_fen`: must be positive"));
     }
-    let known = state
-        .engine
-        .view()
-        .state
-        .grids()
-        .values()
-        .any(|g| g.households.contains(&p.household));
+    let community = auth.community(p.community)?;
+    let engines = state.engines.clone();
+    let household = p.household;
+    let known = blocking(move || {
+        Ok(engines
+            .get(community)?
+            .view()
+            .state
+            .grids()
+            .values()
+            .any(|g| g.households.contains(&household)))
+    })
+    .await?;
     if !known {
         return Err(ApiError::NotFound {
             detail: "the household is not known".into(),
@@ -333,6 +406,7 @@ pub async fn record_payment(
         })?;
         Ok(crate::ledger::record_payment(
             &mut conn,
+            community,
             &payment,
             by,
             now_i64(),

@@ -1,14 +1,15 @@
-//! `GET /v1/snapshot?protocol=1`: the merged state of the caller's scope and the cursor to pull from next.
+//! `GET /v1/snapshot?protocol=1`: the merged state of the caller's scope, in their community, and the cursor to
+//! pull from next.
 
 use actix_web::{HttpResponse, web};
 use linli_sync_core::rights::Viewer;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ProblemDoc};
 use crate::protocol::check_version;
 use crate::routes::blocking;
+use crate::state::AppState;
 
 /// Query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -36,7 +37,9 @@ pub async fn snapshot(
         user: auth.user.id,
         role: auth.user.role,
     };
-    let engine = state.engine.clone();
-    let snapshot = blocking(move || Ok(engine.snapshot(viewer, crate::now_ms()))).await?;
+    let community = auth.community(None)?;
+    let engines = state.engines.clone();
+    let snapshot =
+        blocking(move || Ok(engines.get(community)?.snapshot(viewer, crate::now_ms()))).await?;
     Ok(HttpResponse::Ok().json(snapshot))
 }

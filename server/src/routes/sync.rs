@@ -1,12 +1,12 @@
-//! `POST /v1/sync`: one push-and-pull round trip for an enrolled device.
+//! `POST /v1/sync`: one push-and-pull round trip for an enrolled device, in its user's community's log.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::{ApiError, ProblemDoc};
 use crate::ingest::Pusher;
 use crate::routes::blocking;
+use crate::state::AppState;
 use crate::{body, protocol};
 
 /// The handler.
@@ -34,8 +34,15 @@ pub async fn sync(
         role: auth.user.role,
     };
     let pushed = request.ops.len();
-    let engine = state.engine.clone();
-    let synced = blocking(move || engine.sync(who, request, &limits, crate::now_ms())).await?;
+    // A device syncs its user's community, the only one its ops may belong to.
+    let community = auth.community(None)?;
+    let engines = state.engines.clone();
+    let synced = blocking(move || {
+        engines
+            .get(community)?
+            .sync(who, request, &limits, crate::now_ms())
+    })
+    .await?;
     if synced.stored > 0 {
         state.metrics.batch(pushed, synced.stored);
     }

@@ -33,6 +33,20 @@ try {
   for (const panel of ["compliance", "outcomes", "coverage"]) {
     result[panel] = await page.$$eval(`#k-${panel} .kpi`, (els) => els.map((e) => [e.querySelector("span").textContent, e.querySelector("b").textContent]));
   }
+  // A district admin's community selector: shown only to them, listing every community.
+  result.communityPick = await page.isVisible("#community-pick");
+  result.communities = await page.$$eval("select[name=community] option", (els) => els.map((e) => e.textContent));
+  if (result.communityPick && result.communities.length > 1) {
+    // The second community: its reports replace the first's.
+    const second = await page.$$eval("select[name=community] option", (els) => els[1].value);
+    await page.selectOption("select[name=community]", second);
+    await page.waitForSelector(`body[data-loaded="${second}"]`, { timeout: 20000 });
+    result.secondCompliance = await page.$$eval("#k-compliance .kpi", (els) => els.map((e) => [e.querySelector("span").textContent, e.querySelector("b").textContent]));
+    result.secondError = await page.textContent("#error");
+    const first = await page.$$eval("select[name=community] option", (els) => els[0].value);
+    await page.selectOption("select[name=community]", first);
+    await page.waitForSelector(`body[data-loaded="${first}"]`, { timeout: 20000 });
+  }
   result.red = await page.$$eval("#t-red tr td:nth-child(3)", (els) => els.map((e) => e.textContent));
   // Each chart drew into a canvas.
   result.canvases = await page.$$eval(".chart canvas", (els) => els.length);

@@ -113,6 +113,7 @@ async fn expired_forged_and_unsigned_tokens_are_refused_and_change_nothing() {
         id: world.worker.user,
         username: "worker".into(),
         role: Role::GridWorker,
+        community: Some(linli_server::community::CommunityId::FIRST),
     };
     let keys = Keys::new(SECRET, None, 900);
     let now = linli_server::now_ms() / 1000;

@@ -237,10 +237,15 @@ impl TestApp {
 
     /// Creates a user through the API.
     pub async fn add_user(&self, username: &str, role: Role) -> UserId {
+        self.add_user_as(&self.admin_token, username, role).await
+    }
+
+    /// Creates a user through the API as the admin whose token is `admin` (in the admin's community).
+    pub async fn add_user_as(&self, admin: &str, username: &str, role: Role) -> UserId {
         let reply = self
             .post(
                 "/v1/users",
-                Some(&self.admin_token),
+                Some(admin),
                 json!({"username": username, "role": role.as_str()}),
             )
             .await;
@@ -254,10 +259,15 @@ impl TestApp {
 
     /// Issues an enrolment code (as admin) and enrols a device with it.
     pub async fn enrol(&self, user: UserId) -> Device {
+        self.enrol_as(&self.admin_token, user).await
+    }
+
+    /// Issues an enrolment code as the admin whose token is `admin` and enrols a device with it.
+    pub async fn enrol_as(&self, admin: &str, user: UserId) -> Device {
         let code = self
             .post(
                 "/v1/enrolment-codes",
-                Some(&self.admin_token),
+                Some(admin),
                 json!({"user_id": user.to_string(), "label": "test phone"}),
             )
             .await;
@@ -364,10 +374,22 @@ pub struct World {
 impl World {
     /// Builds the world through the API.
     pub async fn build(app: &TestApp) -> World {
-        let admin_id = app.add_user("admin-phone", Role::Admin).await;
-        let mut admin = app.enrol(admin_id).await;
-        let worker = app.person("worker", Role::GridWorker).await;
-        let butler = app.person("butler", Role::Volunteer).await;
+        World::build_as(app, &app.admin_token, "").await
+    }
+
+    /// Builds the world through the API as the admin whose token is `admin_token`, in that admin's community;
+    /// usernames start with `prefix` (they are unique across communities).
+    pub async fn build_as(app: &TestApp, admin_token: &str, prefix: &str) -> World {
+        let person = |name: &str, role| {
+            let name = format!("{prefix}{name}");
+            async move {
+                let user = app.add_user_as(admin_token, &name, role).await;
+                app.enrol_as(admin_token, user).await
+            }
+        };
+        let mut admin = person("admin-phone", Role::Admin).await;
+        let worker = person("worker", Role::GridWorker).await;
+        let butler = person("butler", Role::Volunteer).await;
         let (g1, g2) = (GridId::random(), GridId::random());
         let (h1, h2) = (HouseholdId::random(), HouseholdId::random());
         let mut ops = Vec::new();

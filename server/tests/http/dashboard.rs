@@ -38,7 +38,13 @@ async fn dashboard_renders_the_seeded_figures_in_chromium() {
         period: month.clone(),
         amount_fen: 10_000,
     };
-    linli_server::ledger::import_dues(&mut app.db(), &[due], 0).expect("due stored");
+    linli_server::ledger::import_dues(
+        &mut app.db(),
+        linli_server::community::CommunityId::FIRST,
+        &[due],
+        0,
+    )
+    .expect("due stored");
     let paid = app
         .post(
             "/v1/fees/payments",
@@ -50,31 +56,7 @@ async fn dashboard_renders_the_seeded_figures_in_chromium() {
 
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     std::fs::create_dir_all(&out).expect("artefact dir");
-    let base = app.base.clone();
-    let script = browser_dir.join("dashboard.mjs");
-    let out2 = out.clone();
-    let output = actix_web::rt::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
-            // A browser far from the community's zone (UTC-12 against the reports' UTC+8): its own "today" differs
-            // from the community's 20 hours a day, so default dates taken from the browser's zone fail here.
-            .env("TZ", "Etc/GMT+12")
-            .args([
-                base.as_str(),
-                "admin",
-                ADMIN_PASSWORD,
-                out2.to_str().expect("utf8"),
-            ])
-            .output()
-    })
-    .await
-    .expect("joined")
-    .expect("node runs (install Node.js and chromium; scripts/test does)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "node failed: {stderr}\n{stdout}");
-    let r: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    let r = drive(&browser_dir, &app.base, "admin", ADMIN_PASSWORD, &out).await;
     assert!(r.get("exception").is_none(), "{:#}", r);
     assert_eq!(r["consoleErrors"], serde_json::json!([]), "{:#}", r);
     assert_eq!(r["pageErrors"], serde_json::json!([]), "{:#}", r);
@@ -113,4 +95,79 @@ async fn dashboard_renders_the_seeded_figures_in_chromium() {
     assert!(second.starts_with("all,all,2,1,2,50.0,"), "{second}");
     assert_eq!(r["englishTitle"], serde_json::json!("5-20-2-2 compliance"));
     assert!(out.join("dashboard.png").exists(), "screenshot kept");
+    assert_eq!(
+        r["communityPick"],
+        serde_json::json!(false),
+        "an admin has no community selector"
+    );
+
+    // Issue #11: a district admin picks the community; the second (empty) one's reports replace the first's.
+    let mut conn = app.db();
+    linli_server::community::create(&mut conn, "和平里社区", "城东街道", 0).expect("community");
+    let hash = linli_server::password::hash_now(ADMIN_PASSWORD).expect("hash");
+    linli_server::identity::add_user(&mut conn, "district", Role::Admin, None, Some(&hash), 0)
+        .expect("district admin");
+    drop(conn);
+    let d = drive(&browser_dir, &app.base, "district", ADMIN_PASSWORD, &out).await;
+    for key in ["consoleErrors", "pageErrors", "failedRequests"] {
+        assert_eq!(d[key], serde_json::json!([]), "{key}: {:#}", d);
+    }
+    assert!(d.get("exception").is_none(), "{:#}", d);
+    assert_eq!(d["error"], serde_json::json!(""), "{:#}", d);
+    assert_eq!(d["communityPick"], serde_json::json!(true), "{:#}", d);
+    assert_eq!(
+        d["communities"],
+        serde_json::json!(["community 1", "和平里社区"]),
+        "{:#}",
+        d
+    );
+    assert_eq!(d["secondError"], serde_json::json!(""), "{:#}", d);
+    let tickets = |panel: &Value| {
+        panel
+            .as_array()
+            .and_then(|k| k.iter().find(|p| p[0] == "工单数"))
+            .and_then(|p| p[1].as_str())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        tickets(&d["secondCompliance"]).as_deref(),
+        Some("0"),
+        "{:#}",
+        d
+    );
+    assert_eq!(tickets(&d["compliance"]).as_deref(), Some("2"), "{:#}", d);
+}
+
+/// Runs `dashboard.mjs` against the server at `base`, logged in as `username`; what it printed.
+async fn drive(
+    browser_dir: &std::path::Path,
+    base: &str,
+    username: &str,
+    password: &str,
+    out: &std::path::Path,
+) -> Value {
+    let (base, username, password) = (base.to_string(), username.to_string(), password.to_string());
+    let script = browser_dir.join("dashboard.mjs");
+    let out2 = out.to_path_buf();
+    let output = actix_web::rt::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            // A browser far from the community's zone (UTC-12 against the reports' UTC+8): its own "today" differs
+            // from the community's 20 hours a day, so default dates taken from the browser's zone fail here.
+            .env("TZ", "Etc/GMT+12")
+            .args([
+                base.as_str(),
+                username.as_str(),
+                password.as_str(),
+                out2.to_str().expect("utf8"),
+            ])
+            .output()
+    })
+    .await
+    .expect("joined")
+    .expect("node runs (install Node.js and chromium; scripts/test does)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "node failed: {stderr}\n{stdout}");
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
 }

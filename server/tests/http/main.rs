@@ -4,6 +4,7 @@
 mod auth;
 mod cards;
 mod common;
+mod communities;
 mod dashboard;
 mod errors;
 mod login;

@@ -160,7 +160,12 @@ fn parse<T: std::str::FromStr>(v: &Value, field: &str) -> T {
 impl Console {
     /// Logs in as the first admin.
     pub fn login(base: &str, password: &str) -> Console {
-        let body = json!({"username": "admin", "password": password}).to_string();
+        Console::login_as(base, "admin", password)
+    }
+
+    /// Logs in as the admin `username`.
+    pub fn login_as(base: &str, username: &str, password: &str) -> Console {
+        let body = json!({"username": username, "password": password}).to_string();
         let v = must(
             post(&format!("{base}/v1/auth/login"), None, body.as_bytes()),
             "login",

@@ -26,6 +26,12 @@ pub struct Spec {
     pub butlers_per_grid: usize,
     /// Server settings.
     pub server: ServerConfig,
+    /// The admin who builds the community (`admin`, the first admin, of the first community).
+    pub admin: String,
+    /// Put before every username the world makes: usernames are unique across the communities of a server.
+    pub prefix: String,
+    /// The community's name, as its grid cells carry it.
+    pub community: String,
 }
 
 impl Default for Spec {
@@ -38,6 +44,9 @@ impl Default for Spec {
             workers_per_grid: 2,
             butlers_per_grid: 2,
             server: ServerConfig::default(),
+            admin: "admin".into(),
+            prefix: String::new(),
+            community: "幸福里社区".into(),
         }
     }
 }
@@ -87,7 +96,8 @@ impl World {
         dir: tempfile::TempDir,
         spec: &Spec,
     ) -> World {
-        let mut console = Console::login(&server.base, password);
+        let mut console = Console::login_as(&server.base, &spec.admin, password);
+        let prefix = &spec.prefix;
         let mut numbered = 0usize;
         let base = server.base.clone();
         let phones_dir = dir.path().join("phones");
@@ -101,7 +111,7 @@ impl World {
                 id,
                 GridOp::Create {
                     name: format!("第{}网格", g + 1),
-                    community: "幸福里社区".into(),
+                    community: spec.community.clone(),
                 },
             ));
             let mut cell = Cell {
@@ -116,8 +126,8 @@ impl World {
             ] {
                 for i in 0..count {
                     let name = match member {
-                        MemberRole::Worker => format!("worker-{g}-{i}"),
-                        MemberRole::Butler => format!("butler-{g}-{i}"),
+                        MemberRole::Worker => format!("{prefix}worker-{g}-{i}"),
+                        MemberRole::Butler => format!("{prefix}butler-{g}-{i}"),
                     };
                     let user = console.add_user(&name, role);
                     ops.push(OpBody::Grid(id, GridOp::AddMember { user, role: member }));
@@ -158,7 +168,7 @@ impl World {
             cells.push(cell);
         }
         console.write(crate::now_ms(), ops);
-        let office_user = console.add_user("property-office", Role::Admin);
+        let office_user = console.add_user(&format!("{prefix}property-office"), Role::Admin);
         let enrolment = console.enrol(office_user, "property office");
         phones.push(Phone::open(&phones_dir, "office", enrolment, &base));
         let office = phones.len() - 1;

@@ -1,5 +1,6 @@
 //! The demo a newcomer runs: `linli-demo --exit` plays the whole pilot field day on a fresh temporary database and
-//! prints the dashboard URL and an admin login (the demo checks convergence and the model's totals itself).
+//! prints the dashboard URL and the admin logins (the demo checks convergence and the model's totals itself, in
+//! both of its communities).
 
 use std::process::Command;
 
@@ -22,7 +23,15 @@ fn the_demo_plays_the_pilot_day_and_prints_the_dashboard_and_login() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("Admin login: username `admin`, password `demo-"),
+        stdout.contains(
+            "Admin login: username `admin` (幸福里社区), `admin-2` (和平里社区) or `district` (城东街道, both),"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("password `demo-"), "{stdout}");
+    // The street office's second community, seeded and synced beside the pilot.
+    assert!(
+        stdout.contains("Second community (和平里社区): 24 door-knock visits by 7 phones"),
         "{stdout}"
     );
 }

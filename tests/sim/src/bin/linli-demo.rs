@@ -2,7 +2,9 @@
 //! community like the pilot (10 buildings, about 500 households, 7 grid cells, 9 social workers, 110 volunteers,
 //! 7 micro-butlers among them, elderly residents living alone), plays a field day through real phone replicas (offline
 //! door-knock visits, tickets under 5-20-2-2, approvals, card credits and a fee offset) with a progress bar,
-//! syncs, and leaves the server running with the dashboard URL and an admin login printed.
+//! syncs, and leaves the server running with the dashboard URL and an admin login printed. A second, smaller
+//! community of the same street office is seeded beside it (its own admin, cells, phones and morning rounds), and a
+//! district admin who sees both.
 //!
 //! `cargo run --release -p linli-sim --bin linli-demo` — options: `LINLI_DEMO_BIND` (default `127.0.0.1:8080`,
 //! falling back to a free port when it is taken) and `--exit` (stop after the day instead of serving on).
@@ -45,6 +47,7 @@ fn main() {
         ..Config::default()
     };
     std::fs::create_dir_all(&data_dir).expect("data dir");
+    let database_url = config.database_url.clone();
     let (state, _) = linli_server::app::prepare(config).expect("the server prepares its database");
     let server_thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
@@ -223,6 +226,12 @@ fn main() {
     world.settle();
     model::assert_converged(&world, &[]);
     model::assert_model(&world, &m);
+    bar.set_position(90);
+
+    // The street office: the pilot is 幸福里社区 of 城东街道, its neighbour 和平里社区 gets its own admin and log,
+    // and a district admin sees both.
+    bar.set_message("18:00 the street office's second community");
+    let second = second_community(&base, &database_url, &password, &data_dir);
     bar.set_position(100);
     bar.finish_with_message("18:00 the day is synced; every phone agrees with the server");
 
@@ -241,12 +250,101 @@ fn main() {
     println!("  points credited        {credited}");
     println!("  points redeemed (fees) {redeemed}");
     println!();
+    println!(
+        "Second community (和平里社区): {} door-knock visits by {} phones",
+        second.1, second.0
+    );
+    println!();
     println!("Dashboard:   {base}/");
-    println!("Admin login: username `admin`, password `{password}`");
+    println!(
+        "Admin login: username `admin` (幸福里社区), `admin-2` (和平里社区) or `district` (城东街道, both),"
+    );
+    println!("             password `{password}`");
     println!("Data:        {}", data_dir.display());
     if exit_after {
         return;
     }
     println!("The server keeps running; stop it with Ctrl-C.");
     let _ = server_thread.join();
+}
+
+/// Names the pilot community, creates the district admin, and through the API (as the district admin) the second
+/// community and its admin, who builds it and plays its morning rounds. The number of its phones and visits.
+fn second_community(
+    base: &str,
+    database_url: &str,
+    password: &str,
+    data_dir: &std::path::Path,
+) -> (usize, u64) {
+    use linli_server::community::{self, CommunityId};
+    use serde_json::json;
+    let pool = linli_server::db::open(database_url, 1).expect("the demo's database");
+    let mut conn = pool.get().expect("a connection");
+    community::rename(&mut conn, CommunityId::FIRST, "幸福里社区", "城东街道").expect("named");
+    let hash = linli_server::password::hash_now(password).expect("hash");
+    linli_server::identity::add_user(&mut conn, "district", Role::Admin, None, Some(&hash), 0)
+        .expect("the district admin");
+    drop(conn);
+    let district = linli_sim::http::Console::login_as(base, "district", password);
+    let created = linli_sim::http::post(
+        &format!("{base}/v1/communities"),
+        Some(&district.token),
+        json!({"name": "和平里社区", "street_office": "城东街道"})
+            .to_string()
+            .as_bytes(),
+    )
+    .expect("an answer");
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let id = created.json()["id"].as_i64().expect("the community's id");
+    let admin = linli_sim::http::post(
+        &format!("{base}/v1/users"),
+        Some(&district.token),
+        json!({"username": "admin-2", "role": "admin", "password": password, "community": id})
+            .to_string()
+            .as_bytes(),
+    )
+    .expect("an answer");
+    assert_eq!(
+        admin.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&admin.body)
+    );
+    let spec = Spec {
+        grids: 3,
+        households_per_grid: 40,
+        elderly_every: 5,
+        households_per_building: 40,
+        workers_per_grid: 1,
+        butlers_per_grid: 1,
+        admin: "admin-2".into(),
+        prefix: "hpl-".into(),
+        community: "和平里社区".into(),
+        ..Spec::default()
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("linli-demo-2-")
+        .tempdir()
+        .expect("a temporary directory");
+    let server = ServerProc::external(base, data_dir);
+    let mut world = World::build_on(server, password, dir, &spec);
+    let mut m = Model::default();
+    for cell in 0..world.cells.len() {
+        let c = world.cells[cell].clone();
+        for (h, (_, elderly)) in c.households.iter().enumerate() {
+            if *elderly {
+                script::visit(&mut world, &mut m, c.butlers[0], cell, h, false);
+            }
+        }
+        world.phones[c.butlers[0]].sync().expect("the butler syncs");
+    }
+    world.settle();
+    model::assert_converged(&world, &[]);
+    model::assert_model(&world, &m);
+    (world.phones.len(), m.visits.values().sum())
 }

@@ -1,0 +1,214 @@
+//! Which ops of a group reach into another community. An op is judged against its own community's state only, so
+//! an id of another community's grid cell, ticket or entry is simply unknown there; this module tells such an id
+//! (and a person or device of another community named in an op) from an id nobody has, so the op is refused as
+//! `other_community` rather than as a broken rule, and never written into the report rows of another community.
+//!
+//! Ids are unique across communities (UUIDs), so an id found in another community is never a coincidence. Only the
+//! ids the community's own state does not know are looked up (an entity it knows is its own), with one query per
+//! table per group.
+
+use linli_sync_core::card::CardOp;
+use linli_sync_core::entry::EntryOp;
+use linli_sync_core::grid::GridOp;
+use linli_sync_core::op::{Op, OpBody};
+use linli_sync_core::state::State;
+use linli_sync_core::ticket::TicketOp;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+use diesel::prelude::*;
+
+use crate::community::CommunityId;
+use crate::db::Conn;
+use crate::db::schema::{entries, grid_cells, ticket_community, visits};
+use crate::store::StoreError;
+
+/// The ids of a group's ops that belong to another community.
+#[derive(Debug, Default)]
+pub struct Foreign {
+    ids: HashSet<Uuid>,
+}
+
+impl Foreign {
+    /// Whether `op` names anything of another community.
+    pub fn touches(&self, op: &Op) -> bool {
+        !self.ids.is_empty() && refs(op).iter().any(|r| self.ids.contains(&r.id()))
+    }
+}
+
+/// One id an op names, by what it names.
+#[derive(Debug, Clone, Copy)]
+enum Ref {
+    Grid(Uuid),
+    Ticket(Uuid),
+    Entry(Uuid),
+    User(Uuid),
+    Device(Uuid),
+}
+
+impl Ref {
+    fn id(self) -> Uuid {
+        match self {
+            Ref::Grid(id) | Ref::Ticket(id) | Ref::Entry(id) | Ref::User(id) | Ref::Device(id) => {
+                id
+            }
+        }
+    }
+}
+
+/// Every id `op` names: its entity, and the cells, tickets, entries, people and devices its body refers to.
+fn refs(op: &Op) -> Vec<Ref> {
+    let mut out = Vec::with_capacity(3);
+    match &op.body {
+        OpBody::Grid(id, g) => {
+            out.push(Ref::Grid(id.0));
+            match g {
+                GridOp::AddMember { user, .. } | GridOp::RemoveMember { user, .. } => {
+                    out.push(Ref::User(user.0));
+                }
+                GridOp::AssignVisit { butler, .. } | GridOp::UnassignVisit { butler, .. } => {
+                    out.push(Ref::User(butler.0));
+                }
+                _ => {}
+            }
+        }
+        OpBody::Ticket(id, t) => {
+            out.push(Ref::Ticket(id.0));
+            match t {
+                TicketOp::Create(c) => {
+                    out.push(Ref::Grid(c.grid.0));
+                    out.extend(c.from_visit.map(|e| Ref::Entry(e.0)));
+                }
+                TicketOp::Assign { user } | TicketOp::Unassign { user, .. } => {
+                    out.push(Ref::User(user.0));
+                }
+                _ => {}
+            }
+        }
+        OpBody::Entry(id, e) => {
+            out.push(Ref::Entry(id.0));
+            match e {
+                EntryOp::Visit(v) => {
+                    out.extend([Ref::User(v.volunteer.0), Ref::Grid(v.grid.0)]);
+                    out.extend(v.follow_up.map(|t| Ref::Ticket(t.0)));
+                }
+                EntryOp::Activity(a) => out.extend([Ref::User(a.volunteer.0), Ref::Grid(a.grid.0)]),
+                _ => {}
+            }
+        }
+        OpBody::Card(volunteer, c) => {
+            out.push(Ref::User(volunteer.0));
+            if let CardOp::Transfer { to, .. } = c {
+                out.push(Ref::Device(to.0));
+            }
+        }
+    }
+    out
+}
+
+/// The ids of `ops` that `state` (the community's own) does not know, by table: what [`foreign`] looks up.
+#[derive(Debug, Default)]
+pub struct Unknown {
+    grids: Vec<String>,
+    tickets: Vec<String>,
+    entries: Vec<String>,
+    users: Vec<String>,
+    devices: Vec<String>,
+}
+
+impl Unknown {
+    /// Collects the ids of `ops` the community's `state` does not hold (people and devices are always looked up:
+    /// the state does not say whose they are).
+    pub fn of<'a>(state: &State, ops: impl IntoIterator<Item = &'a Op>) -> Unknown {
+        let mut seen = HashSet::new();
+        let mut u = Unknown::default();
+        for op in ops {
+            for r in refs(op) {
+                if !seen.insert(r.id()) {
+                    continue;
+                }
+                match r {
+                    Ref::Grid(id)
+                        if state
+                            .grids()
+                            .get(&linli_sync_core::ids::GridId(id))
+                            .is_none() =>
+                    {
+                        u.grids.push(id.to_string());
+                    }
+                    Ref::Ticket(id)
+                        if state.ticket(&linli_sync_core::ids::TicketId(id)).is_none() =>
+                    {
+                        u.tickets.push(id.to_string());
+                    }
+                    Ref::Entry(id) if state.entry(&linli_sync_core::ids::EntryId(id)).is_none() => {
+                        u.entries.push(id.to_string());
+                    }
+                    Ref::User(id) => u.users.push(id.to_string()),
+                    Ref::Device(id) => u.devices.push(id.to_string()),
+                    _ => {}
+                }
+            }
+        }
+        u
+    }
+}
+
+/// Ids per `IN (…)` lookup.
+const CHUNK: usize = 500;
+
+/// Which of the `unknown` ids belong to another community than `community`.
+pub fn foreign(
+    conn: &mut Conn,
+    community: CommunityId,
+    unknown: &Unknown,
+) -> Result<Foreign, StoreError> {
+    let mut found: Vec<String> = Vec::new();
+    for chunk in unknown.grids.chunks(CHUNK) {
+        found.extend(
+            grid_cells::table
+                .filter(grid_cells::id.eq_any(chunk))
+                .filter(grid_cells::community_id.ne(community.0))
+                .select(grid_cells::id)
+                .load::<String>(conn)?,
+        );
+    }
+    for chunk in unknown.tickets.chunks(CHUNK) {
+        found.extend(
+            ticket_community::table
+                .filter(ticket_community::id.eq_any(chunk))
+                .filter(ticket_community::community_id.ne(community.0))
+                .select(ticket_community::id)
+                .load::<String>(conn)?,
+        );
+    }
+    for chunk in unknown.entries.chunks(CHUNK) {
+        found.extend(
+            visits::table
+                .filter(visits::entry_id.eq_any(chunk))
+                .filter(visits::community_id.ne(community.0))
+                .select(visits::entry_id)
+                .load::<String>(conn)?,
+        );
+        found.extend(
+            entries::table
+                .filter(entries::id.eq_any(chunk))
+                .filter(entries::community_id.ne(community.0))
+                .select(entries::id)
+                .load::<String>(conn)?,
+        );
+    }
+    let identity = |e: crate::identity::IdentityError| match e {
+        crate::identity::IdentityError::Store(s) => s,
+        other => StoreError::Pool(other.to_string()),
+    };
+    found.extend(
+        crate::identity::users_elsewhere(conn, &unknown.users, community).map_err(identity)?,
+    );
+    found.extend(
+        crate::identity::devices_elsewhere(conn, &unknown.devices, community).map_err(identity)?,
+    );
+    Ok(Foreign {
+        ids: found.iter().filter_map(|s| s.parse().ok()).collect(),
+    })
+}

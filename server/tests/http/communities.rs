@@ -1,0 +1,420 @@
+//! Two communities on one server (issue #11): every role of community A against every read and write path of
+//! community B is refused with its exact error and changes nothing stored; what A reads holds nothing of B; a
+//! district admin reads both. Each community numbers its own ops, also under concurrent pushes to both.
+
+use linli_server::community::CommunityId;
+use linli_sync_core::prelude::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+use crate::common::{Device, TestApp, World, ticket_create, visit};
+
+const DISTRICT_PASSWORD: &str = "district admin password";
+const B_PASSWORD: &str = "community b admin password";
+
+/// A server with community A (the first: the test app's admin and [`World::build`]) and community B, created by a
+/// district admin with its own admin and world.
+struct Two {
+    app: TestApp,
+    district: String,
+    b: CommunityId,
+    b_admin: String,
+    wa: World,
+    wb: World,
+}
+
+async fn login(app: &TestApp, username: &str, password: &str) -> String {
+    let reply = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"username": username, "password": password}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:#}", reply.body);
+    reply.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}
+
+async fn two() -> Two {
+    let app = TestApp::spawn().await;
+    let wa = World::build(&app).await;
+    // The operator creates the district admin from the command line; here straight in the database.
+    let hash = linli_server::password::hash_now(DISTRICT_PASSWORD).expect("hash");
+    linli_server::identity::add_user(&mut app.db(), "district", Role::Admin, None, Some(&hash), 0)
+        .expect("district admin");
+    let district = login(&app, "district", DISTRICT_PASSWORD).await;
+    let created = app
+        .post(
+            "/v1/communities",
+            Some(&district),
+            json!({"name": "和平里社区", "street_office": "城东街道"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.body);
+    let b = CommunityId(created.body["id"].as_i64().expect("id"));
+    let admin_b = app
+        .post(
+            "/v1/users",
+            Some(&district),
+            json!({"username": "admin-b", "role": "admin", "password": B_PASSWORD, "community": b}),
+        )
+        .await;
+    assert_eq!(admin_b.status, StatusCode::CREATED, "{:#}", admin_b.body);
+    assert_eq!(admin_b.body["community"], json!(b));
+    let b_admin = login(&app, "admin-b", B_PASSWORD).await;
+    let wb = World::build_as(&app, &b_admin, "b-").await;
+    Two {
+        app,
+        district,
+        b,
+        b_admin,
+        wa,
+        wb,
+    }
+}
+
+/// Pulls everything a device may see from cursor 0: the op ids and the final cursor.
+async fn pull_all(app: &TestApp, device: &Device) -> (Vec<OpId>, u64) {
+    let mut cursor = 0;
+    let mut ids = Vec::new();
+    loop {
+        let reply = app.sync(device, cursor, &[], None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:#}", reply.body);
+        for op in reply.body["ops"].as_array().expect("ops") {
+            ids.push(op["id"].as_str().expect("id").parse().expect("op id"));
+        }
+        cursor = reply.body["cursor"].as_u64().expect("cursor");
+        if reply.body["has_more"] == json!(false) {
+            return (ids, cursor);
+        }
+    }
+}
+
+#[actix_web::test]
+async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
+    let Two {
+        app,
+        district,
+        b,
+        b_admin,
+        mut wa,
+        mut wb,
+    } = two().await;
+    // B has a ticket and a visit of its own, and its admin's phone holds card rights of B's butler.
+    let b_ticket = TicketId::random();
+    let ticket = wb.worker.op(OpBody::Ticket(b_ticket, ticket_create(wb.g1)));
+    app.push_ok(&wb.worker, std::slice::from_ref(&ticket)).await;
+    let b_visit = wb.butler.op(OpBody::Entry(
+        EntryId::random(),
+        EntryOp::Visit(visit(wb.butler.user, wb.g1, wb.h1)),
+    ));
+    app.push_ok(&wb.butler, std::slice::from_ref(&b_visit))
+        .await;
+    let before = app.fingerprint();
+
+    // Writes through sync, one per role of A, each naming something of B: its grid cell, its ticket, its
+    // household's cell, its people.
+    let a_admin_ops = [
+        wa.admin.op(OpBody::Grid(
+            wb.g1,
+            GridOp::Rename {
+                name: "taken over".into(),
+            },
+        )),
+        wa.admin.op(OpBody::Grid(
+            wa.g1,
+            GridOp::AddMember {
+                user: wb.worker.user,
+                role: MemberRole::Worker,
+            },
+        )),
+        wa.admin
+            .op(OpBody::Ticket(TicketId::random(), ticket_create(wb.g1))),
+    ];
+    for op in a_admin_ops {
+        app.push(&wa.admin, &[op])
+            .await
+            .assert_problem(403, "other_community");
+    }
+    let take = wa
+        .worker
+        .op(OpBody::Ticket(b_ticket, TicketOp::Take(Note::default())));
+    app.push(&wa.worker, &[take])
+        .await
+        .assert_problem(403, "other_community");
+    let knock = wa.butler.op(OpBody::Entry(
+        EntryId::random(),
+        EntryOp::Visit(visit(wa.butler.user, wb.g1, wb.h1)),
+    ));
+    app.push(&wa.butler, &[knock])
+        .await
+        .assert_problem(403, "other_community");
+
+    // Admin paths, with A's admin web token: B's user, device, card, community.
+    let a = &app.admin_token;
+    app.post(
+        "/v1/enrolment-codes",
+        Some(a),
+        json!({"user_id": wb.butler.user.to_string()}),
+    )
+    .await
+    .assert_problem(403, "other_community");
+    // A grid worker of A may enrol volunteers, but not B's.
+    app.post(
+        "/v1/enrolment-codes",
+        Some(&wa.worker.token),
+        json!({"user_id": wb.butler.user.to_string()}),
+    )
+    .await
+    .assert_problem(403, "other_community");
+    app.post(
+        &format!("/v1/devices/{}/revoke", wb.butler.id),
+        Some(a),
+        json!({}),
+    )
+    .await
+    .assert_problem(403, "other_community");
+    app.post(
+        &format!("/v1/cards/{}/grants", wb.butler.user),
+        Some(a),
+        json!({"device_id": wb.admin.id.to_string(), "points": 1}),
+    )
+    .await
+    .assert_problem(403, "other_community");
+    // A's own device as the receiver does not make B's card A's.
+    app.post(
+        &format!("/v1/cards/{}/grants", wb.butler.user),
+        Some(a),
+        json!({"device_id": wa.admin.id.to_string(), "points": 1}),
+    )
+    .await
+    .assert_problem(403, "other_community");
+    app.post(
+        "/v1/users",
+        Some(a),
+        json!({"username": "intruder", "role": "volunteer", "community": b}),
+    )
+    .await
+    .assert_problem(403, "other_community");
+    app.post(
+        "/v1/fees/payments",
+        Some(a),
+        json!({"household": wb.h1.to_string(), "period": "2026-11", "amount_fen": 100, "community": b}),
+    )
+    .await
+    .assert_problem(403, "other_community");
+    app.post(
+        "/v1/auth/throttle/lift",
+        Some(a),
+        json!({"username": "admin-b"}),
+    )
+    .await
+    .assert_problem(403, "other_community");
+    // An admin of A may not create communities (nor may B's).
+    for token in [a, &b_admin] {
+        app.post("/v1/communities", Some(token), json!({"name": "x"}))
+            .await
+            .assert_problem(403, "forbidden");
+    }
+
+    // Reads: every report, JSON and CSV (the dashboard's data), for every role of A that reads reports.
+    let reports = [
+        "compliance?from=2026-01-01&to=2026-12-31",
+        "outcomes?from=2026-01-01&to=2026-12-31",
+        "ranking?month=2026-11",
+        "coverage?day=2026-11-30",
+        "hours?from=2026-01-01&to=2026-12-31",
+        "fees?from=2026-01&to=2026-12",
+        "grids?x=1",
+    ];
+    for token in [
+        a.as_str(),
+        wa.admin.token.as_str(),
+        wa.worker.token.as_str(),
+    ] {
+        for r in reports {
+            app.get(&format!("/v1/reports/{r}&community={b}"), Some(token))
+                .await
+                .assert_problem(403, "other_community");
+            if !r.starts_with("grids") {
+                app.get(
+                    &format!("/v1/reports/{r}&community={b}&format=csv"),
+                    Some(token),
+                )
+                .await
+                .assert_problem(403, "other_community");
+            }
+        }
+    }
+    assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
+
+    // What A reads holds nothing of B: pulls, snapshots, the grid list, the community list.
+    let b_ops: HashSet<OpId> = [ticket.id, b_visit.id].into();
+    for device in [&wa.admin, &wa.worker, &wa.butler] {
+        let (ids, _) = pull_all(&app, device).await;
+        assert!(ids.iter().all(|id| !b_ops.contains(id)), "{ids:?}");
+        let snap = app
+            .get("/v1/snapshot?protocol=1", Some(&device.token))
+            .await;
+        assert_eq!(snap.status, StatusCode::OK, "{:#}", snap.body);
+        let text = snap.body.to_string();
+        for id in [wb.g1.to_string(), wb.g2.to_string(), b_ticket.to_string()] {
+            assert!(!text.contains(&id), "A's snapshot names B's {id}");
+        }
+    }
+    let grids = app.get("/v1/reports/grids", Some(a)).await;
+    let listed: HashSet<String> = grids
+        .body
+        .as_array()
+        .expect("grids")
+        .iter()
+        .map(|g| g["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(listed, [wa.g1.to_string(), wa.g2.to_string()].into());
+    let mine = app.get("/v1/communities", Some(a)).await;
+    assert_eq!(
+        mine.body.as_array().map(Vec::len),
+        Some(1),
+        "{:#}",
+        mine.body
+    );
+
+    // The district admin reads both, naming each; naming none is refused.
+    for (community, grids) in [(CommunityId::FIRST, [wa.g1, wa.g2]), (b, [wb.g1, wb.g2])] {
+        let r = app
+            .get(
+                &format!("/v1/reports/grids?community={community}"),
+                Some(&district),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+        let listed: HashSet<String> = r
+            .body
+            .as_array()
+            .expect("grids")
+            .iter()
+            .map(|g| g["id"].as_str().expect("id").to_string())
+            .collect();
+        assert_eq!(listed, grids.map(|g| g.to_string()).into());
+        let csv = app
+            .get(
+                &format!(
+                    "/v1/reports/compliance?from=2026-01-01&to=2026-12-31&community={community}&format=csv"
+                ),
+                Some(&district),
+            )
+            .await;
+        assert_eq!(csv.status, StatusCode::OK, "{:#}", csv.body);
+    }
+    app.get("/v1/reports/grids", Some(&district))
+        .await
+        .assert_problem(400, "community_required");
+    // Side by side: every community's report in one answer, for the district admin only.
+    let side = app
+        .get(
+            "/v1/reports/hours?from=2026-01-01&to=2026-12-31&community=all",
+            Some(&district),
+        )
+        .await;
+    assert_eq!(side.status, StatusCode::OK, "{:#}", side.body);
+    let ids: Vec<&Value> = side.body["communities"]
+        .as_array()
+        .expect("communities")
+        .iter()
+        .map(|c| &c["community"])
+        .collect();
+    assert_eq!(ids, [&json!(1), &json!(b)]);
+    let grids_side = app
+        .get("/v1/reports/grids?community=all", Some(&district))
+        .await;
+    let second: HashSet<String> = grids_side.body["communities"][1]["report"]
+        .as_array()
+        .expect("B's grids")
+        .iter()
+        .map(|g| g["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(second, [wb.g1.to_string(), wb.g2.to_string()].into());
+    app.get("/v1/reports/grids?community=all", Some(a))
+        .await
+        .assert_problem(403, "forbidden");
+    let all = app.get("/v1/communities", Some(&district)).await;
+    assert_eq!(all.body.as_array().map(Vec::len), Some(2), "{:#}", all.body);
+    // B's own admin still works in B: the refusals above changed nothing there.
+    let (ids, _) = pull_all(&app, &wb.admin).await;
+    assert!(b_ops.iter().all(|id| ids.contains(id)));
+    let rename = wb.admin.op(OpBody::Grid(
+        wb.g2,
+        GridOp::Rename {
+            name: "B's own".into(),
+        },
+    ));
+    app.push_ok(&wb.admin, &[rename]).await;
+}
+
+#[actix_web::test]
+async fn each_community_numbers_its_own_ops_under_concurrent_pushes() {
+    let Two {
+        app,
+        mut wa,
+        mut wb,
+        b,
+        ..
+    } = two().await;
+    let head = |body: &Value, c: CommunityId| {
+        body["communities"]
+            .as_array()
+            .expect("communities")
+            .iter()
+            .find(|x| x["id"] == json!(c))
+            .and_then(|x| x["last_seq"].as_i64())
+            .expect("head")
+    };
+    let health = app.get("/healthz", None).await;
+    let (a0, b0) = (
+        head(&health.body, CommunityId::FIRST),
+        head(&health.body, b),
+    );
+    const BATCHES: usize = 12;
+    const PER: usize = 25;
+    let batches = |w: &mut World| -> Vec<Vec<Op>> {
+        (0..BATCHES)
+            .map(|_| {
+                (0..PER)
+                    .map(|_| {
+                        w.butler.op(OpBody::Entry(
+                            EntryId::random(),
+                            EntryOp::Visit(visit(w.butler.user, w.g1, w.h1)),
+                        ))
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let (for_a, for_b) = (batches(&mut wa), batches(&mut wb));
+    tokio::join!(
+        push_batches(&app, &wa.butler, for_a),
+        push_batches(&app, &wb.butler, for_b)
+    );
+    let n = i64::try_from(BATCHES * PER).expect("small");
+    let health = app.get("/healthz", None).await;
+    assert_eq!(head(&health.body, CommunityId::FIRST), a0 + n);
+    assert_eq!(head(&health.body, b), b0 + n);
+    // Each community's cursor runs over its own ops only: an admin's pull of A ends at A's head, with every op of
+    // A once, and likewise for B.
+    for (w, last) in [(&wa, a0 + n), (&wb, b0 + n)] {
+        let (ids, cursor) = pull_all(&app, &w.admin).await;
+        assert_eq!(cursor, u64::try_from(last).expect("positive"));
+        let distinct: HashSet<&OpId> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "every op once");
+    }
+}
+
+async fn push_batches(app: &TestApp, device: &Device, batches: Vec<Vec<Op>>) {
+    for batch in batches {
+        app.push_ok(device, &batch).await;
+    }
+}

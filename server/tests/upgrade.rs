@@ -1,0 +1,323 @@
+//! Upgrade in place (issue #11, item 6): a database written with the schema of the single-community release
+//! (every migration before `communities`) — a week of a community's ops, users, devices, an enrolment code, a
+//! refresh token, card rows and the fee ledger — becomes community 1, with nothing lost: every op at its sequence
+//! number with its stored text, every account, device, balance and report figure, and the community writes on.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel_migrations::MigrationHarness;
+use linli_reports::fees::{CashPayment, FeeDue, Ledger};
+use linli_reports::{Basis, Filter, ReportPolicy, fees, hours};
+use linli_server::community::{self, CommunityId};
+use linli_server::db::{self, SQLITE_MIGRATIONS};
+use linli_server::engine::Engines;
+use linli_server::{identity, ledger, store};
+use linli_sync_core::prelude::*;
+use linli_sync_core::test_support::community_year;
+
+/// The first migration of the multi-community schema: everything before it is the previous release's schema.
+const FIRST_NEW: &str = "2026-12-02-000000_communities";
+const DAY: u64 = 86_400_000;
+
+fn old_schema(conn: &mut SqliteConnection) {
+    loop {
+        let pending = conn.pending_migrations(SQLITE_MIGRATIONS).expect("pending");
+        let next = pending
+            .first()
+            .expect("the communities migration is pending");
+        if next.name().to_string().as_str() >= FIRST_NEW {
+            return;
+        }
+        conn.run_next_migration(SQLITE_MIGRATIONS)
+            .expect("old migration");
+    }
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    a: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    n: Option<i64>,
+}
+
+fn rows(conn: &mut SqliteConnection, sql: &str) -> Vec<Row> {
+    diesel::sql_query(sql).load(conn).expect(sql)
+}
+
+#[test]
+fn a_single_community_database_becomes_community_1_with_nothing_lost() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = dir
+        .path()
+        .join("linli.sqlite3")
+        .to_string_lossy()
+        .into_owned();
+    let year0 = 1_790_000_000_000;
+    let ops = community_year(year0, 7);
+    let mut expected = State::new(Rules::DEFAULT);
+    for op in &ops {
+        expected.apply(op);
+    }
+    let households: Vec<HouseholdId> = ops
+        .iter()
+        .filter_map(|op| match &op.body {
+            OpBody::Grid(_, GridOp::AddHousehold { household, .. }) => Some(*household),
+            _ => None,
+        })
+        .collect();
+    let dues: Vec<FeeDue> = households
+        .iter()
+        .map(|h| FeeDue {
+            household: *h,
+            period: "2026-11".into(),
+            amount_fen: 12_000,
+        })
+        .collect();
+    let payments: Vec<CashPayment> = households
+        .iter()
+        .step_by(3)
+        .map(|h| CashPayment {
+            household: *h,
+            period: "2026-11".into(),
+            amount_fen: 12_000,
+        })
+        .collect();
+    let (admin, worker) = (UserId::random(), UserId::random());
+    let device = ReplicaId::random();
+
+    // The previous release's database, written as that release wrote it.
+    {
+        let mut conn = SqliteConnection::establish(&url).expect("open");
+        old_schema(&mut conn);
+        conn.batch_execute(&format!(
+            "INSERT INTO users VALUES ('{admin}', 'admin', 'admin', '$argon2id$v=19$m=19456,t=2,p=1$x$y', 1);
+             INSERT INTO users VALUES ('{worker}', 'worker', 'grid_worker', NULL, 2);
+             INSERT INTO devices VALUES ('{device}', '{worker}', 'phone', 3, NULL);
+             INSERT INTO enrolment_codes VALUES ('codehash', '{worker}', '{admin}', 'phone', 3, 4, 3, '{device}');
+             INSERT INTO refresh_tokens VALUES ('tokenhash', '{device}', 3, 99999999999999, NULL);"
+        ))
+        .expect("identity");
+        conn.transaction(|conn| {
+            for (seq, op) in (1i64..).zip(&ops) {
+                diesel::sql_query(
+                    "INSERT INTO op_log (seq, op_id, device_id, author, kind, entity, grid, hlc_wall_ms, \
+                     hlc_logical, received_ms, body) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+                )
+                .bind::<BigInt, _>(seq)
+                .bind::<Text, _>(op.id.to_string())
+                .bind::<Text, _>(op.replica.to_string())
+                .bind::<Text, _>(op.author.to_string())
+                .bind::<Text, _>(op.kind().as_str())
+                .bind::<Text, _>(op.body.entity_id().to_string())
+                .bind::<BigInt, _>(i64::try_from(op.time.wall_ms).expect("time"))
+                .bind::<BigInt, _>(i64::from(op.time.logical))
+                .bind::<BigInt, _>(seq)
+                .bind::<Text, _>(op.to_json())
+                .execute(conn)?;
+            }
+            for (volunteer, card) in expected.cards() {
+                diesel::sql_query("INSERT INTO cards VALUES (?, ?, ?, ?, 0, 1)")
+                    .bind::<Text, _>(volunteer.to_string())
+                    .bind::<BigInt, _>(i64::try_from(card.credited().0).expect("points"))
+                    .bind::<BigInt, _>(i64::try_from(card.redeemed().0).expect("points"))
+                    .bind::<BigInt, _>(i64::try_from(card.balance().0).expect("points"))
+                    .execute(conn)?;
+            }
+            for d in &dues {
+                diesel::sql_query("INSERT INTO fee_dues VALUES (?, ?, ?, 5)")
+                    .bind::<Text, _>(d.household.to_string())
+                    .bind::<Text, _>(&d.period)
+                    .bind::<BigInt, _>(12_000)
+                    .execute(conn)?;
+            }
+            for (i, p) in payments.iter().enumerate() {
+                diesel::sql_query("INSERT INTO fee_payments VALUES (?, ?, ?, ?, ?, 6)")
+                    .bind::<Text, _>(format!("payment-{i}"))
+                    .bind::<Text, _>(p.household.to_string())
+                    .bind::<Text, _>(&p.period)
+                    .bind::<BigInt, _>(12_000)
+                    .bind::<Text, _>(admin.to_string())
+                    .execute(conn)?;
+            }
+            QueryResult::Ok(())
+        })
+        .expect("ops, cards and ledger");
+    }
+    assert!(ops.len() > 10_000, "a week of a community: {}", ops.len());
+
+    // The upgrade: what `linli serve` does on start.
+    let pool = db::open(&url, 2).expect("upgraded");
+    let mut conn = pool.get().expect("connection");
+    let n = i64::try_from(ops.len()).expect("count");
+    assert_eq!(store::count(&mut conn).expect("count"), n);
+    assert_eq!(
+        community::head(&mut conn, CommunityId::FIRST).expect("head"),
+        n
+    );
+    assert_eq!(
+        community::list(&mut conn).expect("communities")[0].id,
+        CommunityId::FIRST
+    );
+    // Every op, at its sequence number, as stored (its text byte for byte).
+    let stored = store::after(&mut conn, CommunityId::FIRST, 0, i64::MAX).expect("ops");
+    let seqs: Vec<i64> = (1..=n).collect();
+    let bodies = store::bodies(&mut conn, CommunityId::FIRST, &seqs).expect("bodies");
+    for ((k, op), ((seq, back), body)) in ops.iter().enumerate().zip(stored.iter().zip(&bodies)) {
+        assert_eq!(*seq, i64::try_from(k).expect("k") + 1);
+        assert_eq!(back, op);
+        assert_eq!(*body, op.to_json());
+    }
+    // Every account and device, in community 1; the old secrets still there.
+    for (name, id, role) in [
+        ("admin", admin, Role::Admin),
+        ("worker", worker, Role::GridWorker),
+    ] {
+        let user = identity::user_by_name(&mut conn, name).expect("user");
+        assert_eq!(
+            (user.id, user.role, user.community),
+            (id, role, Some(CommunityId::FIRST))
+        );
+    }
+    let d = identity::device(&mut conn, device).expect("device");
+    assert_eq!((d.user.id, d.revoked), (worker, false));
+    assert_eq!(
+        rows(
+            &mut conn,
+            "SELECT device_id || ' ' || token_hash AS a, expires_ms AS n FROM refresh_tokens \
+             JOIN devices ON devices.id = refresh_tokens.device_id WHERE devices.community_id = 1"
+        ),
+        [Row {
+            a: format!("{device} tokenhash"),
+            n: Some(99_999_999_999_999)
+        }]
+    );
+    assert_eq!(
+        rows(
+            &mut conn,
+            "SELECT code_hash AS a, used_ms AS n FROM enrolment_codes"
+        ),
+        [Row {
+            a: "codehash".into(),
+            n: Some(3)
+        }]
+    );
+    // Every card row, now of community 1, with its balance.
+    let cards = rows(
+        &mut conn,
+        "SELECT volunteer || ' ' || community_id AS a, balance AS n FROM cards ORDER BY volunteer",
+    );
+    let want: Vec<Row> = expected
+        .cards()
+        .iter()
+        .map(|(v, c)| Row {
+            a: format!("{v} 1"),
+            n: Some(i64::try_from(c.balance().0).expect("points")),
+        })
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(cards, want);
+    // The fee ledger, as community 1's.
+    let book = ledger::load(&mut conn, CommunityId::FIRST).expect("ledger");
+    assert_eq!(
+        book,
+        Ledger {
+            dues: dues.clone(),
+            payments: payments.clone()
+        }
+    );
+    drop(conn);
+
+    // The community's replica, rebuilt from its log, is the state of every op; its reports are the same figures.
+    let engines = Engines::new(pool.clone(), Rules::DEFAULT);
+    let engine = engines.get(CommunityId::FIRST).expect("community 1 loads");
+    let view = engine.view();
+    assert_eq!(view.state, expected);
+    assert_eq!(view.last_seq, n);
+    let policy = ReportPolicy::DEFAULT;
+    let basis = Basis::new(u64::try_from(n).expect("n"), year0 + 8 * DAY);
+    let all = Filter {
+        from_ms: year0,
+        to_ms: year0 + 8 * DAY,
+        grids: None,
+    };
+    assert_eq!(
+        serde_json::to_value(hours::hours(&view.state, &all, basis.clone())).expect("json"),
+        serde_json::to_value(hours::hours(&expected, &all, basis.clone())).expect("json")
+    );
+    let collected = fees::fees(
+        &view.state,
+        &book,
+        "2026-11",
+        "2026-11",
+        &Filter::default(),
+        &policy,
+        basis.clone(),
+    );
+    assert_eq!(
+        serde_json::to_value(&collected).expect("json"),
+        serde_json::to_value(fees::fees(
+            &expected,
+            &Ledger { dues, payments },
+            "2026-11",
+            "2026-11",
+            &Filter::default(),
+            &policy,
+            basis
+        ))
+        .expect("json")
+    );
+    drop(view);
+
+    // And the community writes on, after its last upgraded op.
+    let op = engine
+        .issue(
+            admin,
+            |_| {
+                OpBody::Grid(
+                    GridId::random(),
+                    GridOp::Create {
+                        name: "第八网格".into(),
+                        community: "幸福里社区".into(),
+                    },
+                )
+            },
+            year0 + 8 * DAY,
+        )
+        .expect("a write after the upgrade");
+    let mut conn = pool.get().expect("connection");
+    assert_eq!(
+        community::head(&mut conn, CommunityId::FIRST).expect("head"),
+        n + 1
+    );
+    assert_eq!(store::copies_of(&mut conn, op.id).expect("copies"), 1);
+    drop(conn);
+    drop(engine);
+    drop(engines);
+    drop(pool);
+
+    // Down again (a rollback of the release): one op log, every op still there in its order, every user.
+    let mut conn = SqliteConnection::establish(&url).expect("open");
+    conn.revert_last_migration(SQLITE_MIGRATIONS)
+        .expect("communities down");
+    let logged = rows(
+        &mut conn,
+        "SELECT op_id AS a, seq AS n FROM op_log ORDER BY seq",
+    );
+    assert_eq!(logged.len(), ops.len() + 1);
+    for (row, (k, op)) in logged.iter().zip(ops.iter().enumerate()) {
+        assert_eq!(
+            (&row.a, row.n),
+            (&op.id.to_string(), Some(i64::try_from(k).expect("k") + 1))
+        );
+    }
+    assert_eq!(
+        rows(
+            &mut conn,
+            "SELECT username AS a, NULL AS n FROM users ORDER BY username"
+        )
+        .len(),
+        2
+    );
+}
