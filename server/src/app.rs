@@ -194,6 +194,29 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
     Ok(server)
 }
 
+/// Returns the card rights of devices revoked from the command line (`linli token revoke`, which has no access
+/// to the running server's state): at start, then every [`revocation::SWEEP_INTERVAL`] (`revocation.rs`).
+fn sweep_revocations(engine: Arc<Engine>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(crate::revocation::SWEEP_INTERVAL);
+        loop {
+            tick.tick().await;
+            let engine = engine.clone();
+            let swept = actix_web::rt::task::spawn_blocking(move || {
+                crate::revocation::return_pending(&engine, now_ms())
+            })
+            .await;
+            match swept {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "returning a revoked device's card rights failed")
+                }
+                Err(e) => tracing::warn!(error = %e, "the revocation sweep stopped unexpectedly"),
+            }
+        }
+    });
+}
+
 /// `linli serve`: binds, prints the address, serves until SIGTERM or Ctrl-C.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let listener = TcpListener::bind(config.bind)?;
@@ -205,6 +228,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             admin.username, admin.password
         );
     }
+    sweep_revocations(state.engine.clone());
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     println!("linli listening on http://{addr}");
