@@ -17,6 +17,7 @@ use linli_sync_core::prelude::PROTOCOL_VERSION;
 
 use crate::error::Error;
 use crate::http::{self, Timeouts};
+use crate::key::ReplicaKey;
 use crate::store::{Store, TicketStep};
 use crate::types::{
     ActivityInput, CardView, DeviceIdentity, GridView, HouseholdView, MySummary, PendingEntry,
@@ -57,6 +58,13 @@ pub enum ReplicaError {
     /// The server revoked this device; its local data has been deleted.
     #[error("revoked: {reason}")]
     Revoked {
+        /// What to do.
+        reason: String,
+    },
+    /// The replica file cannot be read with the key given: a wrong key, no key for an encrypted file, or a key for a
+    /// plain one. Nothing was changed in the file.
+    #[error("wrong_key: {reason}")]
+    WrongKey {
         /// What to do.
         reason: String,
     },
@@ -103,6 +111,7 @@ impl From<Error> for ReplicaError {
             Error::Invalid(_) => ReplicaError::Invalid { reason },
             Error::Network(_) => ReplicaError::Offline { reason },
             Error::Revoked => ReplicaError::Revoked { reason },
+            Error::WrongKey(_) => ReplicaError::WrongKey { reason },
             Error::Closed => ReplicaError::Closed {
                 reason: "the replica is closed; open it again".into(),
             },
@@ -141,12 +150,24 @@ impl Replica {
         }
     }
 
-    /// Opens a replica from Rust (the same as the exported constructor).
+    /// Opens a plain replica from Rust (the exported constructor without a key).
     pub fn open_at(path: &Path, device: &DeviceIdentity) -> Result<Replica, ReplicaError> {
-        let store =
-            catch_unwind(|| Store::open(path, device)).map_err(|_| ReplicaError::Internal {
-                reason: "opening the replica failed unexpectedly".into(),
-            })??;
+        Replica::open_at_with_key(path, device, None)
+    }
+
+    /// Opens a replica from Rust, encrypted with `key` (32 bytes) when one is given (the exported constructor).
+    pub fn open_at_with_key(
+        path: &Path,
+        device: &DeviceIdentity,
+        key: Option<&[u8]>,
+    ) -> Result<Replica, ReplicaError> {
+        let store = catch_unwind(|| {
+            let key = key.map(ReplicaKey::new).transpose()?;
+            Store::open_with(path, device, key.as_ref())
+        })
+        .map_err(|_| ReplicaError::Internal {
+            reason: "opening the replica failed unexpectedly".into(),
+        })??;
         Ok(Replica {
             inner: Mutex::new(Some(store)),
         })
@@ -213,10 +234,22 @@ const MAX_ROUND_TRIPS: usize = 100;
 
 #[uniffi::export]
 impl Replica {
-    /// Opens (or creates) the replica file at `path` for this device. Runs schema upgrades.
-    #[uniffi::constructor]
-    pub fn open(path: String, device: DeviceIdentity) -> Result<Arc<Replica>, ReplicaError> {
-        Replica::open_at(Path::new(&path), &device).map(Arc::new)
+    /// Opens (or creates) the replica file at `path` for this device. Runs schema upgrades. With `key` (32 random
+    /// bytes from the platform keystore; a build with encryption) the file is encrypted at rest: a wrong or
+    /// missing key is `WrongKey`, and a key given to a build without encryption is `Invalid`.
+    #[uniffi::constructor(default(key = None))]
+    pub fn open(
+        path: String,
+        device: DeviceIdentity,
+        key: Option<Vec<u8>>,
+    ) -> Result<Arc<Replica>, ReplicaError> {
+        Replica::open_at_with_key(Path::new(&path), &device, key.as_deref()).map(Arc::new)
+    }
+
+    /// Re-encrypts the replica with `new_key` (32 bytes); from now on only `new_key` opens it. The replica must
+    /// have been opened with a key.
+    pub fn rekey(&self, new_key: Vec<u8>) -> Result<(), ReplicaError> {
+        self.with(|s| s.rekey(&ReplicaKey::new(&new_key)?))
     }
 
     /// Records a door-knock visit; a health flag also raises a follow-up ticket, in the same transaction.

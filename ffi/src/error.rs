@@ -41,6 +41,10 @@ pub enum Error {
     /// The server revoked this device; its local data has been wiped.
     #[error("this device was revoked by the server; its local data has been deleted")]
     Revoked,
+    /// The replica file cannot be read with the key given (a wrong key, no key for an encrypted file, a key for a
+    /// plain one); nothing was changed in the file.
+    #[error("{0}")]
+    WrongKey(String),
     /// The replica was closed.
     #[error("the replica is closed")]
     Closed,

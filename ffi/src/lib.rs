@@ -7,6 +7,8 @@
 //! ([`Replica::sync`]).
 //!
 //! Layers, from the bottom:
+//! - [`key`]: encryption at rest (SQLCipher, under the `sqlcipher` feature): the key and the first statements of
+//!   an open;
 //! - [`schema`]: tables, `PRAGMA user_version`, `init` and `upgrade_from`;
 //! - [`oplog`], [`device`], [`views`]: functions that write take `&Transaction`, those that read take `&Connection`;
 //! - [`compact`]: folds the ops the server holds into the stored base state;
@@ -20,6 +22,7 @@ pub mod compact;
 pub mod device;
 pub mod error;
 pub mod http;
+pub mod key;
 pub mod oplog;
 pub mod schema;
 pub mod store;
@@ -28,6 +31,7 @@ pub mod types;
 pub mod views;
 
 pub use api::{Replica, ReplicaError};
+pub use key::ReplicaKey;
 pub use types::*;
 
 uniffi::setup_scaffolding!();

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use crate::device::{self, Device};
 use crate::error::{Error, Result, invalid};
+use crate::key::{self, ReplicaKey};
 use crate::oplog;
 use crate::schema;
 use crate::types::{
@@ -40,6 +41,8 @@ pub struct Store {
     pub(crate) writer: Writer,
     pub(crate) me: Me,
     pub(crate) revoked: bool,
+    /// The file is encrypted (opened with a key): only then can it be re-keyed.
+    pub(crate) encrypted: bool,
     /// A waiting op the server refused `clock_skew` while this phone's clock seemed right: it and the ops written
     /// after it are left out of the next push, so that the ops before it and the pull still go through. Cleared
     /// by the next answer that acknowledges nothing (the pull ran), so the next sync tries it again.
@@ -71,13 +74,25 @@ pub(crate) fn parse_id<T: FromStr>(field: &str, value: &str) -> Result<T> {
 }
 
 impl Store {
-    /// Opens (or creates) the replica at `path` for `identity`. A file that belongs to another device or user is
-    /// refused; the role is updated to the one given (the server may have changed it).
+    /// Opens (or creates) the plain replica at `path` for `identity`. A file that belongs to another device or user
+    /// is refused; the role is updated to the one given (the server may have changed it).
     pub fn open(path: &Path, identity: &DeviceIdentity) -> Result<Store> {
+        Store::open_with(path, identity, None)
+    }
+
+    /// Opens (or creates) the replica at `path`, encrypted with `key` when one is given (a build with the
+    /// `sqlcipher` feature). `PRAGMA key` is the first statement on the connection and the key is checked before
+    /// anything is written: a wrong or missing key is [`Error::WrongKey`] and leaves the file unchanged.
+    pub fn open_with(
+        path: &Path,
+        identity: &DeviceIdentity,
+        key: Option<&ReplicaKey>,
+    ) -> Result<Store> {
         let replica: ReplicaId = parse_id("device_id", &identity.device_id)?;
         let user: UserId = parse_id("user_id", &identity.user_id)?;
         let role: Role = identity.role.into();
         let mut conn = Connection::open(path)?;
+        let encrypted = key::unlock(&conn, key)?;
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -139,8 +154,15 @@ impl Store {
             state,
             me,
             revoked: device.revoked,
+            encrypted,
             held: None,
         })
+    }
+
+    /// Re-encrypts the replica with `new_key`; the old key no longer opens it. Only an encrypted replica (opened
+    /// with a key) can be re-keyed.
+    pub fn rekey(&mut self, new_key: &ReplicaKey) -> Result<()> {
+        key::rekey(&self.conn, self.encrypted, new_key)
     }
 
     /// The connection, for reads.

@@ -182,6 +182,35 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
     Ok(server)
 }
 
+/// Returns the card rights of devices revoked from the command line (`linli token revoke`, which has no access
+/// to the running server's state), every [`revocation::SWEEP_INTERVAL`] (`revocation.rs`), in every loaded
+/// community. A community not loaded writes nothing: its revoked devices' rights go back within a second of its
+/// load (its first request after a start), before any of its phones could spend them elsewhere.
+fn sweep_revocations(engines: Arc<Engines>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(crate::revocation::SWEEP_INTERVAL);
+        loop {
+            tick.tick().await;
+            let engines = engines.clone();
+            let swept = actix_web::rt::task::spawn_blocking(move || {
+                for community in engines.loaded() {
+                    let engine = engines.get(community)?;
+                    crate::revocation::return_pending(&engine, now_ms())?;
+                }
+                Ok::<(), crate::error::ApiError>(())
+            })
+            .await;
+            match swept {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "returning a revoked device's card rights failed")
+                }
+                Err(e) => tracing::warn!(error = %e, "the revocation sweep stopped unexpectedly"),
+            }
+        }
+    });
+}
+
 /// `linli serve`: binds, prints the address, serves until SIGTERM or Ctrl-C.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let listener = TcpListener::bind(config.bind)?;
@@ -193,6 +222,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             admin.username, admin.password
         );
     }
+    sweep_revocations(state.engines.clone());
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     println!("linli listening on http://{addr}");

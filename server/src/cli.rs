@@ -147,7 +147,8 @@ pub enum DeviceCommand {
 /// `linli token …`
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Revoke a device: its refresh tokens stop working and its next request gets `device_revoked`.
+    /// Revoke a device: its refresh tokens stop working and its next request gets `device_revoked`. The card
+    /// rights it held return to the pool when the server next looks (within a second while it runs, else at start).
     Revoke {
         /// The device id.
         #[arg(long)]
@@ -312,6 +313,8 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
         } => {
             let mut conn = connect(&config)?;
             identity::revoke_device(&mut conn, device, now())?;
+            // The card rights it held return to the pool through the server, the one writer of ops: the running
+            // server finds the revocation within a second, or at its next start (`revocation.rs`).
             println!("revoked {device}");
             Ok(())
         }

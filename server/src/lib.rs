@@ -26,6 +26,7 @@ pub mod openapi;
 pub mod password;
 pub mod protocol;
 pub mod pull;
+pub mod revocation;
 pub mod routes;
 pub mod state;
 pub mod store;

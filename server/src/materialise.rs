@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use linli_sync_core::card::{CardOp, Purpose};
 use linli_sync_core::entry::{EntryStatus, Record};
-use linli_sync_core::ids::{EntryId, GridId, TicketId, UserId};
+use linli_sync_core::ids::{EntryId, GridId, ReplicaId, TicketId, UserId};
 use linli_sync_core::op::{Op, OpBody};
 use linli_sync_core::rule52022::evaluate;
 use linli_sync_core::state::State;
@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use crate::community::CommunityId;
 use crate::db::Conn;
 use crate::db::schema::{
-    card_movements, cards, entries, grid_cells, ticket_community, tickets, visits,
+    card_movements, cards, devices, entries, grid_cells, ticket_community, tickets, visits,
 };
 use crate::store::StoreError;
 
@@ -168,7 +168,13 @@ pub fn write(
             )
             .execute(conn)?;
         }
-        movements.extend(movement_row(*seq, op, community));
+        let mut row = movement_row(*seq, op, community);
+        if let Some(row) = row.as_mut()
+            && is_rights_return(conn, op)?
+        {
+            row.kind = RIGHTS_RETURN.into();
+        }
+        movements.extend(row);
     }
     for chunk in movements.chunks(CHUNK) {
         diesel::insert_into(card_movements::table)
@@ -343,6 +349,30 @@ fn ticket_row(state: &State, id: TicketId, t: &Ticket, seq: i64, now_ms: u64) ->
         compliant: eval.compliant(),
         updated_seq: seq,
     }
+}
+
+/// The movement kind of a revoked device's rights going back to the pool (`revocation.rs`, ADR 0001).
+pub const RIGHTS_RETURN: &str = "rights_return";
+
+/// Whether `op` is the return of a revoked device's rights: a `card.transfer` to the server's pool written as a
+/// device after that device's revocation (the server's sweep or revocation route writes it; the revoked device
+/// itself can push nothing from then on). Its redemptions never synced are void, and this row says where their
+/// rights went.
+fn is_rights_return(conn: &mut Conn, op: &Op) -> Result<bool, StoreError> {
+    let OpBody::Card(_, CardOp::Transfer { to, .. }) = &op.body else {
+        return Ok(false);
+    };
+    if *to != ReplicaId::SERVER || op.replica == ReplicaId::SERVER {
+        return Ok(false);
+    }
+    let revoked: Option<Option<i64>> = devices::table
+        .find(op.replica.to_string())
+        .select(devices::revoked_ms)
+        .first(conn)
+        .optional()?;
+    Ok(revoked
+        .flatten()
+        .is_some_and(|at| at <= ms(op.time.wall_ms)))
 }
 
 fn movement_row(seq: i64, op: &Op, community: CommunityId) -> Option<MovementRow> {

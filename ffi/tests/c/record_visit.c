@@ -1,8 +1,13 @@
 /* record_visit.c: a C host of the replica, compiled against the cbindgen header. It opens a replica, receives a
  * grid cell with one household through a sync answer, records a door-knock visit, checks that the next sync
- * request carries it and that a bad id is refused with a typed status, then closes. Exit 0 on success.
- * Usage: record_visit <replica file> */
+ * request carries it and that a bad id is refused with a typed status, then closes. With a key (64 hex digits,
+ * the encrypted run of ffi/tests/run.sh) the replica is encrypted: a wrong key is then refused with
+ * LINLI_STATUS_WRONG_KEY and a re-key moves it to a new key; without one, a key is refused by the plain build
+ * with LINLI_STATUS_INVALID. Exit 0 on success.
+ * Usage: record_visit <replica file> [<key hex>] */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "linli_ffi.h"
 
@@ -20,13 +25,32 @@ static int check(int ok, const char *what) {
     return ok ? 0 : 1;
 }
 
+static int parse_key(const char *hex, uint8_t key[32]) {
+    if (strlen(hex) != 64) {
+        return 0;
+    }
+    for (int i = 0; i < 32; i++) {
+        char byte[3] = {hex[2 * i], hex[2 * i + 1], 0};
+        char *end = NULL;
+        key[i] = (uint8_t)strtoul(byte, &end, 16);
+        if (end != byte + 2) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s <replica file>\n", argv[0]);
+    uint8_t key[32];
+    int encrypted = argc == 3;
+    if ((argc != 2 && argc != 3) || (encrypted && !parse_key(argv[2], key))) {
+        fprintf(stderr, "usage: %s <replica file> [<key: 64 hex digits>]\n", argv[0]);
         return 2;
     }
     char *error = NULL;
-    LinliReplica *replica = linli_replica_open(argv[1], DEVICE, USER, "volunteer", &error);
+    LinliReplica *replica = encrypted
+        ? linli_replica_open_with_key(argv[1], DEVICE, USER, "volunteer", key, sizeof key, &error)
+        : linli_replica_open(argv[1], DEVICE, USER, "volunteer", &error);
     if (replica == NULL) {
         fprintf(stderr, "open failed: %s\n", error ? error : "?");
         linli_string_free(error);
@@ -85,6 +109,42 @@ int main(int argc, char **argv) {
     linli_string_free(error);
 
     linli_replica_close(replica);
-    printf("%d passed, %d failed\n", 7 - failures, failures);
+    int checks = 7;
+
+    uint8_t other[32];
+    memset(other, 0x11, sizeof other);
+    error = NULL;
+    if (encrypted) {
+        LinliReplica *wrong = linli_replica_open_with_key(argv[1], DEVICE, USER, "volunteer", other, sizeof other, &error);
+        failures += check(wrong == NULL, "a wrong key opens nothing");
+        failures += check(error != NULL && strstr(error, "wrong_key") != NULL, "the error says wrong_key");
+        linli_string_free(error);
+        error = NULL;
+        wrong = linli_replica_open(argv[1], DEVICE, USER, "volunteer", &error);
+        failures += check(wrong == NULL, "no key opens nothing");
+        linli_string_free(error);
+        error = NULL;
+        replica = linli_replica_open_with_key(argv[1], DEVICE, USER, "volunteer", key, sizeof key, &error);
+        failures += check(replica != NULL, "the key opens it again");
+        status = linli_replica_rekey(replica, other, sizeof other, &error);
+        failures += check(status == LINLI_STATUS_OK, "rekey succeeds");
+        linli_replica_close(replica);
+        replica = linli_replica_open_with_key(argv[1], DEVICE, USER, "volunteer", key, sizeof key, &error);
+        failures += check(replica == NULL, "the old key fails after rekey");
+        linli_string_free(error);
+        error = NULL;
+        replica = linli_replica_open_with_key(argv[1], DEVICE, USER, "volunteer", other, sizeof other, &error);
+        failures += check(replica != NULL, "the new key opens it");
+        linli_replica_close(replica);
+        checks += 7;
+    } else {
+        LinliReplica *keyed = linli_replica_open_with_key(argv[1], DEVICE, USER, "volunteer", other, sizeof other, &error);
+        failures += check(keyed == NULL && error != NULL && strncmp(error, "invalid:", 8) == 0 &&
+                              strstr(error, "sqlcipher") != NULL,
+                          "a plain build refuses a key as invalid");
+        linli_string_free(error);
+        checks += 1;
+    }
+    printf("%d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -4,9 +4,10 @@
 import sys
 
 import linli_ffi as L
+import wire
 
 path, device, user, grid, household = sys.argv[1:6]
-replica = L.Replica.open(path, L.DeviceIdentity(device_id=device, user_id=user, role=L.Role.VOLUNTEER))
+replica = L.Replica.open(path, L.DeviceIdentity(device_id=device, user_id=user, role=L.Role.VOLUNTEER), key=wire.KEY)
 n = 0
 while True:
     flag = L.HealthFlag.FALL if n % 3 == 2 else None

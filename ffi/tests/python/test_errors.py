@@ -21,7 +21,7 @@ NOT_REACHED = "could not be reached properly"
 
 def open_replica(path, user, role):
     device = str(uuid.uuid4())
-    return L.Replica.open(path, L.DeviceIdentity(device_id=device, user_id=user, role=role))
+    return L.Replica.open(path, L.DeviceIdentity(device_id=device, user_id=user, role=role), key=wire.KEY)
 
 
 def visit(world, seen=True):

@@ -2,11 +2,15 @@
 # documents) so that the tests feed the replica exactly what a server sends. Nothing here imitates our own code:
 # it writes the documented JSON by hand.
 import json
+import os
 import time
 import uuid
 
 NIL = "00000000-0000-0000-0000-000000000000"
 MIN = 60_000
+# The replica key of an encrypted run (`LINLI_FFI_SQLCIPHER=1 bash ffi/tests/run.sh` builds the library with
+# SQLCipher and sets it): every replica of the suite is then opened with it. None in the plain run.
+KEY = bytes.fromhex(os.environ["LINLI_REPLICA_KEY_HEX"]) if os.environ.get("LINLI_REPLICA_KEY_HEX") else None
 
 
 def now_ms():

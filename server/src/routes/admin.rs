@@ -3,11 +3,8 @@
 //! worker for themself or a volunteer), `POST /v1/devices/{id}/revoke` (admin).
 
 use actix_web::{HttpResponse, web};
-use linli_sync_core::card::CardOp;
 use linli_sync_core::ids::{ReplicaId, UserId};
-use linli_sync_core::op::OpBody;
 use linli_sync_core::rights::Role;
-use linli_sync_core::state::State;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Auth;
@@ -240,16 +237,13 @@ pub async fn revoke_device(
             .ok_or_else(ApiError::community_required)
     })
     .await?;
-    // The device can push nothing more, so the card rights it still holds (its rights minus the spends the server
-    // has) go back to the pool, as transfers it "issues" next in its own sequence, validated like any spend. Its
-    // redemptions never synced cannot take effect (ADR 0001). A revocation repeated after a failure here returns
-    // what is still held; a second one finds nothing.
+    // The device can push nothing more, so the card rights it still holds go back to the pool (`revocation.rs`,
+    // ADR 0001). A revocation repeated after a failure here returns what is still held; a second one finds nothing.
     let engines = state.engines.clone();
     let author = auth.user.id;
     let returned = crate::routes::blocking(move || {
-        engines
-            .get(community)?
-            .issue_as(id, author, |s| rights_return(s, id), crate::now_ms())
+        let engine = engines.get(community)?;
+        crate::revocation::return_rights(&engine, id, author, crate::now_ms())
     })
     .await?;
     if !returned.is_empty() {
@@ -257,25 +251,4 @@ pub async fn revoke_device(
     }
     tracing::info!(device = %id, cards = returned.len(), "device revoked");
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The `card.transfer` ops that hand every right `device` holds back to the server's pool.
-fn rights_return(state: &State, device: ReplicaId) -> Vec<OpBody> {
-    state
-        .cards()
-        .iter()
-        .filter_map(|(volunteer, card)| {
-            let held = card.rights(device);
-            (held.0 > 0).then(|| {
-                OpBody::Card(
-                    *volunteer,
-                    CardOp::Transfer {
-                        to: ReplicaId::SERVER,
-                        points: held,
-                        seq: card.next_seq(device),
-                    },
-                )
-            })
-        })
-        .collect()
 }

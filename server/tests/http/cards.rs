@@ -2,6 +2,8 @@
 //! to the server's pool, so a lost property-office phone never strands volunteers' points. Found because ADR 0001
 //! left the rights of a device with it "until revocation, a later issue", and revocation did nothing to them.
 
+use diesel::prelude::*;
+use linli_server::db::schema;
 use linli_sync_core::prelude::*;
 use linli_sync_core::sync::Snapshot;
 use reqwest::StatusCode;
@@ -108,6 +110,24 @@ async fn revoking_the_office_phone_returns_its_unspent_rights_to_the_pool() {
     );
     let rights: u64 = c.all_rights().values().map(|p| p.0).sum();
     assert_eq!(rights, c.balance().0, "rights still sum to the balance");
+    // The office sees why the pool grew: a `rights_return` movement of the revoked phone (ADR 0001).
+    let returns: Vec<(String, i64, Option<String>)> = schema::card_movements::table
+        .filter(schema::card_movements::kind.eq("rights_return"))
+        .select((
+            schema::card_movements::replica,
+            schema::card_movements::points,
+            schema::card_movements::to_replica,
+        ))
+        .load(&mut app.db())
+        .expect("movements");
+    assert_eq!(
+        returns,
+        [(
+            w.admin.id.to_string(),
+            3,
+            Some(ReplicaId::SERVER.to_string())
+        )]
+    );
 
     // The redemption made offline cannot take effect: the device is refused, nothing changes.
     app.push(&w.admin, &[never_synced])
