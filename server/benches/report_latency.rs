@@ -131,4 +131,5 @@ async fn run() {
             times[4].as_secs_f64() * 1e3
         );
     }
+    seeder.stop().await;
 }
