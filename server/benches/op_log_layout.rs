@@ -69,13 +69,10 @@ fn main() {
     println!();
 
     type Bind = fn(&Row) -> Vec<Box<dyn ToSql>>;
-    let layouts: Vec<(&str, &str, &str, Bind)> = vec![
+    let layouts: Vec<(&str, String, Bind)> = vec![
         (
             "today: TEXT ids, canonical JSON, AUTOINCREMENT, UNIQUE op_id",
-            "CREATE TABLE op_log (seq INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, op_id TEXT NOT NULL UNIQUE, \
-             device_id TEXT NOT NULL, author TEXT NOT NULL, kind TEXT NOT NULL, entity TEXT NOT NULL, grid TEXT, \
-             hlc_wall_ms BIGINT NOT NULL, hlc_logical BIGINT NOT NULL, received_ms BIGINT NOT NULL, body TEXT NOT NULL)",
-            "INSERT INTO op_log VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            op_log("TEXT", "TEXT", "TEXT", true, false),
             |r| {
                 vec![
                     Box::new(r.seq),
@@ -94,10 +91,7 @@ fn main() {
         ),
         (
             "16-byte BLOB ids, canonical JSON",
-            "CREATE TABLE op_log (seq INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, op_id BLOB NOT NULL UNIQUE, \
-             device_id BLOB NOT NULL, author BLOB NOT NULL, kind TEXT NOT NULL, entity BLOB NOT NULL, grid BLOB, \
-             hlc_wall_ms BIGINT NOT NULL, hlc_logical BIGINT NOT NULL, received_ms BIGINT NOT NULL, body TEXT NOT NULL)",
-            "INSERT INTO op_log VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            op_log("BLOB", "TEXT", "TEXT", true, false),
             |r| {
                 let mut v = blob_columns(r);
                 v.push(Box::new(r.json.clone()));
@@ -106,10 +100,7 @@ fn main() {
         ),
         (
             "BLOB ids, body without the columns (JSON)",
-            "CREATE TABLE op_log (seq INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, op_id BLOB NOT NULL UNIQUE, \
-             device_id BLOB NOT NULL, author BLOB NOT NULL, kind TEXT NOT NULL, entity BLOB NOT NULL, grid BLOB, \
-             hlc_wall_ms BIGINT NOT NULL, hlc_logical BIGINT NOT NULL, received_ms BIGINT NOT NULL, body TEXT NOT NULL)",
-            "INSERT INTO op_log VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            op_log("BLOB", "TEXT", "TEXT", true, false),
             |r| {
                 let mut v = blob_columns(r);
                 v.push(Box::new(r.lean_json.clone()));
@@ -118,10 +109,7 @@ fn main() {
         ),
         (
             "BLOB ids, lean body as MessagePack",
-            "CREATE TABLE op_log (seq INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, op_id BLOB NOT NULL UNIQUE, \
-             device_id BLOB NOT NULL, author BLOB NOT NULL, kind TEXT NOT NULL, entity BLOB NOT NULL, grid BLOB, \
-             hlc_wall_ms BIGINT NOT NULL, hlc_logical BIGINT NOT NULL, received_ms BIGINT NOT NULL, body BLOB NOT NULL)",
-            "INSERT INTO op_log VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            op_log("BLOB", "TEXT", "BLOB", true, false),
             |r| {
                 let mut v = blob_columns(r);
                 v.push(Box::new(r.lean_msgpack.clone()));
@@ -130,10 +118,7 @@ fn main() {
         ),
         (
             "BLOB ids, lean JSON body, zstd with a trained dictionary",
-            "CREATE TABLE op_log (seq INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, op_id BLOB NOT NULL UNIQUE, \
-             device_id BLOB NOT NULL, author BLOB NOT NULL, kind TEXT NOT NULL, entity BLOB NOT NULL, grid BLOB, \
-             hlc_wall_ms BIGINT NOT NULL, hlc_logical BIGINT NOT NULL, received_ms BIGINT NOT NULL, body BLOB NOT NULL)",
-            "INSERT INTO op_log VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            op_log("BLOB", "TEXT", "BLOB", true, false),
             |r| {
                 let mut v = blob_columns(r);
                 v.push(Box::new(r.lean_zstd.clone()));
@@ -142,10 +127,7 @@ fn main() {
         ),
         (
             "BLOB ids, lean JSON, kind as a 1-byte code, no AUTOINCREMENT",
-            "CREATE TABLE op_log (seq INTEGER PRIMARY KEY NOT NULL, op_id BLOB NOT NULL UNIQUE, \
-             device_id BLOB NOT NULL, author BLOB NOT NULL, kind INTEGER NOT NULL, entity BLOB NOT NULL, grid BLOB, \
-             hlc_wall_ms BIGINT NOT NULL, hlc_logical BIGINT NOT NULL, received_ms BIGINT NOT NULL, body TEXT NOT NULL)",
-            "INSERT INTO op_log VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            op_log("BLOB", "INTEGER", "TEXT", false, false),
             |r| {
                 let mut v = blob_columns(r);
                 v[4] = Box::new(r.kind_code);
@@ -155,11 +137,7 @@ fn main() {
         ),
         (
             "the same, WITHOUT ROWID (seq the primary key)",
-            "CREATE TABLE op_log (seq INTEGER PRIMARY KEY NOT NULL, op_id BLOB NOT NULL UNIQUE, \
-             device_id BLOB NOT NULL, author BLOB NOT NULL, kind INTEGER NOT NULL, entity BLOB NOT NULL, grid BLOB, \
-             hlc_wall_ms BIGINT NOT NULL, hlc_logical BIGINT NOT NULL, received_ms BIGINT NOT NULL, body TEXT NOT NULL) \
-             WITHOUT ROWID",
-            "INSERT INTO op_log VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            op_log("BLOB", "INTEGER", "TEXT", false, true),
             |r| {
                 let mut v = blob_columns(r);
                 v[4] = Box::new(r.kind_code);
@@ -169,10 +147,7 @@ fn main() {
         ),
         (
             "BLOB ids, lean zstd body, kind code, no AUTOINCREMENT",
-            "CREATE TABLE op_log (seq INTEGER PRIMARY KEY NOT NULL, op_id BLOB NOT NULL UNIQUE, \
-             device_id BLOB NOT NULL, author BLOB NOT NULL, kind INTEGER NOT NULL, entity BLOB NOT NULL, grid BLOB, \
-             hlc_wall_ms BIGINT NOT NULL, hlc_logical BIGINT NOT NULL, received_ms BIGINT NOT NULL, body BLOB NOT NULL)",
-            "INSERT INTO op_log VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            op_log("BLOB", "INTEGER", "BLOB", false, false),
             |r| {
                 let mut v = blob_columns(r);
                 v[4] = Box::new(r.kind_code);
@@ -200,11 +175,11 @@ fn main() {
     println!();
     println!("| op_log layout | bytes/op on disk | insert | ops/s | ÷ fixed-size rows |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for (i, (name, create, insert, bind)) in layouts.iter().enumerate() {
+    for (i, (name, create, bind)) in layouts.iter().enumerate() {
         let (time, bytes) = measure(
             &dir.path().join(format!("op_log_{i}.sqlite3")),
             create,
-            insert,
+            OP_LOG_INSERT,
             rows.len(),
             |k| bind(&rows[k]),
         );
@@ -291,6 +266,22 @@ fn main() {
             visits.len() as f64 / time.as_secs_f64()
         );
     }
+}
+
+/// Every op-log layout's insert: the columns in today's order.
+const OP_LOG_INSERT: &str =
+    "INSERT INTO op_log VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+/// Today's op-log columns with the ids' type `ids` (`TEXT` or `BLOB`), the kind's `kind` and the body's `body`;
+/// `seq` with or without `AUTOINCREMENT`, the table with or without a rowid.
+fn op_log(ids: &str, kind: &str, body: &str, autoincrement: bool, without_rowid: bool) -> String {
+    format!(
+        "CREATE TABLE op_log (seq INTEGER PRIMARY KEY {} NOT NULL, op_id {ids} NOT NULL UNIQUE, \
+         device_id {ids} NOT NULL, author {ids} NOT NULL, kind {kind} NOT NULL, entity {ids} NOT NULL, grid {ids}, \
+         hlc_wall_ms BIGINT NOT NULL, hlc_logical BIGINT NOT NULL, received_ms BIGINT NOT NULL, body {body} NOT NULL){}",
+        if autoincrement { "AUTOINCREMENT" } else { "" },
+        if without_rowid { " WITHOUT ROWID" } else { "" },
+    )
 }
 
 /// The columns before the body, ids as 16-byte blobs.
