@@ -6,100 +6,31 @@
 //! Run: `cargo bench -p linli-server --bench report_latency`.
 
 use linli_reports::calendar::date_of;
-use linli_server::config::Config;
-use linli_server::{app, now_ms};
+use linli_server::now_ms;
 use linli_sync_core::prelude::*;
-use linli_sync_core::test_support::community_year;
-use serde_json::{Value, json};
-use std::net::TcpListener;
+use serde_json::json;
 use std::time::{Duration, Instant};
+use support::{DAY_MS, Seeder, post};
 
-const DAY_MS: u64 = 86_400_000;
+#[path = "support/mod.rs"]
+mod support;
 
 fn main() {
     actix_web::rt::System::new().block_on(run());
 }
 
-async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: &Value) -> Value {
-    let mut req = http.post(url).json(body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status();
-    let body: Value = res.json().await.expect("json");
-    assert!(status.is_success(), "{status} {body:#}");
-    body
-}
-
 async fn run() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        database_url: dir
-            .path()
-            .join("linli.sqlite3")
-            .to_string_lossy()
-            .into_owned(),
-        admin_password: Some("bench".into()),
-        access_token_ttl_secs: 3600,
-        ..Config::default()
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (state, _) = app::prepare(config).expect("prepare");
-    let server = app::server(state, listener).expect("server");
-    actix_web::rt::spawn(server);
-    let http = reqwest::Client::new();
-
-    let login = post(
-        &http,
-        format!("{base}/v1/auth/login"),
-        None,
-        &json!({"username": "admin", "password": "bench"}),
-    )
-    .await;
-    let token = login["access_token"].as_str().expect("token").to_string();
-    let user: UserId = login["user_id"]
-        .as_str()
-        .expect("user")
-        .parse()
-        .expect("uuid");
-    let code = post(
-        &http,
-        format!("{base}/v1/enrolment-codes"),
-        Some(&token),
-        &json!({"user_id": user.to_string()}),
-    )
-    .await;
-    let dev = post(
-        &http,
-        format!("{base}/v1/devices/enrol"),
-        None,
-        &json!({"code": code["code"]}),
-    )
-    .await;
-    let device: ReplicaId = dev["device_id"]
-        .as_str()
-        .expect("device")
-        .parse()
-        .expect("uuid");
-    let device_token = dev["access_token"].as_str().expect("token").to_string();
+    let mut seeder = Seeder::start(support::config(dir.path())).await;
+    let http = seeder.http.clone();
+    let base = seeder.base.clone();
+    let token = seeder.admin_token.clone();
 
     // A year that ends yesterday, written (as far as the server is concerned) on the admin's phone.
-    let year0 = now_ms() - 366 * DAY_MS;
-    let mut ops = community_year(year0, 365);
-    for op in &mut ops {
-        op.replica = device;
-        op.author = user;
-    }
+    let year0 = support::year0(0);
+    let ops = support::community_year(0);
     let seed_start = Instant::now();
-    let mut cursor = 0u64;
-    for batch in ops.chunks(1000) {
-        let body = json!({"protocol": 1, "cursor": cursor, "limit": 1, "ops": batch.iter().map(Op::to_value).collect::<Vec<_>>()});
-        let answer = post(&http, format!("{base}/v1/sync"), Some(&device_token), &body).await;
-        cursor = answer["cursor"].as_u64().unwrap_or(cursor);
-    }
+    seeder.push(&ops).await;
     let seeded_in = seed_start.elapsed();
     // The property office's dues: 120 yuan a month for every household, the last 12 months; 90 % paid in cash.
     let months: Vec<String> = (0..12)
@@ -123,7 +54,7 @@ async fn run() {
         })
         .collect();
     let pool =
-        linli_server::db::open(&dir.path().join("linli.sqlite3").to_string_lossy(), 1).expect("db");
+        linli_server::db::open(&support::database(dir.path()).to_string_lossy(), 1).expect("db");
     linli_server::ledger::import_dues(
         &mut pool.get().expect("conn"),
         linli_server::community::CommunityId::FIRST,
@@ -206,4 +137,5 @@ async fn run() {
             times[4].as_secs_f64() * 1e3
         );
     }
+    seeder.stop().await;
 }

@@ -23,6 +23,8 @@
 
 pub mod awset;
 pub mod card;
+#[cfg(feature = "checkpoint")]
+pub mod checkpoint;
 pub mod entry;
 pub mod error;
 pub mod grid;

@@ -845,16 +845,35 @@ pub fn wire_examples() -> Vec<Op> {
 /// lifecycles (every fifth complex), and 2,000 volunteer activities of 90 minutes, two thirds approved and credited.
 /// Deterministic; ops in the order they were written.
 pub fn community_year(year0_ms: u64, days: u64) -> Vec<Op> {
+    community_year_of(0, year0_ms, days)
+}
+
+/// [`community_year`] of the `community`-th of several communities (below 160): the same shape, with ids (entities,
+/// users, replicas, op ids) that no other community's share, so several can be held in one log. Community 0 is
+/// exactly [`community_year`]; the others' grid cells are named after their number.
+pub fn community_year_of(community: u16, year0_ms: u64, days: u64) -> Vec<Op> {
     const MIN: u64 = 60_000;
     const DAY: u64 = 24 * 60 * MIN;
-    let id = |n: u128| Uuid::from_u128(0x4ea2_0000_0000_0000_0000_0000_0000_0000 | n);
+    assert!(
+        community < 160,
+        "writer salts are 400 per community in 16 bits"
+    );
+    let base = 0x4ea2_0000_0000_0000_0000_0000_0000_0000 | (u128::from(community) << 64);
+    let id = move |n: u128| Uuid::from_u128(base | n);
+    // The salts of one community's writers are 1, 200..=206 and 300..=306.
+    let salt = |n: u16| n + community * 400;
     let writer = |n: u128| {
         Writer::deterministic(
             ReplicaId(id(n)),
             UserId(id(n)),
             HlcClock::new(DriftPolicy::DEFAULT),
-            n as u16,
+            salt(n as u16),
         )
+    };
+    let community_name = if community == 0 {
+        "幸福里".to_string()
+    } else {
+        format!("幸福里{}", community + 1)
     };
     let mut state = State::new(Rules::DEFAULT);
     let mut ops: Vec<Op> = Vec::new();
@@ -866,7 +885,7 @@ pub fn community_year(year0_ms: u64, days: u64) -> Vec<Op> {
         ReplicaId::SERVER,
         UserId(id(1)),
         HlcClock::new(DriftPolicy::DEFAULT),
-        1,
+        salt(1),
     );
     let grids: Vec<GridId> = (0..7).map(|g| GridId(id(100 + g))).collect();
     let mut workers: Vec<Writer> = (0..7).map(|w| writer(200 + w)).collect();
@@ -883,7 +902,7 @@ pub fn community_year(year0_ms: u64, days: u64) -> Vec<Op> {
                     *grid,
                     GridOp::Create {
                         name: format!("第{}网格", g + 1),
-                        community: "幸福里".into(),
+                        community: community_name.clone(),
                     },
                 ),
             ),

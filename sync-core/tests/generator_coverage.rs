@@ -100,3 +100,44 @@ fn histories_exercise_the_hard_cases() {
     assert!(seen.unassigns > 0, "{seen:?}");
     assert!(seen.follow_up_tickets > 0, "{seen:?}");
 }
+
+/// Every uuid an op's wire form names (its id, replica, author and every id in its body).
+fn uuids(op: &Op, out: &mut std::collections::HashSet<uuid::Uuid>) {
+    fn walk(v: &serde_json::Value, out: &mut std::collections::HashSet<uuid::Uuid>) {
+        match v {
+            serde_json::Value::String(s) => {
+                if let Ok(u) = s.parse() {
+                    out.insert(u);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    walk(&op.to_value(), out);
+}
+
+#[test]
+fn community_years_of_different_communities_share_no_id() {
+    // Several community-years are held in one log by the start-up benchmark: an id in common would merge two
+    // communities' entities (or drop an op as a duplicate) and measure a smaller state than the one claimed.
+    use linli_sync_core::test_support::{community_year, community_year_of};
+    let year0 = 1_767_225_600_000;
+    assert_eq!(community_year_of(0, year0, 3), community_year(year0, 3));
+    let mut first = std::collections::HashSet::new();
+    community_year_of(0, year0, 3)
+        .iter()
+        .for_each(|op| uuids(op, &mut first));
+    for community in [1, 7, 159] {
+        let mut other = std::collections::HashSet::new();
+        community_year_of(community, year0, 3)
+            .iter()
+            .for_each(|op| uuids(op, &mut other));
+        let shared: Vec<_> = first
+            .intersection(&other)
+            .filter(|u| **u != ReplicaId::SERVER.0)
+            .collect();
+        assert!(shared.is_empty(), "community {community} shares {shared:?}");
+    }
+}

@@ -1,10 +1,11 @@
-//! The real `linli` binary on port 0 in a temporary data directory, its log written to a file, and the HTTP calls
-//! the tests make to it.
+//! The real `linli` binary on port 0 in a temporary data directory (or a given one), its log written to a file, and
+//! the HTTP calls the tests make to it. The start-up bench (`benches/startup.rs`) spawns the binary through this
+//! file too.
 
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// The first admin's password.
@@ -17,7 +18,7 @@ pub struct Server {
     pub base: String,
     /// Its standard error: the log.
     log: PathBuf,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -36,10 +37,19 @@ impl Server {
     /// Starts `linli serve` with the log filter `log` and the extra settings `env` (`LINLI_*` variables).
     pub fn start_with(log: &str, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let log_path = dir.path().join("linli.log");
+        let mut server = Server::start_in(dir.path(), log, env);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts `linli serve` over the data directory `data_dir` (left in place when the server stops), with the
+    /// log filter `log` and the extra settings `env`; returns once the server has printed its address, that is
+    /// once it has loaded its replica and listens.
+    pub fn start_in(data_dir: &Path, log: &str, env: &[(&str, &str)]) -> Server {
+        let log_path = data_dir.join("linli.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_linli"))
             .arg("serve")
-            .env("LINLI_DATA_DIR", dir.path())
+            .env("LINLI_DATA_DIR", data_dir)
             .env("LINLI_BIND", "127.0.0.1:0")
             .env("LINLI_ADMIN_PASSWORD", PASSWORD)
             .env("LINLI_WORKERS", "2")
@@ -63,7 +73,7 @@ impl Server {
             child,
             base,
             log: log_path,
-            _dir: dir,
+            _dir: None,
         }
     }
 
