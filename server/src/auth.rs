@@ -41,6 +41,11 @@ impl Auth {
             (Some(own), None) => Ok(own),
             (Some(own), Some(n)) if n == own => Ok(own),
             (Some(_), Some(_)) => Err(ApiError::other_community("community")),
+            // Only an admin may be of no community (a district admin); any other role without one (a row written
+            // outside this release's code paths) acts nowhere rather than everywhere.
+            (None, _) if !self.user.is_district_admin() => {
+                Err(ApiError::forbidden("this account belongs to no community"))
+            }
             (None, Some(n)) => Ok(n),
             (None, None) => Err(ApiError::community_required()),
         }
@@ -48,7 +53,8 @@ impl Auth {
 
     /// Whether the caller may act in `community` (their own, or any for a district admin).
     pub fn may_enter(&self, community: Option<CommunityId>) -> bool {
-        self.user.community.is_none() || self.user.community == community
+        self.user.is_district_admin()
+            || (self.user.community.is_some() && self.user.community == community)
     }
 
     /// Refuses callers who are not district admins.

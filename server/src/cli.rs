@@ -97,9 +97,9 @@ pub enum FeesCommand {
         /// Check the file and report, without storing anything.
         #[arg(long)]
         dry_run: bool,
-        /// The community whose households the file lists.
-        #[arg(long, default_value_t = CommunityId::FIRST)]
-        community: CommunityId,
+        /// The community whose households the file lists (may be left out only while there is one community).
+        #[arg(long)]
+        community: Option<CommunityId>,
     },
 }
 
@@ -187,7 +187,8 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
                     password,
                 },
         } => {
-            // A user of a community defaults to the first one (the one a single-community database has).
+            // A user of a community names it, or is of the only one there is.
+            let mut conn = connect(&config)?;
             let (role, community) = match (role, community) {
                 (AccountRole::District, None) => (Role::Admin, None),
                 (AccountRole::District, Some(_)) => {
@@ -196,14 +197,13 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
                         "a district admin belongs to no community: leave out --community",
                     )));
                 }
-                (AccountRole::Community(r), c) => (r, Some(c.unwrap_or(CommunityId::FIRST))),
+                (AccountRole::Community(r), c) => (r, Some(only_community(&mut conn, c)?)),
             };
             let hash = password
                 .as_deref()
                 .map(crate::password::hash_now)
                 .transpose()
                 .map_err(|e| identity::IdentityError::Hash(e.to_string()))?;
-            let mut conn = connect(&config)?;
             let user = identity::add_user(
                 &mut conn,
                 &username,
@@ -278,6 +278,12 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
         } => {
             let text = std::fs::read_to_string(&file)?;
             let pool = db::open(&config.database_url, 2)?;
+            let community = {
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| crate::store::StoreError::Pool(e.to_string()))?;
+                only_community(&mut conn, community)?
+            };
             let engine =
                 crate::engine::Engines::new(pool.clone(), app::rules(&config)).get(community)?;
             let parsed = linli_reports::fees::parse_dues(&text, &engine.view().state);
@@ -330,4 +336,27 @@ fn connect(config: &Config) -> Result<db::PooledConn, StartError> {
 
 fn now() -> i64 {
     i64::try_from(crate::now_ms()).unwrap_or(i64::MAX)
+}
+
+/// The community a command acts on: the one named, or, when none is named, the only one there is. With several
+/// communities a command that writes into one must name it, never fall back to the first (review of issue 11: a
+/// fee import meant for one community would replace another's dues).
+fn only_community(
+    conn: &mut db::Conn,
+    named: Option<CommunityId>,
+) -> Result<CommunityId, StartError> {
+    if let Some(c) = named {
+        return Ok(c);
+    }
+    let all = crate::community::list(conn)?;
+    match all.as_slice() {
+        [only] => Ok(only.id),
+        _ => Err(StartError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "there are {} communities: name one with --community (`linli community list`)",
+                all.len()
+            ),
+        ))),
+    }
 }

@@ -36,8 +36,9 @@ impl Foreign {
     }
 }
 
-/// One id an op names, by what it names.
-#[derive(Debug, Clone, Copy)]
+/// One id an op names, by what it names. Told apart by kind as well as id: an id named first as one kind (a
+/// member) and then as another (a ticket to create) is looked up as both (review of issue 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Ref {
     Grid(Uuid),
     Ticket(Uuid),
@@ -124,7 +125,7 @@ impl Unknown {
         let mut u = Unknown::default();
         for op in ops {
             for r in refs(op) {
-                if !seen.insert(r.id()) {
+                if !seen.insert(r) {
                     continue;
                 }
                 match r {

@@ -4,9 +4,8 @@
 -- community's writers until commit, ADR 0005).
 --
 -- The database as it was becomes community 1, nothing lost: every op keeps its sequence number, every user their
--- account. A district admin is an `admin` with no community. The added columns default to community 1, so code of
--- the previous release still runs on this schema during a rolling upgrade (it writes community 1, which is what
--- it always meant).
+-- account. A district admin is an `admin` with no community. The report columns default to community 1; the op log
+-- cannot be written by the previous release (no community, no head row): stop it before upgrading (operations.md).
 CREATE TABLE communities (
     id INTEGER PRIMARY KEY NOT NULL,
     name TEXT NOT NULL,

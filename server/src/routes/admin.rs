@@ -185,7 +185,9 @@ pub async fn issue_code(
     let caller = auth.user.clone();
     let (code, expires) = with_conn(pool, move |conn| {
         let target = identity::user_by_id(conn, user_id)?;
-        if !(caller.community.is_none() || caller.community == target.community) {
+        if !(caller.is_district_admin()
+            || (caller.community.is_some() && caller.community == target.community))
+        {
             return Err(ApiError::other_community("user"));
         }
         let allowed = match caller.role {
@@ -227,7 +229,9 @@ pub async fn revoke_device(
     let caller = auth.user.clone();
     let community = with_conn(pool, move |c| {
         let device = identity::device(c, id)?;
-        if !(caller.community.is_none() || caller.community == device.user.community) {
+        if !(caller.is_district_admin()
+            || (caller.community.is_some() && caller.community == device.user.community))
+        {
             return Err(ApiError::other_community("device"));
         }
         identity::revoke_device(c, id, now_i64())?;
