@@ -8,38 +8,18 @@ use linli_ffi::api::Replica;
 use linli_ffi::{DeviceIdentity, Role as FfiRole, VisitInput};
 use linli_sync_core::entry::{EntryOp, Visit};
 use linli_sync_core::grid::{GridOp, Household, MemberRole};
-use linli_sync_core::hlc::Hlc;
 use linli_sync_core::prelude::{
-    EntryId, GridId, HlcClock, HouseholdId, Op, OpBody, PROTOCOL_VERSION, ReplicaId, Rules,
-    SyncResponse, UserId, Writer,
+    EntryId, GridId, HlcClock, HouseholdId, Op, OpBody, ReplicaId, Rules, SyncResponse, UserId,
+    Writer,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+mod support;
+use support::{answer, now_ms};
 
 const OPS: usize = 1500;
-
-fn now_ms() -> u64 {
-    u64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock")
-            .as_millis(),
-    )
-    .expect("ms")
-}
-
-fn answer(ops: Vec<Op>, cursor: u64) -> Vec<u8> {
-    serde_json::to_vec(&SyncResponse {
-        protocol: PROTOCOL_VERSION,
-        acked: vec![],
-        ops,
-        cursor,
-        has_more: false,
-        server_time: Hlc::at(now_ms()),
-    })
-    .expect("json")
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();

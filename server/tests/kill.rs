@@ -115,40 +115,7 @@ async fn sigkill_during_pushes_then_retry_stores_each_op_exactly_once() {
         .to_string();
 
     let mut writer = Writer::new(device, user, HlcClock::new(DriftPolicy::DEFAULT));
-    let grid = GridId::random();
-    let mut batches: Vec<Vec<Op>> = vec![vec![writer.op(
-        linli_server::now_ms(),
-        OpBody::Grid(
-            grid,
-            GridOp::Create {
-                name: "第一网格".into(),
-                community: "幸福里社区".into(),
-            },
-        ),
-    )]];
-    for _ in 0..8 {
-        batches.push(
-            (0..1000)
-                .map(|i| {
-                    let create = TicketCreate {
-                        grid,
-                        request_type: RequestType::Report,
-                        category: "downpipe".into(),
-                        complexity: Complexity::Small,
-                        location: Location::default(),
-                        description: format!("downpipe {i} leaking"),
-                        channel: Channel::Patrol,
-                        reporter: Reporter::default(),
-                        from_visit: None,
-                    };
-                    writer.op(
-                        linli_server::now_ms(),
-                        OpBody::Ticket(TicketId::random(), TicketOp::Create(create)),
-                    )
-                })
-                .collect(),
-        );
-    }
+    let batches = ticket_batches(&mut writer, 8, 1000);
     let total: usize = batches.iter().map(Vec::len).sum();
 
     // Push in the background; kill the server as soon as the first batch is acknowledged, while the next one is
@@ -314,8 +281,8 @@ async fn admin_phone(
     (writer, s("refresh_token"), s("access_token"))
 }
 
-/// A grid cell, then `n` batches of 500 new tickets in it.
-fn ticket_batches(writer: &mut Writer, n: usize) -> Vec<Vec<Op>> {
+/// A grid cell, then `n` batches of `per_batch` new tickets in it.
+fn ticket_batches(writer: &mut Writer, n: usize, per_batch: usize) -> Vec<Vec<Op>> {
     let grid = GridId::random();
     let create = OpBody::Grid(
         grid,
@@ -327,7 +294,7 @@ fn ticket_batches(writer: &mut Writer, n: usize) -> Vec<Vec<Op>> {
     let mut batches = vec![vec![writer.op(linli_server::now_ms(), create)]];
     for _ in 0..n {
         batches.push(
-            (0..500)
+            (0..per_batch)
                 .map(|i| {
                     let create = TicketCreate {
                         grid,
@@ -412,7 +379,10 @@ async fn sigkill_mid_push_to_one_community_while_another_writes_both_converge() 
     let (mut wa, refresh_a, token_a) = admin_phone(&client, &server.base, "admin", PASSWORD).await;
     let (mut wb, refresh_b, token_b) =
         admin_phone(&client, &server.base, "admin-b", "admin-b-password").await;
-    let (batches_a, batches_b) = (ticket_batches(&mut wa, 8), ticket_batches(&mut wb, 8));
+    let (batches_a, batches_b) = (
+        ticket_batches(&mut wa, 8, 500),
+        ticket_batches(&mut wb, 8, 500),
+    );
 
     let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
     let url = format!("{}/v1/sync", server.base);

@@ -188,6 +188,56 @@ fn restore(world: &mut World, phone: usize, from: &std::path::Path, name: &str) 
 /// A restored file no longer holds the ops it wrote after the backup; the server must send them back. This test
 /// caught a server change (0ddbe37) that left all of a device's own ops out of its pulls, since fixed (70fcd69):
 /// only the ops pushed in the same request are left out.
+/// Cell 0's first butler earns `minutes` of approved activity, and the office phone is granted `points` of rights
+/// on her card and syncs them. Returns (butler, office, the butler's user id as text).
+fn office_holding_rights(
+    world: &mut World,
+    m: &mut Model,
+    minutes: u64,
+    points: u64,
+) -> (usize, usize, String) {
+    let cell = 0;
+    let (butler, worker, office) = (
+        world.cells[cell].butlers[0],
+        world.cells[cell].workers[0],
+        world.office,
+    );
+    let entry = script::activity(world, m, butler, cell, minutes);
+    world.phones[butler].sync().expect("butler");
+    world.phones[worker].sync().expect("worker");
+    script::approve(world, m, worker, &entry, butler, minutes);
+    world.phones[worker].sync().expect("worker");
+    let device = world.phones[office].id.device;
+    assert_eq!(
+        world
+            .console
+            .grant(world.user(butler), device, points)
+            .status,
+        201
+    );
+    world.phones[office].sync().expect("office");
+    (butler, office, world.user(butler).to_string())
+}
+
+/// The office phone redeems `points` of `user`'s card offline, for household 1 of cell 0 (not in the model: the
+/// caller says what the server must keep).
+fn redeem_offline(world: &mut World, office: usize, user: &str, points: u64) {
+    let now = world.phones[office].now();
+    let (hh, _) = world.cells[0].households[1];
+    world.phones[office]
+        .store
+        .redeem(
+            now,
+            user,
+            points,
+            &linli_ffi::RedeemPurpose::FeeOffset {
+                household_id: hh.to_string(),
+                period: "2026-12".into(),
+            },
+        )
+        .expect("the restored replica accepts it locally");
+}
+
 #[test]
 fn a_restored_old_replica_file_syncs_back_to_the_same_state() {
     let mut world = World::build(&Spec::default());
@@ -217,28 +267,12 @@ fn a_restored_office_phone_cannot_spend_rights_it_already_spent() {
     let mut world = World::build(&Spec::default());
     let mut m = Model::default();
     let cell = 0;
-    let (butler, worker, office) = (
-        world.cells[cell].butlers[0],
-        world.cells[cell].workers[0],
-        world.office,
-    );
-    let entry = script::activity(&mut world, &mut m, butler, cell, 120);
-    world.phones[butler].sync().expect("butler");
-    world.phones[worker].sync().expect("worker");
-    script::approve(&mut world, &mut m, worker, &entry, butler, 120);
-    world.phones[worker].sync().expect("worker");
-    let device = world.phones[office].id.device;
-    assert_eq!(
-        world.console.grant(world.user(butler), device, 15).status,
-        201
-    );
-    world.phones[office].sync().expect("office");
+    let (butler, office, user) = office_holding_rights(&mut world, &mut m, 120, 15);
     let old = backup(&world, office, "office.db");
     script::redeem(&mut world, &mut m, office, butler, cell, 15).expect("within rights");
     world.phones[office].sync().expect("office");
     // The old file believes it still holds 15 points of rights, and spends them offline before syncing.
     restore(&mut world, office, &old, "office.db");
-    let user = world.user(butler).to_string();
     assert_eq!(
         world.phones[office]
             .store
@@ -247,20 +281,7 @@ fn a_restored_office_phone_cannot_spend_rights_it_already_spent() {
             .rights_here,
         15
     );
-    let now = world.phones[office].now();
-    let (hh, _) = world.cells[cell].households[1];
-    world.phones[office]
-        .store
-        .redeem(
-            now,
-            &user,
-            15,
-            &linli_ffi::RedeemPurpose::FeeOffset {
-                household_id: hh.to_string(),
-                period: "2026-12".into(),
-            },
-        )
-        .expect("the restored replica accepts it locally");
+    redeem_offline(&mut world, office, &user, 15);
     world.phones[office].sync().expect("office syncs");
     // The server refused the double spend for good; the balance is 5, never below zero.
     assert_eq!(
@@ -538,22 +559,9 @@ fn a_restored_office_phone_renumbers_its_spends_and_loses_only_what_exceeds_its_
     let mut world = World::build(&Spec::default());
     let mut m = Model::default();
     let cell = 0;
-    let (butler, worker, office) = (
-        world.cells[cell].butlers[0],
-        world.cells[cell].workers[0],
-        world.office,
-    );
     // 180 minutes earn 30 points; all 30 go to the office phone as rights.
-    let entry = script::activity(&mut world, &mut m, butler, cell, 180);
-    world.phones[butler].sync().expect("butler");
-    world.phones[worker].sync().expect("worker");
-    script::approve(&mut world, &mut m, worker, &entry, butler, 180);
-    world.phones[worker].sync().expect("worker");
+    let (butler, office, user) = office_holding_rights(&mut world, &mut m, 180, 30);
     let device = world.phones[office].id.device;
-    let user = world.user(butler).to_string();
-    let grant = world.console.grant(world.user(butler), device, 30);
-    assert_eq!(grant.status, 201);
-    world.phones[office].sync().expect("office");
     assert_eq!(
         world.phones[office]
             .store
@@ -570,25 +578,9 @@ fn a_restored_office_phone_renumbers_its_spends_and_loses_only_what_exceeds_its_
     // The phone is restored; offline, the office redeems 10, 5 and 10 (sequences 1, 2, 3 again): 35 points on
     // top of 10 already spent, against 30 of rights. The first two fit; the last one does not.
     restore(&mut world, office, &old, "office-renumber.db");
-    let redeem = |world: &mut World, points: u64| {
-        let now = world.phones[office].now();
-        let (hh, _) = world.cells[cell].households[1];
-        world.phones[office]
-            .store
-            .redeem(
-                now,
-                &user,
-                points,
-                &linli_ffi::RedeemPurpose::FeeOffset {
-                    household_id: hh.to_string(),
-                    period: "2026-12".into(),
-                },
-            )
-            .expect("the restored replica accepts it locally");
-    };
-    redeem(&mut world, 10);
-    redeem(&mut world, 5);
-    redeem(&mut world, 10);
+    for points in [10, 5, 10] {
+        redeem_offline(&mut world, office, &user, points);
+    }
     let last = world.phones[office]
         .local_ops()
         .last()
@@ -629,23 +621,7 @@ fn a_restored_phone_renumbers_only_the_refused_spend_and_those_after_it() {
     let mut world = World::build(&Spec::default());
     let mut m = Model::default();
     let cell = 0;
-    let (butler, worker, office) = (
-        world.cells[cell].butlers[0],
-        world.cells[cell].workers[0],
-        world.office,
-    );
-    let entry = script::activity(&mut world, &mut m, butler, cell, 180);
-    world.phones[butler].sync().expect("butler");
-    world.phones[worker].sync().expect("worker");
-    script::approve(&mut world, &mut m, worker, &entry, butler, 180);
-    world.phones[worker].sync().expect("worker");
-    let device = world.phones[office].id.device;
-    let user = world.user(butler).to_string();
-    assert_eq!(
-        world.console.grant(world.user(butler), device, 30).status,
-        201
-    );
-    world.phones[office].sync().expect("office");
+    let (butler, office, user) = office_holding_rights(&mut world, &mut m, 180, 30);
     // Spend 1 is written, and the file is backed up before it is pushed.
     script::redeem(&mut world, &mut m, office, butler, cell, 5).expect("within rights");
     let old = backup(&world, office, "office-waiting.db");
@@ -658,20 +634,7 @@ fn a_restored_phone_renumbers_only_the_refused_spend_and_those_after_it() {
         .expect("spend 2 reaches the server");
 
     restore(&mut world, office, &old, "office-waiting.db");
-    let now = world.phones[office].now();
-    let (hh, _) = world.cells[cell].households[1];
-    world.phones[office]
-        .store
-        .redeem(
-            now,
-            &user,
-            10,
-            &linli_ffi::RedeemPurpose::FeeOffset {
-                household_id: hh.to_string(),
-                period: "2026-12".into(),
-            },
-        )
-        .expect("the restored replica accepts it locally");
+    redeem_offline(&mut world, office, &user, 10);
     world.phones[office].sync().expect("office syncs");
 
     assert!(
