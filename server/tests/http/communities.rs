@@ -418,3 +418,70 @@ async fn push_batches(app: &TestApp, device: &Device, batches: Vec<Vec<Op>>) {
         app.push_ok(device, &batch).await;
     }
 }
+
+/// Review of issue 11 (D3): households were not checked to belong to the pushing device's community, so B's admin
+/// could add A's household to B's grid cell (and B's butler then log visits to it). Refused as `other_community`
+/// now, with nothing stored.
+#[actix_web::test]
+async fn an_op_naming_another_communitys_household_is_refused() {
+    let Two {
+        app, wa, mut wb, ..
+    } = two().await;
+    let before = app.fingerprint();
+    let details = Household {
+        building: "9".into(),
+        unit: "1".into(),
+        room: "101".into(),
+        elderly_alone: false,
+        contact_name: None,
+    };
+    let take_over = wb.admin.op(OpBody::Grid(
+        wb.g1,
+        GridOp::AddHousehold {
+            household: wa.h1,
+            details,
+        },
+    ));
+    app.push(&wb.admin, &[take_over])
+        .await
+        .assert_problem(403, "other_community");
+    let knock = wb.butler.op(OpBody::Entry(
+        EntryId::random(),
+        EntryOp::Visit(visit(wb.butler.user, wb.g1, wa.h1)),
+    ));
+    app.push(&wb.butler, &[knock])
+        .await
+        .assert_problem(403, "other_community");
+    assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
+    // B's own household is still B's to visit.
+    let own = wb.butler.op(OpBody::Entry(
+        EntryId::random(),
+        EntryOp::Visit(visit(wb.butler.user, wb.g1, wb.h1)),
+    ));
+    app.push_ok(&wb.butler, &[own]).await;
+}
+
+/// Review of issue 11 (D5): an op id already stored in another community's log failed the unique index at commit,
+/// and the whole group with it, as a 500. Refused now as that op's `op_id_conflict`, nothing stored.
+#[actix_web::test]
+async fn an_op_id_stored_in_another_community_is_an_id_conflict() {
+    let Two {
+        app,
+        mut wa,
+        mut wb,
+        ..
+    } = two().await;
+    let a_ticket = wa
+        .worker
+        .op(OpBody::Ticket(TicketId::random(), ticket_create(wa.g1)));
+    app.push_ok(&wa.worker, std::slice::from_ref(&a_ticket))
+        .await;
+    let before = app.fingerprint();
+    let mut reused = wb
+        .worker
+        .op(OpBody::Ticket(TicketId::random(), ticket_create(wb.g1)));
+    reused.id = a_ticket.id;
+    let reply = app.push(&wb.worker, &[reused]).await;
+    reply.assert_problem(422, "op_id_conflict");
+    assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
+}
