@@ -485,3 +485,193 @@ async fn an_op_id_stored_in_another_community_is_an_id_conflict() {
     reply.assert_problem(422, "op_id_conflict");
     assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
 }
+
+/// Takes `n` new tickets of `w`'s first grid cell with its grid worker's phone, at once.
+async fn handled(app: &TestApp, w: &mut World, n: usize) {
+    let mut ops = Vec::new();
+    for _ in 0..n {
+        let t = TicketId::random();
+        ops.push(w.worker.op(OpBody::Ticket(t, ticket_create(w.g1))));
+        ops.push(
+            w.worker
+                .op(OpBody::Ticket(t, TicketOp::Take(Note::default()))),
+        );
+    }
+    app.push_ok(&w.worker, &ops).await;
+}
+
+/// Issue 11, item 5: the district-wide red/black list ranks every community's handlers together. A's grid worker
+/// took 4 tickets, B's 3, all within the acceptance window, none yet on site, rated or reopened. Score (docs/
+/// reports.md): 0.2 × volume ÷ 4 + 0.2 × timely acceptance (1); every other rate has no data anywhere (0) or is 0.
+/// So A's worker 0.4000 first, B's 0.3500 second; nobody is left for the black list. In B's own list its worker is
+/// alone and scores 0.4000: the district list is not the communities' lists laid side by side.
+#[actix_web::test]
+async fn the_district_red_black_list_ranks_every_communitys_handlers_together() {
+    let Two {
+        app,
+        district,
+        b,
+        b_admin,
+        mut wa,
+        mut wb,
+    } = two().await;
+    handled(&app, &mut wa, 4).await;
+    handled(&app, &mut wb, 3).await;
+    let month = &linli_reports::calendar::date_of(linli_server::now_ms(), 480)[..7];
+    let url = format!("/v1/reports/district_ranking?month={month}");
+    let r = app.get(&url, Some(&district)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let row = |x: &Value| {
+        (
+            x["community"].as_i64().expect("community"),
+            x["community_name"].as_str().expect("name").to_string(),
+            x["handler"].as_str().expect("handler").to_string(),
+            x["volume"].as_u64().expect("volume"),
+            format!("{:.4}", x["score"].as_f64().expect("score")),
+        )
+    };
+    let red: Vec<_> = r.body["red"]
+        .as_array()
+        .expect("red")
+        .iter()
+        .map(row)
+        .collect();
+    assert_eq!(
+        red,
+        [
+            (
+                1,
+                "community 1".into(),
+                wa.worker.user.to_string(),
+                4,
+                "0.4000".into()
+            ),
+            (
+                b.0,
+                "和平里社区".into(),
+                wb.worker.user.to_string(),
+                3,
+                "0.3500".into()
+            ),
+        ]
+    );
+    assert_eq!(r.body["black"], json!([]));
+    let parts: Vec<i64> = r.body["communities"]
+        .as_array()
+        .expect("communities")
+        .iter()
+        .map(|c| c["community"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(parts, [1, b.0]);
+    let own = app
+        .get(
+            &format!("/v1/reports/ranking?month={month}"),
+            Some(&b_admin),
+        )
+        .await;
+    assert_eq!(
+        own.body["red"][0]["score"]
+            .as_f64()
+            .map(|s| format!("{s:.4}")),
+        Some("0.4000".into())
+    );
+
+    let csv = app.get(&format!("{url}&format=csv"), Some(&district)).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let text = csv.body.as_str().expect("csv").to_string();
+    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "community_id 社区编号,community 社区,list 榜单,rank 名次,handler 处理人,volume 工单数,score 得分,\
+         satisfaction % 满意率,timely_acceptance % 及时签收率,on_time % 按时办结率,reopened % 重办率,sent_back % 退单率"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "1,community 1,red 红榜,1,{},4,0.4000,",
+            wa.worker.user
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "{b},和平里社区,red 红榜,2,{},3,0.3500,",
+            wb.worker.user
+        )),
+        "{text}"
+    );
+    assert_eq!(lines[3..], [""]);
+
+    // District admins only; and it is always of every community.
+    for token in [app.admin_token.as_str(), b_admin.as_str()] {
+        app.get(&url, Some(token))
+            .await
+            .assert_problem(403, "forbidden");
+    }
+    app.get(&format!("{url}&community={b}"), Some(&district))
+        .await
+        .assert_problem(400, "invalid_query");
+}
+
+/// Issue 11, item 5: `community=all` with `format=csv` gave a refusal; it is one table now, every row led by its
+/// community's id and name, for every report that has a CSV form.
+#[actix_web::test]
+async fn every_communitys_report_as_one_csv_table() {
+    let Two {
+        app,
+        district,
+        b,
+        mut wa,
+        mut wb,
+        ..
+    } = two().await;
+    handled(&app, &mut wa, 1).await;
+    handled(&app, &mut wb, 2).await;
+    let url = "/v1/reports/compliance?from=2026-01-01&to=2027-12-31";
+    let all = app
+        .get(&format!("{url}&community=all&format=csv"), Some(&district))
+        .await;
+    assert_eq!(all.status, StatusCode::OK, "{:#}", all.body);
+    let all = all.body.as_str().expect("csv").to_string();
+    let mut expected = String::from("\u{feff}");
+    for (i, (c, name)) in [(CommunityId::FIRST, "community 1"), (b, "和平里社区")]
+        .into_iter()
+        .enumerate()
+    {
+        let one = app
+            .get(&format!("{url}&community={c}&format=csv"), Some(&district))
+            .await;
+        let one = one.body.as_str().expect("csv").to_string();
+        let mut lines = one.trim_start_matches('\u{feff}').split_terminator("\r\n");
+        let header = lines.next().expect("header");
+        if i == 0 {
+            expected.push_str(&format!(
+                "community_id 社区编号,community 社区,{header}\r\n"
+            ));
+        }
+        for line in lines {
+            expected.push_str(&format!("{c},{name},{line}\r\n"));
+        }
+    }
+    assert_eq!(all, expected);
+    assert!(all.contains(&format!("\r\n{b},和平里社区,all,all,2,")), "{all}");
+    for r in [
+        "outcomes?from=2026-01-01&to=2027-12-31",
+        "ranking?month=2026-11",
+        "coverage?day=2026-11-30",
+        "hours?from=2026-01-01&to=2027-12-31",
+        "fees?from=2026-01&to=2027-12",
+    ] {
+        let reply = app
+            .get(
+                &format!("/v1/reports/{r}&community=all&format=csv"),
+                Some(&district),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{r}: {:#}", reply.body);
+        let text = reply.body.as_str().expect("csv");
+        assert!(
+            text.starts_with("\u{feff}community_id 社区编号,community 社区,"),
+            "{r}: {text}"
+        );
+    }
+}
