@@ -359,11 +359,26 @@ async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
 async fn each_community_numbers_its_own_ops_under_concurrent_pushes() {
     let Two {
         app,
+        district,
         mut wa,
         mut wb,
         b,
+        b_admin,
         ..
     } = two().await;
+    // Without a token, only how many communities there are (review of issue 11: it listed them all); with one,
+    // the heads the caller may see.
+    let anonymous = app.get("/healthz", None).await;
+    assert_eq!(anonymous.body["communities"], json!(2), "{:#}", anonymous.body);
+    assert_eq!(anonymous.body.get("last_seq"), None);
+    let own = app.get("/healthz", Some(&b_admin)).await;
+    let listed: Vec<&Value> = own.body["communities"]
+        .as_array()
+        .expect("communities")
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(listed, [&json!(b)]);
     let head = |body: &Value, c: CommunityId| {
         body["communities"]
             .as_array()
@@ -373,7 +388,7 @@ async fn each_community_numbers_its_own_ops_under_concurrent_pushes() {
             .and_then(|x| x["last_seq"].as_i64())
             .expect("head")
     };
-    let health = app.get("/healthz", None).await;
+    let health = app.get("/healthz", Some(&district)).await;
     let (a0, b0) = (
         head(&health.body, CommunityId::FIRST),
         head(&health.body, b),
@@ -400,7 +415,7 @@ async fn each_community_numbers_its_own_ops_under_concurrent_pushes() {
         push_batches(&app, &wb.butler, for_b)
     );
     let n = i64::try_from(BATCHES * PER).expect("small");
-    let health = app.get("/healthz", None).await;
+    let health = app.get("/healthz", Some(&district)).await;
     assert_eq!(head(&health.body, CommunityId::FIRST), a0 + n);
     assert_eq!(head(&health.body, b), b0 + n);
     // Each community's cursor runs over its own ops only: an admin's pull of A ends at A's head, with every op of
