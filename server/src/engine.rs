@@ -185,7 +185,10 @@ impl Engines {
     /// failed once, leave nothing behind in the registry (review of issue 11).
     fn forget_empty(&self, community: CommunityId) {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        if slots.get(&community).is_some_and(|s| Arc::strong_count(s) == 2) {
+        if slots
+            .get(&community)
+            .is_some_and(|s| Arc::strong_count(s) == 2)
+        {
             slots.remove(&community);
         }
     }

@@ -369,7 +369,12 @@ async fn each_community_numbers_its_own_ops_under_concurrent_pushes() {
     // Without a token, only how many communities there are (review of issue 11: it listed them all); with one,
     // the heads the caller may see.
     let anonymous = app.get("/healthz", None).await;
-    assert_eq!(anonymous.body["communities"], json!(2), "{:#}", anonymous.body);
+    assert_eq!(
+        anonymous.body["communities"],
+        json!(2),
+        "{:#}",
+        anonymous.body
+    );
     assert_eq!(anonymous.body.get("last_seq"), None);
     let own = app.get("/healthz", Some(&b_admin)).await;
     let listed: Vec<&Value> = own.body["communities"]
@@ -668,7 +673,10 @@ async fn every_communitys_report_as_one_csv_table() {
         }
     }
     assert_eq!(all, expected);
-    assert!(all.contains(&format!("\r\n{b},和平里社区,all,all,2,")), "{all}");
+    assert!(
+        all.contains(&format!("\r\n{b},和平里社区,all,all,2,")),
+        "{all}"
+    );
     for r in [
         "outcomes?from=2026-01-01&to=2027-12-31",
         "ranking?month=2026-11",
@@ -689,4 +697,57 @@ async fn every_communitys_report_as_one_csv_table() {
             "{r}: {text}"
         );
     }
+}
+
+/// Review of issue 11: a user or device of another community was answered `403 other_community`, one that does not
+/// exist `404`, so an admin could tell which ids exist in other communities. Both read the same now; a district
+/// admin, who sees every community, still gets the `404`.
+#[actix_web::test]
+async fn not_yours_and_no_such_read_the_same_to_a_communitys_staff() {
+    let Two {
+        app,
+        district,
+        wa,
+        wb,
+        ..
+    } = two().await;
+    let a = app.admin_token.clone();
+    let nobody = UserId::random();
+    let no_device = ReplicaId::random();
+    for (user, device) in [(wb.butler.user, wb.butler.id), (nobody, no_device)] {
+        let code = app
+            .post(
+                "/v1/enrolment-codes",
+                Some(&a),
+                json!({"user_id": user.to_string()}),
+            )
+            .await;
+        code.assert_problem(403, "other_community");
+        let revoke = app
+            .post(&format!("/v1/devices/{device}/revoke"), Some(&a), json!({}))
+            .await;
+        revoke.assert_problem(403, "other_community");
+        let grant = app
+            .post(
+                &format!("/v1/cards/{}/grants", wa.butler.user),
+                Some(&a),
+                json!({"device_id": device.to_string(), "points": 1}),
+            )
+            .await;
+        grant.assert_problem(403, "other_community");
+        assert_eq!(
+            (&code.body["detail"], &revoke.body["detail"]),
+            (
+                &json!("the user is not of your community"),
+                &json!("the device is not of your community")
+            )
+        );
+    }
+    app.post(
+        &format!("/v1/devices/{no_device}/revoke"),
+        Some(&district),
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "not_found");
 }
