@@ -214,6 +214,22 @@ async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
     )
     .await
     .assert_problem(403, "other_community");
+    // An address is every community's: with two communities, only a district admin lifts it (review of issue 11).
+    app.post(
+        "/v1/auth/throttle/lift",
+        Some(a),
+        json!({"address": "192.0.2.7"}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let lifted = app
+        .post(
+            "/v1/auth/throttle/lift",
+            Some(&district),
+            json!({"address": "192.0.2.7"}),
+        )
+        .await;
+    assert_eq!(lifted.status, StatusCode::OK, "{:#}", lifted.body);
     // An admin of A may not create communities (nor may B's).
     for token in [a, &b_admin] {
         app.post("/v1/communities", Some(token), json!({"name": "x"}))
