@@ -767,3 +767,26 @@ async fn not_yours_and_no_such_read_the_same_to_a_communitys_staff() {
     .await
     .assert_problem(404, "not_found");
 }
+
+/// Review of issue 11: a sync worked in the community of the device's user while the tenancy checks judged the
+/// device by its own `devices.community_id`; where the two disagree (a row edited by hand, a user moved) the
+/// device's tokens are refused now, with nothing stored, until it is enrolled again.
+#[actix_web::test]
+async fn a_device_whose_community_is_not_its_users_may_not_sync() {
+    use diesel::prelude::*;
+    use linli_server::db::schema::devices;
+    let Two { app, b, mut wa, .. } = two().await;
+    diesel::update(devices::table.find(wa.butler.id.to_string()))
+        .set(devices::community_id.eq(b.0))
+        .execute(&mut app.db())
+        .expect("moved by hand");
+    let before = app.fingerprint();
+    let knock = wa.butler.op(OpBody::Entry(
+        EntryId::random(),
+        EntryOp::Visit(visit(wa.butler.user, wa.g1, wa.h1)),
+    ));
+    app.push(&wa.butler, &[knock])
+        .await
+        .assert_problem(401, "invalid_token");
+    assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
+}
