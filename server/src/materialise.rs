@@ -79,6 +79,21 @@ pub fn write(
         .filter_map(|id| grid_row(state, *id, seq_of_last, community))
         .collect();
     for chunk in grids.chunks(CHUNK) {
+        // As for tickets below: never rewrite another community's grid cell (the upsert keeps its community).
+        let ids: Vec<&str> = chunk.iter().map(|g| g.id.as_str()).collect();
+        let theirs: Option<(String, i64)> = grid_cells::table
+            .filter(grid_cells::id.eq_any(&ids))
+            .filter(grid_cells::community_id.ne(community.0))
+            .select((grid_cells::id, grid_cells::community_id))
+            .first(conn)
+            .optional()?;
+        if let Some((id, owner)) = theirs {
+            return Err(StoreError::OtherCommunitysRow {
+                table: "grid_cells",
+                id,
+                owner: CommunityId(owner),
+            });
+        }
         upsert!(conn, grid_cells, id, chunk; name, community, households, elderly_alone, workers, butlers, updated_seq);
     }
     let tickets: Vec<TicketRow> = touched
@@ -479,9 +494,10 @@ mod tests {
     /// Review of issue 11 (D7): the tickets' community was written by an update of every touched row in another
     /// community, so a ticket id written by a second community (two communities creating it at once both pass the
     /// tenancy check, which sees committed rows only) moved the first community's ticket, and its report row, into
-    /// the second. The write is refused now, and the row stays where it was.
+    /// the second (and a grid cell's upsert rewrote the other community's row in place). The write is refused now,
+    /// and the row stays where it was.
     #[test]
-    fn a_ticket_row_is_never_moved_to_another_community() {
+    fn a_ticket_or_grid_row_is_never_moved_to_another_community() {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = dir
             .path()
@@ -524,9 +540,27 @@ mod tests {
             0,
         );
         assert!(
-            matches!(refused, Err(StoreError::OtherCommunitysRow { table: "tickets", owner, .. }) if owner == other.id),
+            matches!(refused, Err(StoreError::OtherCommunitysRow { owner, .. }) if owner == other.id),
             "{refused:?}"
         );
         assert_eq!(community_of(&mut conn), [other.id.0]);
+        // The ticket alone, and the grid cell alone: each refused by its own table's check.
+        for (kind, table) in [
+            (OpKind::TicketCreate, "tickets"),
+            (OpKind::GridCreate, "grid_cells"),
+        ] {
+            let mut only = Touched::default();
+            only.add(ops.iter().find(|op| op.kind() == kind).expect("op"));
+            let refused = write(&mut conn, CommunityId::FIRST, &state, &only, &[], 2, 0);
+            assert!(
+                matches!(&refused, Err(StoreError::OtherCommunitysRow { table: t, .. }) if *t == table),
+                "{refused:?}"
+            );
+        }
+        let grid_owner: Vec<i64> = grid_cells::table
+            .select(grid_cells::community_id)
+            .load(&mut conn)
+            .expect("grids");
+        assert_eq!(grid_owner, [other.id.0]);
     }
 }

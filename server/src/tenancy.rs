@@ -131,11 +131,15 @@ fn refs(op: &Op) -> Vec<Ref> {
     out
 }
 
-/// The households `ops` name, once each: what [`crate::materialise`] records as the community's (an op that passed
-/// [`Foreign::touches`] names only households of its own community or of none yet).
+/// The households `ops` name in grid cells and fee offsets, once each: what [`crate::materialise`] records as the
+/// community's (an op that passed [`Foreign::touches`] names only households of its own community or of none yet).
+/// Visits are left out: a visit names a household of its grid cell, claimed when it was added there (or, before
+/// the claims were kept, filled in from the visits by the migration), and visits are most of the ops an ingest
+/// writes.
 pub fn households<'a>(ops: impl IntoIterator<Item = &'a Op>) -> Vec<String> {
     let mut seen = HashSet::new();
     ops.into_iter()
+        .filter(|op| matches!(op.body, OpBody::Grid(..) | OpBody::Card(..)))
         .flat_map(refs)
         .filter_map(|r| match r {
             Ref::Household(id) if seen.insert(id) => Some(id.to_string()),
