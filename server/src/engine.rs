@@ -168,9 +168,29 @@ impl Engines {
         if let Some(engine) = slot.as_ref() {
             return Ok(engine.clone());
         }
-        let engine = Arc::new(self.load(community)?);
+        let engine = match self.load(community) {
+            Ok(engine) => Arc::new(engine),
+            Err(e) => {
+                drop(slot);
+                self.forget_empty(community);
+                return Err(e);
+            }
+        };
         *slot = Some(engine.clone());
         Ok(engine)
+    }
+
+    /// Drops `community`'s slot after a failed load, unless another request holds it besides the caller (slots are
+    /// handed out under the map's lock, so nobody can take it while it is removed): probes of ids that do not exist, or a load that
+    /// failed once, leave nothing behind in the registry (review of issue 11).
+    fn forget_empty(&self, community: CommunityId) {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        if slots
+            .get(&community)
+            .is_some_and(|s| Arc::strong_count(s) == 2)
+        {
+            slots.remove(&community);
+        }
     }
 
     /// Builds a community's engine from its log.
@@ -250,6 +270,8 @@ mod tests {
             engines.get(CommunityId(99)),
             Err(StoreError::NoSuchCommunity(CommunityId(99)))
         ));
+        // The failed load left no empty slot behind.
+        assert_eq!(engines.slots.lock().expect("slots").len(), 2);
         let author = UserId::random();
         let held = two.writer();
         let (done, finished) = std::sync::mpsc::channel();

@@ -361,10 +361,13 @@ impl ApiError {
 
     /// A 403 `other_community`: the request names a user, device, grid cell or community that is not the
     /// caller's community.
+    ///
+    /// Also the answer to anybody but a district admin naming a user or device that does not exist at all: "not
+    /// yours" and "no such" read the same, so nobody probes which ids exist in other communities (review of issue 11).
     pub fn other_community(what: &str) -> Self {
         ApiError::Forbidden {
             code: "other_community",
-            detail: format!("the {what} belongs to another community"),
+            detail: format!("the {what} is not of your community"),
         }
     }
 

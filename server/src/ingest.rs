@@ -194,9 +194,21 @@ impl Engine {
             Ok(bodies) => known.iter().map(|(_, id)| *id).zip(bodies).collect(),
             Err(e) => return vec![Err(e.into()); batches.len()],
         };
+        // An id this community's log does not hold may be in another community's: refused as that op's conflict,
+        // not left to the unique index to fail the whole group.
+        let new_ids: Vec<OpId> = batches
+            .iter()
+            .flat_map(|b| b.ops.iter().map(|r| r.op.id))
+            .filter(|id| !stored.contains_key(id))
+            .collect();
+        let elsewhere = match store::ids_elsewhere(&mut conn, self.community, &new_ids) {
+            Ok(e) => e,
+            Err(e) => return vec![Err(e.into()); batches.len()],
+        };
         let mut group = Group {
             community: self.community.0,
             foreign: &foreign,
+            elsewhere: &elsewhere,
             scratch,
             next_seq: last_seq + 1,
             stored: &stored,
@@ -300,6 +312,8 @@ struct Group<'a> {
     community: i64,
     /// The ids of the group's ops that belong to another community.
     foreign: &'a crate::tenancy::Foreign,
+    /// The group's op ids stored in another community's log.
+    elsewhere: &'a HashSet<OpId>,
     scratch: State,
     next_seq: i64,
     /// Canonical JSON of the group's ops stored before.
@@ -336,6 +350,9 @@ impl<'a> Group<'a> {
                     return Err(reject());
                 }
                 continue;
+            }
+            if self.elsewhere.contains(&op.id) {
+                return Err(reject());
             }
             first_index.insert(op.id, i);
             acked.push(op.id);

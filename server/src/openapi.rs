@@ -161,7 +161,7 @@ pub struct SnapshotDoc {
 
 /// The reports of `GET /v1/reports/{name}` (docs/reports.md).
 #[derive(Debug, utoipa::ToSchema)]
-#[schema(as = ReportName, rename_all = "lowercase")]
+#[schema(as = ReportName, rename_all = "snake_case")]
 pub enum ReportNameDoc {
     /// Rule 5-20-22 compliance.
     Compliance,
@@ -177,6 +177,8 @@ pub enum ReportNameDoc {
     Fees,
     /// The grid cells.
     Grids,
+    /// The district-wide red/black list of a month (district admins).
+    DistrictRanking,
 }
 
 /// A status and the problem codes answered with it.

@@ -201,11 +201,19 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
-    fee_dues (household, period) {
+    fee_dues (community_id, household, period) {
         household -> Text,
         period -> Text,
         amount_fen -> BigInt,
         imported_ms -> BigInt,
+        community_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The community each household belongs to (the first that named it).
+    household_community (household) {
+        household -> Text,
         community_id -> BigInt,
     }
 }
