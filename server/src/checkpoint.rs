@@ -127,10 +127,7 @@ pub fn decode(row: &Stored, rules: &Rules, head: i64) -> Result<View, LoadError>
         });
     }
     if row.seq > head {
-        return Err(LoadError::BeyondHead {
-            seq: row.seq,
-            head,
-        });
+        return Err(LoadError::BeyondHead { seq: row.seq, head });
     }
     let (state, state_seq) = state_codec::decode_under(&row.state, rules)?;
     let (log, index_seq, newest) = decode_index(&row.log_index)?;
@@ -150,15 +147,17 @@ pub fn decode(row: &Stored, rules: &Rules, head: i64) -> Result<View, LoadError>
 }
 
 /// Stores `row` as its community's checkpoint, unless one at the same or a later sequence number is stored already
-/// (two writers of checkpoints may race: the later one always wins). Whether it was stored.
-pub fn save(conn: &mut Conn, row: &Stored) -> Result<bool, StoreError> {
+/// (two writers of checkpoints may race: the later one always wins) and `replace` is false. `replace` is for the
+/// checkpoint that follows a fallback: the stored one did not read back, whatever sequence number it claims.
+/// Whether it was stored.
+pub fn save(conn: &mut Conn, row: &Stored, replace: bool) -> Result<bool, StoreError> {
     crate::db::sqlite::write_txn(conn, |conn| {
         let stored: Option<i64> = checkpoints::table
             .find(row.community_id)
             .select(checkpoints::seq)
             .first(conn)
             .optional()?;
-        if stored.is_some_and(|s| s >= row.seq) {
+        if !replace && stored.is_some_and(|s| s >= row.seq) {
             return Ok(false);
         }
         diesel::replace_into(checkpoints::table)
@@ -251,7 +250,8 @@ pub fn decode_index(bytes: &[u8]) -> Result<(LogIndex, u64, Hlc), LoadError> {
         b.copy_from_slice(&body[at..at + 8]);
         u64::from_le_bytes(b)
     };
-    let u32_at = |at: usize| u32::from_le_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
+    let u32_at =
+        |at: usize| u32::from_le_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
     let (seq, n_entries, n_members) = (u64_at(8), u64_at(16), u64_at(24));
     let expected = usize::try_from(n_entries)
         .ok()
@@ -278,7 +278,9 @@ pub fn decode_index(bytes: &[u8]) -> Result<(LogIndex, u64, Hlc), LoadError> {
         logical: u32_at(40),
     };
     if u32_at(44) != kinds_fingerprint() {
-        return Err(bad("written by a build that numbers op kinds otherwise".into()));
+        return Err(bad(
+            "written by a build that numbers op kinds otherwise".into()
+        ));
     }
     let uuid_at = |at: usize| {
         let mut b = [0u8; 16];
@@ -312,4 +314,254 @@ pub fn decode_index(bytes: &[u8]) -> Result<(LogIndex, u64, Hlc), LoadError> {
         at += MEMBER_BYTES;
     }
     Ok((LogIndex::from_parts(entries, members), seq, newest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{CacheConfig, Engine, Engines};
+    use crate::store::{self, OpRow};
+    use linli_sync_core::op::Op;
+    use linli_sync_core::test_support::{community_year_of, history};
+    use proptest::prelude::*;
+    use std::sync::atomic::Ordering;
+
+    const FIRST: CommunityId = CommunityId::FIRST;
+
+    fn pool(dir: &tempfile::TempDir) -> crate::db::DbPool {
+        let url = dir.path().join("cp.sqlite3").to_string_lossy().into_owned();
+        crate::db::open(&url, 4).expect("database")
+    }
+
+    /// Stores `ops` as community 1's log (seq 1, 2, …) and moves its head row with them, as a commit does.
+    fn seed(pool: &crate::db::DbPool, ops: &[Op]) {
+        let rows: Vec<OpRow> = ops
+            .iter()
+            .zip(1..)
+            .map(|(op, seq)| OpRow {
+                community_id: FIRST.0,
+                seq,
+                op_id: op.id.to_string(),
+                device_id: op.replica.to_string(),
+                author: op.author.to_string(),
+                kind: op.kind().as_str().to_string(),
+                entity: op.body.entity_id().to_string(),
+                grid: None,
+                hlc_wall_ms: i64::try_from(op.time.wall_ms).unwrap_or(i64::MAX),
+                hlc_logical: i64::from(op.time.logical),
+                received_ms: 0,
+                body: op.to_json(),
+            })
+            .collect();
+        let mut conn = pool.get().expect("connection");
+        crate::db::sqlite::write_txn(&mut conn, |c| {
+            store::append(c, &rows)?;
+            crate::community::bump_head(c, FIRST, i64::try_from(rows.len()).unwrap_or(0))
+        })
+        .expect("append");
+    }
+
+    /// The view of community 1's log up to `cut`, as a checkpoint would hold it, stored as its checkpoint.
+    fn checkpoint_at(pool: &crate::db::DbPool, cut: i64) -> Stored {
+        let mut conn = pool.get().expect("connection");
+        let mut view = View::empty(Rules::DEFAULT);
+        view.extend_from_log(&mut conn, FIRST, Some(cut))
+            .expect("log");
+        let row = encode(FIRST, &view, 0);
+        assert!(save(&mut conn, &row, false).expect("saved"));
+        row
+    }
+
+    fn rebuilt(pool: &crate::db::DbPool) -> Engine {
+        Engine::open(pool.clone(), Rules::DEFAULT, FIRST).expect("rebuild")
+    }
+
+    fn no_periodic() -> CacheConfig {
+        CacheConfig {
+            checkpoint_every: i64::MAX,
+            ..CacheConfig::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Issue 11: loading a community from its checkpoint at any point of its log and the ops after it gives
+        /// the same state, index, sequence number and server clock as rebuilding it from the whole log.
+        #[test]
+        fn checkpoint_and_tail_equal_a_full_rebuild(h in history(5, 60), cut in 0.0f64..=1.0) {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let pool = pool(&dir);
+            seed(&pool, &h.ops);
+            let len = i64::try_from(h.ops.len()).unwrap_or(0);
+            let cut = ((len as f64) * cut).round() as i64;
+            checkpoint_at(&pool, cut);
+            let engines = Engines::with_cache(pool.clone(), Rules::DEFAULT, no_periodic());
+            let loaded = engines.get(FIRST).expect("loads");
+            let full = rebuilt(&pool);
+            prop_assert_eq!(engines.stats().checkpoint_loads.load(Ordering::Relaxed), 1);
+            prop_assert_eq!(engines.stats().fallbacks.load(Ordering::Relaxed), 0);
+            prop_assert_eq!(&*loaded.view(), &*full.view());
+            prop_assert_eq!(loaded.server_clock().last(), full.server_clock().last());
+            prop_assert_eq!(loaded.checkpointed(), cut);
+        }
+    }
+
+    /// The index's bytes read back exactly, and any change to them is refused by type.
+    #[test]
+    fn the_index_bytes_read_back_and_refuse_any_change() {
+        let ops = community_year_of(3, 1_700_000_000_000, 1);
+        let mut view = View::empty(Rules::DEFAULT);
+        for (op, seq) in ops.iter().zip(1..) {
+            view.state.apply(op);
+            view.log.push(seq, op);
+            view.newest = view.newest.max(op.time);
+            view.last_seq = seq;
+        }
+        assert!(
+            !view.log.members().is_empty(),
+            "the day holds membership ops"
+        );
+        let seq = u64::try_from(view.last_seq).unwrap_or(0);
+        let bytes = encode_index(&view.log, seq, view.newest);
+        assert_eq!(
+            bytes.len(),
+            INDEX_HEADER
+                + ENTRY_BYTES * view.log.len()
+                + MEMBER_BYTES * view.log.members().len()
+                + 4
+        );
+        let (log, read_seq, newest) = decode_index(&bytes).expect("reads back");
+        assert_eq!((&log, read_seq, newest), (&view.log, seq, view.newest));
+        for at in [
+            0,
+            5,
+            9,
+            17,
+            30,
+            41,
+            46,
+            INDEX_HEADER + 3,
+            bytes.len() / 2,
+            bytes.len() - 1,
+        ] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x10;
+            assert!(
+                matches!(decode_index(&flipped), Err(LoadError::Index(_))),
+                "a flipped bit at {at} is refused"
+            );
+        }
+        for len in [0, 10, INDEX_HEADER, bytes.len() - 1] {
+            assert!(matches!(
+                decode_index(&bytes[..len]),
+                Err(LoadError::Index(_))
+            ));
+        }
+    }
+
+    /// Issue 11: a checkpoint row that does not read back (a flipped bit in either blob, truncated, another format,
+    /// other rules, a sequence number beyond the head) is logged and replaced: the community is rebuilt from its
+    /// log, exactly, and a fresh checkpoint is written; nothing of the log changes.
+    #[test]
+    fn a_corrupted_checkpoint_falls_back_to_the_log_and_is_replaced() {
+        let ops = community_year_of(1, 1_700_000_000_000, 1);
+        let len = i64::try_from(ops.len()).unwrap_or(0);
+        type Damage = fn(&mut Stored);
+        let damages: [(&str, Damage); 8] = [
+            ("state bit flip", |r| {
+                let at = r.state.len() / 2;
+                r.state[at] ^= 1;
+            }),
+            ("state truncated", |r| {
+                r.state.truncate(r.state.len() - 100);
+            }),
+            ("index bit flip", |r| {
+                let at = r.log_index.len() / 3;
+                r.log_index[at] ^= 4;
+            }),
+            ("index truncated", |r| r.log_index.truncate(60)),
+            ("other format in the row", |r| r.format += 1),
+            ("other format in the bytes", |r| {
+                r.state[4] = r.state[4].wrapping_add(1)
+            }),
+            ("beyond the head", |r| r.seq += 1_000_000),
+            ("other rules", |r| {
+                let rules = Rules {
+                    drift: linli_sync_core::hlc::DriftPolicy { max_ahead_ms: 1 },
+                    ..Rules::DEFAULT
+                };
+                let (mut state, seq) = state_codec::decode(&r.state).expect("reads");
+                let mut other = State::new(rules);
+                std::mem::swap(&mut other, &mut state);
+                // A state of no op under other rules, same sequence number.
+                r.state = state_codec::encode(&state, seq);
+            }),
+        ];
+        use linli_sync_core::state::State;
+        for (what, damage) in damages {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let pool = pool(&dir);
+            seed(&pool, &ops);
+            let mut row = checkpoint_at(&pool, len / 2);
+            damage(&mut row);
+            let mut conn = pool.get().expect("connection");
+            diesel::replace_into(checkpoints::table)
+                .values(&row)
+                .execute(&mut conn)
+                .expect("damaged row stored");
+            let engines = Engines::with_cache(pool.clone(), Rules::DEFAULT, no_periodic());
+            let loaded = engines.get(FIRST).expect("loads anyway");
+            let full = rebuilt(&pool);
+            assert_eq!(*loaded.view(), *full.view(), "{what}: rebuilt exactly");
+            assert_eq!(
+                loaded.server_clock().last(),
+                full.server_clock().last(),
+                "{what}"
+            );
+            let stats = engines.stats();
+            assert_eq!(
+                (
+                    stats.fallbacks.load(Ordering::Relaxed),
+                    stats.checkpoint_loads.load(Ordering::Relaxed)
+                ),
+                (1, 0),
+                "{what}: counted as a fallback"
+            );
+            // The fresh checkpoint is written on a thread of its own: wait for it (bounded, not timed).
+            let mut fresh = None;
+            for _ in 0..600 {
+                fresh = latest(&mut conn, FIRST)
+                    .expect("row")
+                    .filter(|r| r.seq == len);
+                if fresh.is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let fresh = fresh.unwrap_or_else(|| panic!("{what}: a fresh checkpoint was written"));
+            let head = crate::community::head(&mut conn, FIRST).expect("head");
+            assert_eq!(head, len, "{what}: the log is untouched");
+            assert_eq!(
+                decode(&fresh, &Rules::DEFAULT, head).expect("the fresh one reads"),
+                *full.view(),
+                "{what}"
+            );
+        }
+    }
+
+    /// A checkpoint older than the stored one never replaces it (a background checkpoint racing a later one).
+    #[test]
+    fn an_older_checkpoint_never_replaces_a_newer_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool(&dir);
+        seed(&pool, &community_year_of(2, 1_700_000_000_000, 1));
+        checkpoint_at(&pool, 300);
+        let mut conn = pool.get().expect("connection");
+        let mut view = View::empty(Rules::DEFAULT);
+        view.extend_from_log(&mut conn, FIRST, Some(100))
+            .expect("log");
+        assert!(!save(&mut conn, &encode(FIRST, &view, 0), false).expect("no error"));
+        assert_eq!(stored_seq(&mut conn, FIRST).expect("seq"), Some(300));
+    }
 }

@@ -1,6 +1,6 @@
 //! The `linli` command line: `serve`, and the administration commands that work on the database directly
 //! (`community add`, `community list`, `user add`, `user unthrottle`, `device enrol`, `token revoke`,
-//! `fees import`), with the same configuration as the server.
+//! `fees import`, `check`), with the same configuration as the server.
 
 use clap::{Parser, Subcommand};
 use linli_sync_core::ids::ReplicaId;
@@ -55,6 +55,13 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: FeesCommand,
+    },
+    /// Rebuild each community from its op log and compare it with its stored checkpoint (state and log index);
+    /// one line per community. Exits non-zero if a checkpoint does not read back or differs from the log.
+    Check {
+        /// Only this community.
+        #[arg(long)]
+        community: Option<CommunityId>,
     },
 }
 
@@ -314,6 +321,35 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
                 }
             }
         }
+        Command::Check { community } => {
+            let mut conn = connect(&config)?;
+            let communities = match community {
+                Some(c) => {
+                    if crate::community::get(&mut conn, c)?.is_none() {
+                        return Err(crate::store::StoreError::NoSuchCommunity(c).into());
+                    }
+                    vec![c]
+                }
+                None => crate::community::list(&mut conn)?
+                    .into_iter()
+                    .map(|c| c.id)
+                    .collect(),
+            };
+            let rules = app::rules(&config);
+            let mut bad = 0;
+            for c in communities {
+                let (ok, line) = check_one(&mut conn, c, &rules)?;
+                println!("{line}");
+                bad += usize::from(!ok);
+            }
+            if bad > 0 {
+                return Err(StartError::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{bad} checkpoint(s) unreadable or different from the log"),
+                )));
+            }
+            Ok(())
+        }
         Command::Token {
             command: TokenCommand::Revoke { device },
         } => {
@@ -325,6 +361,68 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
             Ok(())
         }
     }
+}
+
+/// `linli check` of one community: whether its checkpoint (if any) reads back and equals the rebuild from its log
+/// up to the checkpoint's sequence number, and the line to print.
+fn check_one(
+    conn: &mut db::Conn,
+    community: CommunityId,
+    rules: &linli_sync_core::state::Rules,
+) -> Result<(bool, String), StartError> {
+    let head = crate::community::head(conn, community)?;
+    let Some(row) = crate::checkpoint::latest(conn, community)? else {
+        return Ok((
+            true,
+            format!("community {community}: no checkpoint (log at {head}): nothing to check"),
+        ));
+    };
+    let stored = match crate::checkpoint::decode(&row, rules, head) {
+        Ok(view) => view,
+        Err(e) => {
+            return Ok((
+                false,
+                format!(
+                    "community {community}: checkpoint at {} UNREADABLE: {e}",
+                    row.seq
+                ),
+            ));
+        }
+    };
+    let mut rebuilt = crate::engine::View::empty(*rules);
+    rebuilt.extend_from_log(conn, community, Some(row.seq))?;
+    let (state_ok, index_ok) = (
+        rebuilt.state == stored.state,
+        rebuilt.log == stored.log && rebuilt.newest == stored.newest,
+    );
+    if rebuilt.last_seq != row.seq || !state_ok || !index_ok {
+        let mut what = Vec::new();
+        if rebuilt.last_seq != row.seq {
+            what.push(format!("the log ends at {} before it", rebuilt.last_seq));
+        }
+        if !state_ok {
+            what.push("state differs".to_string());
+        }
+        if !index_ok {
+            what.push("log index differs".to_string());
+        }
+        return Ok((
+            false,
+            format!(
+                "community {community}: checkpoint at {} MISMATCH: {}",
+                row.seq,
+                what.join(", ")
+            ),
+        ));
+    }
+    Ok((
+        true,
+        format!(
+            "community {community}: checkpoint at {} matches the log ({} ops after it)",
+            row.seq,
+            head - row.seq
+        ),
+    ))
 }
 
 fn connect(config: &Config) -> Result<db::PooledConn, StartError> {

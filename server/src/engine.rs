@@ -270,11 +270,12 @@ impl Engine {
         if last - cp.stored.load(Ordering::Acquire) < cp.every {
             return;
         }
-        self.checkpoint_in_background();
+        self.checkpoint_in_background(false);
     }
 
-    /// Starts writing a checkpoint on a thread of its own, unless one is being written.
-    fn checkpoint_in_background(&self) {
+    /// Starts writing a checkpoint on a thread of its own, unless one is being written; `replace`: whatever the
+    /// stored one claims (after a fallback).
+    fn checkpoint_in_background(&self, replace: bool) {
         if self.checkpoints.in_flight.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -286,7 +287,7 @@ impl Engine {
                 // Cloned under the read lock (a commit waits for the copy, not for the encoding), then encoded.
                 let copy = view.read().unwrap_or_else(PoisonError::into_inner).clone();
                 drop(view);
-                write_checkpoint(&pool, community, &copy, &cp);
+                write_checkpoint(&pool, community, &copy, &cp, replace);
                 cp.in_flight.store(false, Ordering::Release);
             });
         if let Err(e) = spawned {
@@ -301,7 +302,7 @@ impl Engine {
         if view.last_seq <= self.checkpoints.stored.load(Ordering::Acquire) {
             return;
         }
-        write_checkpoint(&self.pool, self.community, &view, &self.checkpoints);
+        write_checkpoint(&self.pool, self.community, &view, &self.checkpoints, false);
     }
 
     /// The sequence number of the checkpoint this engine knows to be stored (0: none).
@@ -321,7 +322,13 @@ impl Engine {
 }
 
 /// Encodes and stores a checkpoint of `view`; a failure is logged and counted (the log is still the truth).
-fn write_checkpoint(pool: &DbPool, community: CommunityId, view: &View, cp: &Checkpoints) {
+fn write_checkpoint(
+    pool: &DbPool,
+    community: CommunityId,
+    view: &View,
+    cp: &Checkpoints,
+    replace: bool,
+) {
     let started = std::time::Instant::now();
     let now = i64::try_from(crate::now_ms()).unwrap_or(i64::MAX);
     let row = checkpoint::encode(community, view, now);
@@ -329,7 +336,7 @@ fn write_checkpoint(pool: &DbPool, community: CommunityId, view: &View, cp: &Che
     let saved = pool
         .get()
         .map_err(|e| StoreError::Pool(e.to_string()))
-        .and_then(|mut conn| checkpoint::save(&mut conn, &row));
+        .and_then(|mut conn| checkpoint::save(&mut conn, &row, replace));
     match saved {
         Ok(_) => {
             cp.stored.fetch_max(row.seq, Ordering::AcqRel);
@@ -479,9 +486,9 @@ impl Engines {
             from_checkpoint.unwrap_or(0),
             self.stats.clone(),
         );
-        if fell_back && engine.view().last_seq > 0 {
+        if fell_back {
             // The unreadable row is replaced now, not after the next `checkpoint_every` ops.
-            engine.checkpoint_in_background();
+            engine.checkpoint_in_background(true);
         } else {
             engine.checkpoint_if_due();
         }
@@ -520,7 +527,9 @@ impl Engines {
             if total <= self.cache.budget_bytes {
                 break;
             }
-            let Ok(mut guard) = slot.try_lock() else { continue };
+            let Ok(mut guard) = slot.try_lock() else {
+                continue;
+            };
             // Checked under the slot's lock: nobody else holds the engine, and nobody can take it meanwhile.
             if guard.as_ref().is_some_and(|e| Arc::strong_count(e) == 1) {
                 if let Some(e) = guard.take() {
@@ -730,5 +739,64 @@ mod tests {
         assert_eq!(finished.recv_timeout(Duration::from_secs(20)), Ok(true));
         waiting.join().expect("no panic");
         assert_eq!((one.view().last_seq, two.view().last_seq), (1, 1));
+    }
+
+    /// Defect D4: another writer of the same community's log (a second process on the same database) committed,
+    /// so the head row is not where this engine's log ends. The writer catches up (reads and applies the other's
+    /// ops) and stores its own after them; before, it failed with `HeadMoved` at every write, for good.
+    #[test]
+    fn a_writer_whose_head_moved_catches_up_and_writes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("d4.sqlite3").to_string_lossy().into_owned();
+        let pool = crate::db::open(&url, 4).expect("database");
+        let (here, there) = (
+            Engines::new(pool.clone(), Rules::DEFAULT),
+            Engines::new(pool.clone(), Rules::DEFAULT),
+        );
+        let (mine, other) = (
+            here.get(CommunityId::FIRST).expect("loads"),
+            there.get(CommunityId::FIRST).expect("loads"),
+        );
+        let author = UserId::random();
+        let theirs = other
+            .issue(author, grid_create, crate::now_ms())
+            .expect("the other writer stores");
+        let ours = mine
+            .issue(author, grid_create, crate::now_ms())
+            .expect("caught up and stored");
+        let view = mine.view();
+        assert_eq!(view.last_seq, 2);
+        assert_eq!(
+            (view.log.seq_of(&theirs.id), view.log.seq_of(&ours.id)),
+            (Some(1), Some(2))
+        );
+        drop(view);
+        let full = Engine::open(pool.clone(), Rules::DEFAULT, CommunityId::FIRST).expect("rebuild");
+        assert_eq!(
+            *mine.view(),
+            *full.view(),
+            "the caught-up view is the log's"
+        );
+        assert!(mine.server_clock().last() >= theirs.time);
+
+        // A head moved with no ops behind it (edited by hand): nothing to catch up with, so `503 log_moved`, and
+        // nothing stored.
+        let mut conn = pool.get().expect("connection");
+        crate::community::bump_head(&mut conn, CommunityId::FIRST, 3).expect("moved");
+        let refused = mine
+            .issue(author, grid_create, crate::now_ms())
+            .expect_err("refused");
+        assert_eq!(refused.code(), "log_moved");
+        assert_eq!(
+            actix_web::ResponseError::status_code(&refused).as_u16(),
+            503
+        );
+        assert_eq!(store::count(&mut conn).expect("count"), 2, "nothing stored");
+        assert_eq!(
+            crate::community::head(&mut conn, CommunityId::FIRST).expect("head"),
+            5,
+            "the head row is as it was"
+        );
+        assert_eq!(mine.view().last_seq, 2);
     }
 }

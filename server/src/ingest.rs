@@ -272,8 +272,8 @@ impl Engine {
             // The community's head row is bumped in the same transaction: the one row its writers serialise on
             // (ADR 0005). Under the writer lock it must land where the in-memory log ends.
             let n = i64::try_from(group.rows.len()).unwrap_or(i64::MAX);
-            let head = crate::community::bump_head(conn, self.community, n)
-                .map_err(ApiError::from)?;
+            let head =
+                crate::community::bump_head(conn, self.community, n).map_err(ApiError::from)?;
             if head != new_last {
                 return Err(Refused::HeadMoved(store::StoreError::HeadMoved {
                     community: self.community,

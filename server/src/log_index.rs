@@ -104,7 +104,10 @@ impl LogIndex {
 
     /// An index of these entries (in strictly ascending sequence order: the caller checked) and members; the id ->
     /// sequence map is rebuilt from the entries (read back from a checkpoint).
-    pub fn from_parts(entries: Vec<Entry>, members: impl IntoIterator<Item = (i64, UserId)>) -> Self {
+    pub fn from_parts(
+        entries: Vec<Entry>,
+        members: impl IntoIterator<Item = (i64, UserId)>,
+    ) -> Self {
         let mut seqs = HashMap::with_capacity(entries.len());
         for e in &entries {
             seqs.insert(e.id, e.seq);

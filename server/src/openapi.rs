@@ -195,8 +195,7 @@ const TOKEN: Failure = (
 const INTERNAL: Failure = (500, "`internal`");
 
 /// The answer of a write whose community's log was written by another writer and could not be caught up with.
-const LOG_MOVED: &str =
-    "`log_moved` (see `Retry-After`): the community's log moved under this server and it could not catch up";
+const LOG_MOVED: &str = "`log_moved` (see `Retry-After`): the community's log moved under this server and it could not catch up";
 
 /// Every failure each operation can answer: method, path, then status and problem codes, besides [`BODY`] for
 /// operations with a JSON body and [`INTERNAL`] for all but the static ones.
