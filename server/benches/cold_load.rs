@@ -59,7 +59,11 @@ fn main() {
         .map(|r| r.parse().expect("LINLI_BENCH_TAIL: a number"))
         .unwrap_or(10_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = dir.path().join("cold.sqlite3").to_string_lossy().into_owned();
+    let url = dir
+        .path()
+        .join("cold.sqlite3")
+        .to_string_lossy()
+        .into_owned();
     let pool = linli_server::db::open(&url, 4).expect("database");
     let rss_empty = rss();
     let ops = community_year(1_700_000_000_000, 365);

@@ -224,7 +224,8 @@ async fn with_more_communities_than_the_budget_holds_every_phone_still_syncs() {
 }
 
 /// Issue 11: a clean shutdown (SIGTERM) writes a checkpoint of every loaded community with ops after its last one,
-/// and the next start loads the community from it (not from its whole log), with every op still there.
+/// and the next start loads the community from it (not from its whole log), with every op still there. A damaged
+/// checkpoint row then falls back to the log, with the reason logged, and is replaced.
 #[actix_web::test]
 async fn a_clean_shutdown_writes_checkpoints_that_the_next_start_loads() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -252,4 +253,47 @@ async fn a_clean_shutdown_writes_checkpoints_that_the_next_start_loads() {
         (1, 0),
         "loaded from the shutdown's checkpoint"
     );
+    let mut server = server;
+    assert!(server.terminate());
+    drop(server);
+
+    // A bit flipped in the stored state: the next start logs why, rebuilds from the log, answers every op, and
+    // writes a fresh checkpoint in its place.
+    let db = rusqlite::Connection::open(dir.path().join("linli.sqlite3")).expect("database");
+    let mut state: Vec<u8> = db
+        .query_row("SELECT state FROM checkpoints", [], |r| r.get(0))
+        .expect("the checkpoint row");
+    let at = state.len() / 2;
+    state[at] ^= 0x40;
+    db.execute("UPDATE checkpoints SET state = ?1", [&state])
+        .expect("damaged");
+    let server = Server::start_in(dir.path(), "info", &env);
+    assert_eq!(pull_all(&server, &phone.token).await, phone.pushed);
+    assert_eq!(
+        server
+            .metric("linli_community_loads_total{from=\"fallback\"}")
+            .await,
+        1
+    );
+    let log = server.log();
+    assert!(
+        log.contains("checkpoint not used: rebuilding the community from its log")
+            && log.contains("checksum mismatch"),
+        "{log}"
+    );
+    let mut fresh = false;
+    for _ in 0..600 {
+        let seq: i64 = db
+            .query_row("SELECT seq FROM checkpoints", [], |r| r.get(0))
+            .expect("row");
+        let same: bool = db
+            .query_row("SELECT state = ?1 FROM checkpoints", [&state], |r| r.get(0))
+            .expect("compared");
+        if seq == i64::try_from(phone.pushed).unwrap_or(0) && !same {
+            fresh = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(fresh, "a fresh checkpoint replaced the damaged one");
 }
