@@ -17,6 +17,13 @@ use linli_sync_core::state::Rules;
 use linli_sync_core::test_support::community_year;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/process/common.rs"]
+#[expect(
+    dead_code,
+    reason = "the process tests' spawner is shared; the bench uses only starting, GETs and /proc"
+)]
+mod process;
+
 const FIRST: CommunityId = CommunityId::FIRST;
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -26,15 +33,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn rss() -> u64 {
-    let text = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
-        .expect("VmRSS")
-        * 1024
 }
 
 fn times(runs: usize, mut f: impl FnMut()) -> Duration {
@@ -61,11 +59,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = dir
         .path()
-        .join("cold.sqlite3")
+        .join("linli.sqlite3")
         .to_string_lossy()
         .into_owned();
     let pool = linli_server::db::open(&url, 4).expect("database");
-    let rss_empty = rss();
     let ops = community_year(1_700_000_000_000, 365);
     let n = i64::try_from(ops.len()).expect("fits");
     let rows: Vec<OpRow> = ops
@@ -175,35 +172,66 @@ fn main() {
     drop(at_cut);
     drop(at_head);
 
-    // Memory: a registry whose budget holds nothing; the community is loaded, then evicted by a request to the
-    // empty one.
-    let rss_before = rss();
-    let engines = Engines::with_cache(
-        pool.clone(),
-        Rules::DEFAULT,
-        CacheConfig {
-            budget_bytes: 1 << 20,
-            ..no_periodic
-        },
+    // Memory, on the real binary: a district admin reads community 1's report (a load from the checkpoint), then
+    // the empty community's (which evicts community 1 under a 1 MiB budget).
+    drop(conn);
+    drop(pool);
+    let added = std::process::Command::new(env!("CARGO_BIN_EXE_linli"))
+        .args([
+            "user",
+            "add",
+            "--username",
+            "district",
+            "--role",
+            "district_admin",
+        ])
+        .args(["--password", "bench district"])
+        .env("LINLI_DATA_DIR", dir.path())
+        .env("LINLI_LOG", "warn")
+        .output()
+        .expect("linli user add");
+    assert!(added.status.success(), "{added:?}");
+    let server = process::Server::start_in(
+        dir.path(),
+        "info",
+        &[("LINLI_STATE_CACHE_MB", "1"), ("LINLI_WORKERS", "2")],
     );
-    let e = engines.get(FIRST).expect("loads");
-    drop(e);
-    let rss_loaded = rss();
-    let estimate = engines.loaded_bytes();
-    engines.get(b.id).expect("the empty one loads");
-    assert_eq!(engines.loaded(), [b.id], "the year was evicted");
-    std::thread::sleep(Duration::from_secs(2));
-    let rss_evicted = rss();
-    println!(
-        "VmRSS: empty process {} MB; before the load {} MB; loaded {} MB (estimate {} MB, growth {} MB); after eviction {} MB; load average {}",
-        rss_empty >> 20,
-        rss_before >> 20,
-        rss_loaded >> 20,
-        estimate >> 20,
-        (rss_loaded.saturating_sub(rss_before)) >> 20,
-        rss_evicted >> 20,
-        loadavg()
-    );
+    actix_web::rt::System::new().block_on(async {
+        let login = server
+            .post_ok(
+                "/v1/auth/login",
+                None,
+                &serde_json::json!({"username": "district", "password": "bench district"}),
+            )
+            .await;
+        let token = login["access_token"].as_str().expect("token").to_string();
+        let before = server.proc_status("VmRSS");
+        let t = Instant::now();
+        server
+            .get_text("/v1/reports/grids?community=1", Some(&token))
+            .await;
+        let first = t.elapsed();
+        let loaded = server.proc_status("VmRSS");
+        let estimate = server.metric("linli_state_cache_bytes").await;
+        server
+            .get_text(&format!("/v1/reports/grids?community={}", b.id), Some(&token))
+            .await;
+        assert_eq!(server.metric("linli_communities_loaded").await, 1);
+        assert_eq!(server.metric("linli_evictions_total").await, 1);
+        std::thread::sleep(Duration::from_secs(3));
+        let evicted = server.proc_status("VmRSS");
+        println!(
+            "real binary: first report of the cold community-year {:.0} ms (a load from its checkpoint, then the report); VmRSS before {} MB, loaded {} MB (growth {} MB, estimate {} MB), after its eviction {} MB, VmHWM {} MB; load average {}",
+            ms(first),
+            before >> 20,
+            loaded >> 20,
+            loaded.saturating_sub(before) >> 20,
+            estimate >> 20,
+            evicted >> 20,
+            server.proc_status("VmHWM") >> 20,
+            loadavg()
+        );
+    });
 }
 
 fn loadavg() -> String {
