@@ -458,3 +458,86 @@ fn only_community(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{self, OpRow};
+    use linli_sync_core::state::Rules;
+    use linli_sync_core::test_support::community_year_of;
+
+    /// `linli check` tells a checkpoint that reads back but is not what the log gives (a state with one op more, an
+    /// index with one entry less) from one that is; the line names what differs.
+    #[test]
+    fn check_tells_a_checkpoint_that_differs_from_the_log() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir
+            .path()
+            .join("check.sqlite3")
+            .to_string_lossy()
+            .into_owned();
+        let pool = db::open(&url, 2).expect("database");
+        let mut conn = pool.get().expect("connection");
+        let ops = community_year_of(4, 1_700_000_000_000, 1);
+        let (logged, extra) = ops.split_at(600);
+        let rows: Vec<OpRow> = logged
+            .iter()
+            .zip(1..)
+            .map(|(op, seq)| OpRow {
+                community_id: 1,
+                seq,
+                op_id: op.id.to_string(),
+                device_id: op.replica.to_string(),
+                author: op.author.to_string(),
+                kind: op.kind().as_str().to_string(),
+                entity: op.body.entity_id().to_string(),
+                grid: None,
+                hlc_wall_ms: i64::try_from(op.time.wall_ms).unwrap_or(i64::MAX),
+                hlc_logical: i64::from(op.time.logical),
+                received_ms: 0,
+                body: op.to_json(),
+            })
+            .collect();
+        db::sqlite::write_txn(&mut conn, |c| {
+            store::append(c, &rows)?;
+            crate::community::bump_head(c, CommunityId::FIRST, 600)
+        })
+        .expect("seeded");
+        let mut view = crate::engine::View::empty(Rules::DEFAULT);
+        view.extend_from_log(&mut conn, CommunityId::FIRST, Some(500))
+            .expect("log");
+        let good = crate::checkpoint::encode(CommunityId::FIRST, &view, 0);
+        crate::checkpoint::save(&mut conn, &good, true).expect("saved");
+        let (ok, line) =
+            check_one(&mut conn, CommunityId::FIRST, &Rules::DEFAULT).expect("checked");
+        assert!(ok, "{line}");
+        assert!(
+            line.contains("checkpoint at 500 matches the log (100 ops after it)"),
+            "{line}"
+        );
+
+        let mut other = view.clone();
+        other.state.apply(&extra[0]);
+        let row = crate::checkpoint::encode(CommunityId::FIRST, &other, 0);
+        crate::checkpoint::save(&mut conn, &row, true).expect("saved");
+        let (ok, line) =
+            check_one(&mut conn, CommunityId::FIRST, &Rules::DEFAULT).expect("checked");
+        assert!(!ok, "{line}");
+        assert!(line.ends_with("MISMATCH: state differs"), "{line}");
+
+        let mut fewer = crate::engine::View::empty(Rules::DEFAULT);
+        fewer
+            .extend_from_log(&mut conn, CommunityId::FIRST, Some(499))
+            .expect("log");
+        let row = crate::checkpoint::Stored {
+            state: good.state.clone(),
+            log_index: crate::checkpoint::encode_index(&fewer.log, 500, view.newest),
+            ..good
+        };
+        crate::checkpoint::save(&mut conn, &row, true).expect("saved");
+        let (ok, line) =
+            check_one(&mut conn, CommunityId::FIRST, &Rules::DEFAULT).expect("checked");
+        assert!(!ok, "{line}");
+        assert!(line.ends_with("MISMATCH: log index differs"), "{line}");
+    }
+}
