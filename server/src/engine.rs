@@ -164,6 +164,8 @@ pub struct Engine {
     checkpoints: Arc<Checkpoints>,
     /// When it was last asked for ([`Engines`]' tick), for least-recently-used eviction.
     used: AtomicU64,
+    /// [`View::estimated_bytes`] as of the last commit (read by the evictor without taking the view's lock).
+    size: AtomicU64,
 }
 
 /// How many ops are read per query when rebuilding.
@@ -204,6 +206,7 @@ impl Engine {
         // clock orders its own next ops after all of them, whatever the wall clock did while the server was down.
         let mut clock = HlcClock::new(rules.drift);
         clock.observe_accepted(view.newest);
+        let size = AtomicU64::new(view.estimated_bytes());
         Engine {
             pool,
             community,
@@ -219,7 +222,13 @@ impl Engine {
                 stats,
             }),
             used: AtomicU64::new(0),
+            size,
         }
+    }
+
+    /// The estimated memory of this engine's view ([`View::estimated_bytes`]) as of its last commit.
+    pub fn estimated_bytes(&self) -> u64 {
+        self.size.load(Ordering::Relaxed)
     }
 
     /// Reads the current view.
@@ -245,6 +254,7 @@ impl Engine {
         }
         view.last_seq = last_seq;
         let newest = view.newest;
+        self.size.store(view.estimated_bytes(), Ordering::Relaxed);
         drop(view);
         self.server_clock().observe_accepted(newest);
         self.checkpoint_if_due();
@@ -257,6 +267,7 @@ impl Engine {
         let mut view = self.view.write().unwrap_or_else(PoisonError::into_inner);
         let applied = view.extend_from_log(&mut conn, self.community, None)?;
         let newest = view.newest;
+        self.size.store(view.estimated_bytes(), Ordering::Relaxed);
         drop(view);
         self.server_clock().observe_accepted(newest);
         Ok(applied)
@@ -499,7 +510,7 @@ impl Engines {
     }
 
     /// While the loaded engines' estimated size is over the budget, evicts the least recently used one that no
-    /// request holds (a look at each loaded community's size: a few microseconds for tens of communities); each evicted engine is checkpointed (if ops were stored since its last checkpoint) and
+    /// request holds (a look at each loaded community's size, kept in an atomic: no view is locked); each evicted engine is checkpointed (if ops were stored since its last checkpoint) and
     /// dropped on a thread of its own. The engine just loaded may be the only one left and over the budget alone:
     /// it is kept (its request needs it).
     fn enforce_budget(&self) {
@@ -515,7 +526,7 @@ impl Engines {
             // A slot that is loading is skipped (its size is not known yet, and it is in use).
             let Ok(guard) = slot.try_lock() else { continue };
             if let Some(e) = guard.as_ref() {
-                let (used, bytes) = (e.used.load(Ordering::Relaxed), e.view().estimated_bytes());
+                let (used, bytes) = (e.used.load(Ordering::Relaxed), e.estimated_bytes());
                 drop(guard);
                 loaded.push((used, bytes, slot));
             }
@@ -588,7 +599,7 @@ impl Engines {
         self.loaded()
             .into_iter()
             .filter_map(|c| self.loaded_engine(c))
-            .map(|e| e.view().estimated_bytes())
+            .map(|e| e.estimated_bytes())
             .sum()
     }
 
