@@ -103,6 +103,13 @@ pub enum ApiError {
         /// What.
         detail: String,
     },
+    /// The server cannot do it now; the client retries (`503` with `Retry-After: 1`).
+    Unavailable {
+        /// `log_moved`: the community's log was written by another writer and this one could not catch up.
+        code: &'static str,
+        /// What happened.
+        detail: String,
+    },
     /// The server failed; the client may retry.
     Internal {
         /// For the log only; the client sees a generic text.
@@ -227,7 +234,8 @@ impl ApiError {
             ApiError::BadRequest { code, .. }
             | ApiError::Unauthorized { code, .. }
             | ApiError::Forbidden { code, .. }
-            | ApiError::Conflict { code, .. } => code,
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unavailable { code, .. } => code,
             ApiError::OpRejected { reason, .. } => reason.code(),
             ApiError::UpgradeRequired { .. } => "upgrade_required",
             ApiError::UnsupportedProtocol { .. } => "unsupported_protocol",
@@ -262,6 +270,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => "Not allowed",
             ApiError::NotFound { .. } => "Not found",
             ApiError::Conflict { .. } => "Conflict",
+            ApiError::Unavailable { .. } => "Try again",
             ApiError::Internal { .. } => "Internal error",
         }
     }
@@ -272,7 +281,8 @@ impl ApiError {
             | ApiError::Unauthorized { detail, .. }
             | ApiError::Forbidden { detail, .. }
             | ApiError::NotFound { detail }
-            | ApiError::Conflict { detail, .. } => detail.clone(),
+            | ApiError::Conflict { detail, .. }
+            | ApiError::Unavailable { detail, .. } => detail.clone(),
             ApiError::OpRejected { index, reason, .. } => {
                 format!("op {index} rejected, nothing stored: {}", reason.detail())
             }
@@ -446,6 +456,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -472,6 +483,9 @@ impl ResponseError for ApiError {
         } = self
         {
             res.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        if matches!(self, ApiError::Unavailable { .. }) {
+            res.insert_header(("Retry-After", "1"));
         }
         res.json(self.problem())
     }

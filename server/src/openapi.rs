@@ -196,6 +196,9 @@ const TOKEN: Failure = (
 );
 const INTERNAL: Failure = (500, "`internal`");
 
+/// The answer of a write whose community's log was written by another writer and could not be caught up with.
+const LOG_MOVED: &str = "`log_moved` (see `Retry-After`): the community's log moved under this server and it could not catch up";
+
 /// Every failure each operation can answer: method, path, then status and problem codes, besides [`BODY`] for
 /// operations with a JSON body and [`INTERNAL`] for all but the static ones.
 pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
@@ -222,6 +225,7 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
             (415, "`unsupported_encoding`"),
             (422, "`op_invalid`, `insufficient_rights`, `op_id_conflict`"),
             (426, "`upgrade_required`"),
+            (503, LOG_MOVED),
         ],
     ),
     (
@@ -312,6 +316,7 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
                 422,
                 "`insufficient_rights`, `op_invalid`: the return of its card rights was refused",
             ),
+            (503, LOG_MOVED),
         ],
     ),
     (
@@ -324,6 +329,7 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
             (403, "`forbidden`, `other_community`"),
             (404, "`not_found`"),
             (422, "`insufficient_rights`, `op_invalid`"),
+            (503, LOG_MOVED),
         ],
     ),
     (

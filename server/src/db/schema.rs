@@ -236,3 +236,15 @@ diesel::table! {
         lifted_ms -> BigInt,
     }
 }
+
+diesel::table! {
+    /// Each community's latest checkpoint (`checkpoint.rs`): the state and log-index bytes at `seq`.
+    checkpoints (community_id) {
+        community_id -> BigInt,
+        seq -> BigInt,
+        format -> BigInt,
+        state -> Binary,
+        log_index -> Binary,
+        created_ms -> BigInt,
+    }
+}

@@ -49,13 +49,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut text = state.metrics.render();
     state.hasher.render_metrics(&mut text);
     state.throttle.render_metrics(&mut text);
-    // Loaded on first request, kept until the server stops (no eviction yet).
-    text.push_str("# HELP linli_communities_loaded Communities whose merged state is in memory.\n");
-    text.push_str("# TYPE linli_communities_loaded gauge\n");
-    text.push_str(&format!(
-        "linli_communities_loaded {}\n",
-        state.engines.loaded().len()
-    ));
+    // Loaded on first request, evicted least recently used under the budget (engine.rs).
+    state.engines.render_metrics(&mut text);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(text)
