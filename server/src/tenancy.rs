@@ -184,12 +184,21 @@ pub fn foreign(
         );
     }
     for chunk in unknown.entries.chunks(CHUNK) {
+        // `visits` keys its rows by the id's 16 bytes.
+        let blobs: Vec<Vec<u8>> = chunk
+            .iter()
+            .filter_map(|s| s.parse::<Uuid>().ok())
+            .map(crate::op_row::id_bytes)
+            .collect();
         found.extend(
             visits::table
-                .filter(visits::entry_id.eq_any(chunk))
+                .filter(visits::entry_id.eq_any(blobs))
                 .filter(visits::community_id.ne(community.0))
                 .select(visits::entry_id)
-                .load::<String>(conn)?,
+                .load::<Vec<u8>>(conn)?
+                .iter()
+                .filter_map(|b| crate::op_row::id_of(b))
+                .map(|id| id.to_string()),
         );
         found.extend(
             entries::table
