@@ -482,37 +482,38 @@ async fn run(days: u64) {
         })
         .collect();
     c.sync(&admin_dev_token, 0, &a_members).await;
-    let year_of = |(dev, user, _): &(ReplicaId, UserId, String), grid: GridId, hh: &[HouseholdId]| {
-        let mut writer = Writer::new(*dev, *user, HlcClock::new(DriftPolicy::DEFAULT));
-        let mut ops = Vec::with_capacity(hh.len() * days as usize);
-        for day in 0..days {
-            for (i, h) in hh.iter().enumerate() {
-                let at = start_ms + day * DAY_MS + (i as u64) * 60_000;
-                ops.push(writer.op(
-                    at,
-                    OpBody::Entry(
-                        EntryId::new_v7(at),
-                        EntryOp::Visit(Visit {
-                            volunteer: *user,
-                            grid,
-                            household: *h,
-                            seen: i % 7 != 0,
-                            health: None,
-                            needs: Vec::new(),
-                            notes: String::new(),
-                            follow_up: None,
-                        }),
-                    ),
-                ));
+    let year_of =
+        |(dev, user, _): &(ReplicaId, UserId, String), grid: GridId, hh: &[HouseholdId]| {
+            let mut writer = Writer::new(*dev, *user, HlcClock::new(DriftPolicy::DEFAULT));
+            let mut ops = Vec::with_capacity(hh.len() * days as usize);
+            for day in 0..days {
+                for (i, h) in hh.iter().enumerate() {
+                    let at = start_ms + day * DAY_MS + (i as u64) * 60_000;
+                    ops.push(writer.op(
+                        at,
+                        OpBody::Entry(
+                            EntryId::new_v7(at),
+                            EntryOp::Visit(Visit {
+                                volunteer: *user,
+                                grid,
+                                household: *h,
+                                seen: i % 7 != 0,
+                                health: None,
+                                needs: Vec::new(),
+                                notes: String::new(),
+                                follow_up: None,
+                            }),
+                        ),
+                    ));
+                }
             }
-        }
-        ops.chunks(BATCH)
-            .map(|chunk| {
-                serde_json::to_string(&chunk.iter().map(Op::to_value).collect::<Vec<_>>())
-                    .expect("json")
-            })
-            .collect::<Vec<String>>()
-    };
+            ops.chunks(BATCH)
+                .map(|chunk| {
+                    serde_json::to_string(&chunk.iter().map(Op::to_value).collect::<Vec<_>>())
+                        .expect("json")
+                })
+                .collect::<Vec<String>>()
+        };
     let a_hh = &households[..per_phone];
     let alone_batches = year_of(&a_alone, grid, a_hh);
     let a_batches = year_of(&a_both, grid, a_hh);

@@ -82,10 +82,7 @@ pub fn kind_code(kind: OpKind) -> i64 {
 
 /// The kind a `kind` column's code names.
 pub fn kind_of(code: i64) -> Option<OpKind> {
-    KIND_CODES
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map(|(_, k)| *k)
+    KIND_CODES.iter().find(|(c, _)| *c == code).map(|(_, k)| *k)
 }
 
 /// A uuid as the row's 16 bytes.
@@ -208,7 +205,10 @@ pub fn encode(op: &Op, json: &str, device: ReplicaId, grid: Option<GridId>) -> L
 /// The text of `json`'s `body` member when the rest of `json` is exactly the envelope [`decode`] writes from
 /// `envelope`.
 pub fn split<'j>(envelope: &Envelope<'_>, json: &'j str) -> Option<&'j str> {
-    let (prefix, suffix) = around(envelope).ok()?;
+    let mut prefix = String::with_capacity(64);
+    let mut suffix = String::with_capacity(224);
+    write_prefix(&mut prefix, envelope).ok()?;
+    write_suffix(&mut suffix, envelope).ok()?;
     if json.len() <= prefix.len() + suffix.len() {
         return None;
     }
@@ -218,54 +218,71 @@ pub fn split<'j>(envelope: &Envelope<'_>, json: &'j str) -> Option<&'j str> {
 
 /// The op's canonical JSON from its row: `envelope`'s columns, `format` and `body`.
 pub fn decode(envelope: &Envelope<'_>, format: i64, body: &[u8]) -> Result<String, RowError> {
-    let plain;
-    let text = match format {
-        FORMAT_JSON => return String::from_utf8(body.to_vec()).map_err(|_| RowError::Utf8),
-        FORMAT_BODY => body,
-        FORMAT_BODY_ZSTD_1 => {
-            plain = inflate(body)?;
-            &plain
-        }
-        other => return Err(RowError::Format(other)),
+    if format == FORMAT_JSON {
+        return String::from_utf8(body.to_vec()).map_err(|_| RowError::Utf8);
+    }
+    if format != FORMAT_BODY && format != FORMAT_BODY_ZSTD_1 {
+        return Err(RowError::Format(format));
+    }
+    // One string, written in place: the pull path reads every op it sends through here.
+    let plain_len = if format == FORMAT_BODY {
+        body.len()
+    } else {
+        zstd::bulk::Decompressor::upper_bound(body).unwrap_or(body.len())
     };
-    let text = std::str::from_utf8(text).map_err(|_| RowError::Utf8)?;
-    let (prefix, suffix) = around(envelope)?;
-    let mut out = String::with_capacity(prefix.len() + text.len() + suffix.len());
-    out.push_str(&prefix);
-    out.push_str(text);
-    out.push_str(&suffix);
+    let mut out = String::with_capacity(ENVELOPE_LEN + plain_len);
+    write_prefix(&mut out, envelope)?;
+    if format == FORMAT_BODY {
+        out.push_str(std::str::from_utf8(body).map_err(|_| RowError::Utf8)?);
+    } else {
+        inflate_with(body, |plain| {
+            out.push_str(std::str::from_utf8(plain).map_err(|_| RowError::Utf8)?);
+            Ok(())
+        })?;
+    }
+    write_suffix(&mut out, envelope)?;
     Ok(out)
 }
 
-/// The canonical text before and after the `body` member's value: the members are in key order (`author`, `body`,
+/// About the envelope's length around a body: five ids, the kind, the time.
+const ENVELOPE_LEN: usize = 280;
+
+/// Writes the canonical text before the `body` member's value. The members are in key order (`author`, `body`,
 /// `entity`, `id`, `kind`, `replica`, `time`, `v`), as `Op::to_json` writes them.
-fn around(e: &Envelope<'_>) -> Result<(String, String), RowError> {
-    let id = |b: &[u8]| id_of(b).ok_or(RowError::Id);
+fn write_prefix(out: &mut String, e: &Envelope<'_>) -> Result<(), RowError> {
+    out.push_str("{\"author\":\"");
+    push_id(out, e.author)?;
+    out.push_str("\",\"body\":");
+    Ok(())
+}
+
+/// Writes the canonical text after the `body` member's value.
+fn write_suffix(out: &mut String, e: &Envelope<'_>) -> Result<(), RowError> {
+    use std::fmt::Write;
     let kind = kind_of(e.kind).ok_or(RowError::Kind(e.kind))?;
-    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    let mut prefix = String::with_capacity(60);
-    prefix.push_str("{\"author\":\"");
-    prefix.push_str(id(e.author)?.hyphenated().encode_lower(&mut buf));
-    prefix.push_str("\",\"body\":");
-    let mut suffix = String::with_capacity(220);
-    suffix.push_str(",\"entity\":\"");
-    suffix.push_str(id(e.entity)?.hyphenated().encode_lower(&mut buf));
-    suffix.push_str("\",\"id\":\"");
-    suffix.push_str(id(e.op_id)?.hyphenated().encode_lower(&mut buf));
-    suffix.push_str("\",\"kind\":\"");
-    suffix.push_str(kind.as_str());
-    suffix.push_str("\",\"replica\":\"");
-    suffix.push_str(
-        id(e.replica.unwrap_or(e.device_id))?
-            .hyphenated()
-            .encode_lower(&mut buf),
+    out.push_str(",\"entity\":\"");
+    push_id(out, e.entity)?;
+    out.push_str("\",\"id\":\"");
+    push_id(out, e.op_id)?;
+    out.push_str("\",\"kind\":\"");
+    out.push_str(kind.as_str());
+    out.push_str("\",\"replica\":\"");
+    push_id(out, e.replica.unwrap_or(e.device_id))?;
+    // Writing integers into a `String` cannot fail.
+    let _ = write!(
+        out,
+        "\",\"time\":{{\"logical\":{},\"wall_ms\":{}}},\"v\":1}}",
+        e.hlc_logical, e.hlc_wall_ms
     );
-    suffix.push_str("\",\"time\":{\"logical\":");
-    suffix.push_str(&e.hlc_logical.to_string());
-    suffix.push_str(",\"wall_ms\":");
-    suffix.push_str(&e.hlc_wall_ms.to_string());
-    suffix.push_str("},\"v\":1}");
-    Ok((prefix, suffix))
+    Ok(())
+}
+
+/// Writes a 16-byte id column as the wire writes a uuid: hyphenated, lower case.
+fn push_id(out: &mut String, bytes: &[u8]) -> Result<(), RowError> {
+    let id = id_of(bytes).ok_or(RowError::Id)?;
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    out.push_str(id.hyphenated().encode_lower(&mut buf));
+    Ok(())
 }
 
 static ENCODER_1: LazyLock<zstd::dict::EncoderDictionary<'static>> =
@@ -276,7 +293,8 @@ static DECODER_1: LazyLock<zstd::dict::DecoderDictionary<'static>> =
 thread_local! {
     // A zstd context per thread, made once: making one costs more than compressing a body.
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
-    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<(Option<zstd::bulk::Decompressor<'static>>, Vec<u8>)> =
+        const { RefCell::new((None, Vec::new())) };
 }
 
 /// `plain` compressed with dictionary 1 (`None` if zstd fails, then the body is stored plain).
@@ -296,22 +314,33 @@ pub fn compress(plain: &[u8]) -> Option<Vec<u8>> {
 
 /// A format-2 body inflated.
 pub fn inflate(small: &[u8]) -> Result<Vec<u8>, RowError> {
+    inflate_with(small, |plain| Ok(plain.to_vec()))
+}
+
+/// Inflates a format-2 body into this thread's buffer and hands it to `f`.
+fn inflate_with<T>(
+    small: &[u8],
+    f: impl FnOnce(&[u8]) -> Result<T, RowError>,
+) -> Result<T, RowError> {
     let size = zstd::bulk::Decompressor::upper_bound(small)
         .ok_or_else(|| RowError::Inflate("no content size".into()))?;
     DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
-        if d.is_none() {
-            *d = Some(
+        let (ctx, buf) = &mut *d;
+        if ctx.is_none() {
+            *ctx = Some(
                 zstd::bulk::Decompressor::with_prepared_dictionary(&DECODER_1)
                     .map_err(|e| RowError::Inflate(e.to_string()))?,
             );
         }
-        match d.as_mut() {
-            Some(d) => d
-                .decompress(small, size)
-                .map_err(|e| RowError::Inflate(e.to_string())),
-            None => Err(RowError::Inflate("no context".into())),
-        }
+        let ctx = ctx
+            .as_mut()
+            .ok_or_else(|| RowError::Inflate("no context".into()))?;
+        buf.clear();
+        buf.reserve(size);
+        ctx.decompress_to_buffer(small, buf)
+            .map_err(|e| RowError::Inflate(e.to_string()))?;
+        f(buf)
     })
 }
 

@@ -310,9 +310,9 @@ pub fn compress_plain_rows(conn: &mut Conn) -> Result<usize, StoreError> {
         let rows: Vec<(i64, i64, Vec<u8>)> = op_log::table
             .filter(op_log::format.eq(op_row::FORMAT_BODY))
             .filter(
-                op_log::community_id
-                    .gt(after.0)
-                    .or(op_log::community_id.eq(after.0).and(op_log::seq.gt(after.1))),
+                op_log::community_id.gt(after.0).or(op_log::community_id
+                    .eq(after.0)
+                    .and(op_log::seq.gt(after.1))),
             )
             .order((op_log::community_id.asc(), op_log::seq.asc()))
             .limit(COMPRESS_BATCH)

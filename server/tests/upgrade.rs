@@ -81,10 +81,10 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
     let mut ops = community_year(year0, 7);
     // A newer phone's op: a top-level member this release does not know, kept verbatim (the lean row keeps its
     // whole JSON).
-    ops[5].unknown.envelope.insert(
-        "zone".into(),
-        serde_json::Value::from("东区 3"),
-    );
+    ops[5]
+        .unknown
+        .envelope
+        .insert("zone".into(), serde_json::Value::from("东区 3"));
     let mut expected = State::new(Rules::DEFAULT);
     for op in &ops {
         expected.apply(op);
@@ -235,12 +235,18 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
             .unwrap_or(0)
     };
     assert_eq!(count("0 1"), 1, "{formats:?}");
-    assert_eq!(count("2 0") + count("1 0"), i64::try_from(server_ops).expect("n"));
+    assert_eq!(
+        count("2 0") + count("1 0"),
+        i64::try_from(server_ops).expect("n")
+    );
     // (Bodies of a few bytes, a `ticket.take`'s `{}`, do not shrink: they stay format 1.)
     assert!(count("2 1") > 10_000, "{formats:?}");
-    let body_bytes = rows(&mut conn, "SELECT '' AS a, sum(length(body)) AS n FROM op_log")[0]
-        .n
-        .expect("bytes");
+    let body_bytes = rows(
+        &mut conn,
+        "SELECT '' AS a, sum(length(body)) AS n FROM op_log",
+    )[0]
+    .n
+    .expect("bytes");
     let json_bytes: usize = ops.iter().map(|op| op.to_json().len()).sum();
     assert!(
         body_bytes * 5 < i64::try_from(json_bytes).expect("bytes"),
@@ -351,7 +357,12 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
     let mut cursor = 0;
     loop {
         let page = engine
-            .pull(admin_viewer, &std::collections::HashSet::new(), cursor, budget)
+            .pull(
+                admin_viewer,
+                &std::collections::HashSet::new(),
+                cursor,
+                budget,
+            )
             .expect("pull");
         pulled.extend(page.ops);
         cursor = page.cursor;
