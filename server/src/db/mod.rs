@@ -78,6 +78,22 @@ mod tests {
             .collect()
     }
 
+    /// The `op_kinds` table (for readers of the file) names every code the server writes, and only those.
+    #[test]
+    fn the_op_kinds_table_is_the_servers_kind_codes() {
+        let mut conn = Conn::establish(":memory:").expect("in-memory database");
+        migrate(&mut conn).expect("up");
+        let table = rows(
+            &mut conn,
+            "SELECT code || ' ' || name AS r FROM op_kinds ORDER BY code",
+        );
+        let codes: Vec<String> = crate::op_row::KIND_CODES
+            .iter()
+            .map(|(code, kind)| format!("{code} {kind}"))
+            .collect();
+        assert_eq!(table, codes);
+    }
+
     #[test]
     fn the_throttle_lifts_migration_adds_its_table_and_keeps_every_user() {
         let mut conn = Conn::establish(":memory:").expect("in-memory database");
