@@ -406,11 +406,11 @@ impl<'a> Group<'a> {
                 .validate_op(op)
                 .map_err(|e| reject(OpRejection::Invalid(e)))?;
             self.scratch.apply(op);
-            rows.push(OpRow::new(
+            rows.push(OpRow::with_body(
                 crate::community::CommunityId(self.community),
                 self.next_seq + i64::try_from(k).unwrap_or(i64::MAX),
                 op,
-                &received.json,
+                received.body.clone(),
                 batch.who.map_or(ReplicaId::SERVER, |w| w.device),
                 self.scratch.grid_of(op),
                 ms(batch.now_ms),

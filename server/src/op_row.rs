@@ -163,11 +163,60 @@ pub enum RowError {
     Utf8,
 }
 
-/// The row parts of `op` (canonical JSON `json`), pushed by `device`, in grid cell `grid`: format 2 when the
-/// envelope writes back exactly and compression pays, format 1 when it does not pay, format 0 when the envelope
-/// does not write back.
+/// What a row's `body` holds, and in which format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    /// One of the `FORMAT_*` codes.
+    pub format: i64,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The stored body of `op` (canonical JSON `json`): format 2 when the envelope writes back exactly and compression
+/// pays, format 1 when it does not pay, format 0 when the envelope does not write back. It does not depend on the
+/// pushing device (the envelope names the op's own replica either way), so it is made while the request is read,
+/// outside the writer lock.
+pub fn body_of(op: &Op, json: &str) -> Body {
+    let op_id = id_bytes(op.id.0);
+    let replica = id_bytes(op.replica.0);
+    let author = id_bytes(op.author.0);
+    let entity = id_bytes(op.body.entity_id());
+    let envelope = Envelope {
+        op_id: &op_id,
+        device_id: &replica,
+        replica: None,
+        author: &author,
+        kind: kind_code(op.kind()),
+        entity: &entity,
+        hlc_wall_ms: i64::try_from(op.time.wall_ms).unwrap_or(i64::MAX),
+        hlc_logical: i64::from(op.time.logical),
+    };
+    match split(&envelope, json) {
+        Some(body) => match compress(body.as_bytes()) {
+            Some(small) if small.len() < body.len() => Body {
+                format: FORMAT_BODY_ZSTD_1,
+                bytes: small,
+            },
+            _ => Body {
+                format: FORMAT_BODY,
+                bytes: body.as_bytes().to_vec(),
+            },
+        },
+        None => Body {
+            format: FORMAT_JSON,
+            bytes: json.as_bytes().to_vec(),
+        },
+    }
+}
+
+/// The row parts of `op` (canonical JSON `json`), pushed by `device`, in grid cell `grid`.
 pub fn encode(op: &Op, json: &str, device: ReplicaId, grid: Option<GridId>) -> Lean {
-    let mut lean = Lean {
+    encode_with(op, body_of(op, json), device, grid)
+}
+
+/// The row parts of `op` whose stored body [`body_of`] made already.
+pub fn encode_with(op: &Op, body: Body, device: ReplicaId, grid: Option<GridId>) -> Lean {
+    Lean {
         op_id: id_bytes(op.id.0),
         device_id: id_bytes(device.0),
         replica: (op.replica != device).then(|| id_bytes(op.replica.0)),
@@ -177,29 +226,9 @@ pub fn encode(op: &Op, json: &str, device: ReplicaId, grid: Option<GridId>) -> L
         grid: grid.map(|g| id_bytes(g.0)),
         hlc_wall_ms: i64::try_from(op.time.wall_ms).unwrap_or(i64::MAX),
         hlc_logical: i64::from(op.time.logical),
-        format: FORMAT_JSON,
-        body: Vec::new(),
-    };
-    let envelope = Envelope {
-        op_id: &lean.op_id,
-        device_id: &lean.device_id,
-        replica: lean.replica.as_deref(),
-        author: &lean.author,
-        kind: lean.kind,
-        entity: &lean.entity,
-        hlc_wall_ms: lean.hlc_wall_ms,
-        hlc_logical: lean.hlc_logical,
-    };
-    let (format, body) = match split(&envelope, json) {
-        Some(body) => match compress(body.as_bytes()) {
-            Some(small) if small.len() < body.len() => (FORMAT_BODY_ZSTD_1, small),
-            _ => (FORMAT_BODY, body.as_bytes().to_vec()),
-        },
-        None => (FORMAT_JSON, json.as_bytes().to_vec()),
-    };
-    lean.format = format;
-    lean.body = body;
-    lean
+        format: body.format,
+        body: body.bytes,
+    }
 }
 
 /// The text of `json`'s `body` member when the rest of `json` is exactly the envelope [`decode`] writes from

@@ -111,7 +111,28 @@ impl OpRow {
         grid: Option<GridId>,
         received_ms: i64,
     ) -> OpRow {
-        let lean = op_row::encode(op, json, device, grid);
+        OpRow::with_body(
+            community,
+            seq,
+            op,
+            op_row::body_of(op, json),
+            device,
+            grid,
+            received_ms,
+        )
+    }
+
+    /// [`OpRow::new`] with the op's stored body made already ([`op_row::body_of`], while the request was read).
+    pub fn with_body(
+        community: CommunityId,
+        seq: i64,
+        op: &Op,
+        body: op_row::Body,
+        device: ReplicaId,
+        grid: Option<GridId>,
+        received_ms: i64,
+    ) -> OpRow {
+        let lean = op_row::encode_with(op, body, device, grid);
         OpRow {
             community_id: community.0,
             seq,
