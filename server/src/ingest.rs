@@ -501,23 +501,15 @@ impl<'a> Group<'a> {
                 .validate_op(op)
                 .map_err(|e| reject(OpRejection::Invalid(e)))?;
             self.scratch.apply(op);
-            rows.push(OpRow {
-                community_id: self.community,
-                seq: self.next_seq + i64::try_from(k).unwrap_or(i64::MAX),
-                op_id: op.id.to_string(),
-                device_id: batch
-                    .who
-                    .map_or(ReplicaId::SERVER, |w| w.device)
-                    .to_string(),
-                author: op.author.to_string(),
-                kind: op.kind().as_str().to_string(),
-                entity: op.body.entity_id().to_string(),
-                grid: self.scratch.grid_of(op).map(|g| g.to_string()),
-                hlc_wall_ms: ms(op.time.wall_ms),
-                hlc_logical: i64::from(op.time.logical),
-                received_ms: ms(batch.now_ms),
-                body: received.json.clone(),
-            });
+            rows.push(OpRow::with_body(
+                crate::community::CommunityId(self.community),
+                self.next_seq + i64::try_from(k).unwrap_or(i64::MAX),
+                op,
+                received.body.clone(),
+                batch.who.map_or(ReplicaId::SERVER, |w| w.device),
+                self.scratch.grid_of(op),
+                ms(batch.now_ms),
+            ));
         }
         Ok(rows)
     }

@@ -24,7 +24,9 @@ use diesel::prelude::*;
 
 use crate::community::CommunityId;
 use crate::db::Conn;
-use crate::db::schema::{entries, grid_cells, household_community, ticket_community, visits};
+use crate::db::schema::{
+    communities, entries, grid_cells, household_community, ticket_community, visits,
+};
 use crate::store::StoreError;
 
 /// The ids of a group's ops that belong to another community.
@@ -238,7 +240,18 @@ pub fn foreign(
     unknown: &Unknown,
 ) -> Result<Foreign, StoreError> {
     let mut found: Vec<String> = Vec::new();
-    for chunk in unknown.grids.chunks(CHUNK) {
+    // Each new entity (every visit a phone pushes is a new entry) costs a lookup in each table that may hold it,
+    // two b-tree probes per visit: the regression of ingest after tenancy (issue 11, docs/benchmarks.md "Lean op
+    // log (after)"). While the database holds one community, no other community has such rows: nothing to look
+    // up. (A community created meanwhile has no cells, tickets or entries until its own ops commit, which a
+    // lookup here would not see either.)
+    let alone = communities::table.count().get_result::<i64>(conn)? <= 1;
+    let (grids, tickets, entries_named): (&[String], &[String], &[String]) = if alone {
+        (&[], &[], &[])
+    } else {
+        (&unknown.grids, &unknown.tickets, &unknown.entries)
+    };
+    for chunk in grids.chunks(CHUNK) {
         found.extend(
             grid_cells::table
                 .filter(grid_cells::id.eq_any(chunk))
@@ -247,7 +260,7 @@ pub fn foreign(
                 .load::<String>(conn)?,
         );
     }
-    for chunk in unknown.tickets.chunks(CHUNK) {
+    for chunk in tickets.chunks(CHUNK) {
         found.extend(
             ticket_community::table
                 .filter(ticket_community::id.eq_any(chunk))
@@ -256,13 +269,22 @@ pub fn foreign(
                 .load::<String>(conn)?,
         );
     }
-    for chunk in unknown.entries.chunks(CHUNK) {
+    for chunk in entries_named.chunks(CHUNK) {
+        // `visits` keys its rows by the id's 16 bytes.
+        let blobs: Vec<Vec<u8>> = chunk
+            .iter()
+            .filter_map(|s| s.parse::<Uuid>().ok())
+            .map(crate::op_row::id_bytes)
+            .collect();
         found.extend(
             visits::table
-                .filter(visits::entry_id.eq_any(chunk))
+                .filter(visits::entry_id.eq_any(blobs))
                 .filter(visits::community_id.ne(community.0))
                 .select(visits::entry_id)
-                .load::<String>(conn)?,
+                .load::<Vec<u8>>(conn)?
+                .iter()
+                .filter_map(|b| crate::op_row::id_of(b))
+                .map(|id| id.to_string()),
         );
         found.extend(
             entries::table

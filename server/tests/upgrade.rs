@@ -2,6 +2,11 @@
 //! (every migration before `communities`) — a week of a community's ops, users, devices, an enrolment code, a
 //! refresh token, card rows and the fee ledger — becomes community 1, with nothing lost: every op at its sequence
 //! number with its stored text, every account, device, balance and report figure, and the community writes on.
+//!
+//! The same upgrade runs the lean op log migration (issue 11 item 7) after it: the ops come back from the lean rows
+//! (and through a pull) byte for byte as the previous release stored them, the server's own ops (pushed by no phone)
+//! and a newer phone's op with an unknown top-level member among them, and the visits report rows keep every id; going
+//! down again gives the previous release's text back, byte for byte.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -18,6 +23,8 @@ use linli_sync_core::test_support::community_year;
 
 /// The first migration of the multi-community schema: everything before it is the previous release's schema.
 const FIRST_NEW: &str = "2026-12-02-000000_communities";
+/// The lean op log's migration.
+const LEAN: &str = "2026-12-02-000200_lean_op_log";
 const DAY: u64 = 86_400_000;
 
 fn old_schema(conn: &mut SqliteConnection) {
@@ -31,6 +38,22 @@ fn old_schema(conn: &mut SqliteConnection) {
         }
         conn.run_next_migration(SQLITE_MIGRATIONS)
             .expect("old migration");
+    }
+}
+
+/// Reverts the applied migrations, newest first, up to and including `name`.
+fn revert_through(conn: &mut SqliteConnection, name: &str) {
+    loop {
+        let applied = conn.applied_migrations().expect("applied");
+        let version = name.split('_').next().expect("version").replace('-', "");
+        let Some(last) = applied.iter().map(|v| v.to_string()).max() else {
+            return;
+        };
+        if last.replace('-', "") < version {
+            return;
+        }
+        conn.revert_last_migration(SQLITE_MIGRATIONS)
+            .unwrap_or_else(|e| panic!("down from {last}: {e}"));
     }
 }
 
@@ -55,7 +78,13 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
         .to_string_lossy()
         .into_owned();
     let year0 = 1_790_000_000_000;
-    let ops = community_year(year0, 7);
+    let mut ops = community_year(year0, 7);
+    // A newer phone's op: a top-level member this release does not know, kept verbatim (the lean row keeps its
+    // whole JSON).
+    ops[5]
+        .unknown
+        .envelope
+        .insert("zone".into(), serde_json::Value::from("东区 3"));
     let mut expected = State::new(Rules::DEFAULT);
     for op in &ops {
         expected.apply(op);
@@ -101,13 +130,30 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
         .expect("identity");
         conn.transaction(|conn| {
             for (seq, op) in (1i64..).zip(&ops) {
+                // Every 97th op as the server's own (stored with the server's device, not the op's replica).
+                let pushed_by = if seq % 97 == 0 {
+                    ReplicaId::SERVER
+                } else {
+                    op.replica
+                };
+                if let OpBody::Entry(entry, EntryOp::Visit(v)) = &op.body {
+                    diesel::sql_query("INSERT INTO visits VALUES (?, ?, ?, ?, ?, NULL, ?, ?, 0)")
+                        .bind::<Text, _>(entry.to_string())
+                        .bind::<Text, _>(v.volunteer.to_string())
+                        .bind::<Text, _>(v.grid.to_string())
+                        .bind::<Text, _>(v.household.to_string())
+                        .bind::<diesel::sql_types::Bool, _>(v.seen)
+                        .bind::<Nullable<Text>, _>(v.follow_up.map(|t| t.to_string()))
+                        .bind::<BigInt, _>(i64::try_from(op.time.wall_ms).expect("time"))
+                        .execute(conn)?;
+                }
                 diesel::sql_query(
                     "INSERT INTO op_log (seq, op_id, device_id, author, kind, entity, grid, hlc_wall_ms, \
                      hlc_logical, received_ms, body) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
                 )
                 .bind::<BigInt, _>(seq)
                 .bind::<Text, _>(op.id.to_string())
-                .bind::<Text, _>(op.replica.to_string())
+                .bind::<Text, _>(pushed_by.to_string())
                 .bind::<Text, _>(op.author.to_string())
                 .bind::<Text, _>(op.kind().as_str())
                 .bind::<Text, _>(op.body.entity_id().to_string())
@@ -169,6 +215,67 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
         assert_eq!(back, op);
         assert_eq!(*body, op.to_json());
     }
+    // The lean rows: the newer phone's op whole (format 0), every other op compressed (format 2) or, where that did
+    // not pay, its body alone (format 1); the server's own ops name their replica, the others leave it to the device.
+    let formats = rows(
+        &mut conn,
+        "SELECT format || ' ' || (replica IS NULL) AS a, count(*) AS n FROM op_log GROUP BY 1 ORDER BY 1",
+    );
+    let server_ops = ops
+        .iter()
+        .enumerate()
+        .filter(|(k, op)| (k + 1) % 97 == 0 && op.replica != ReplicaId::SERVER && *k != 5)
+        .count();
+    assert!(server_ops > 10);
+    let count = |a: &str| {
+        formats
+            .iter()
+            .find(|r| r.a == a)
+            .and_then(|r| r.n)
+            .unwrap_or(0)
+    };
+    assert_eq!(count("0 1"), 1, "{formats:?}");
+    assert_eq!(
+        count("2 0") + count("1 0"),
+        i64::try_from(server_ops).expect("n")
+    );
+    // (Bodies of a few bytes, a `ticket.take`'s `{}`, do not shrink: they stay format 1.)
+    assert!(count("2 1") > 10_000, "{formats:?}");
+    let body_bytes = rows(
+        &mut conn,
+        "SELECT '' AS a, sum(length(body)) AS n FROM op_log",
+    )[0]
+    .n
+    .expect("bytes");
+    let json_bytes: usize = ops.iter().map(|op| op.to_json().len()).sum();
+    assert!(
+        body_bytes * 5 < i64::try_from(json_bytes).expect("bytes"),
+        "bodies {body_bytes} B against {json_bytes} B of JSON"
+    );
+    // Every visit's report row, its ids now 16 bytes.
+    let visits: Vec<Row> = rows(
+        &mut conn,
+        "SELECT lower(hex(entry_id)) || ' ' || lower(hex(household)) || ' ' || seen AS a, visited_ms AS n \
+         FROM visits ORDER BY visited_ms, entry_id",
+    );
+    let mut want_visits: Vec<Row> = ops
+        .iter()
+        .filter_map(|op| match &op.body {
+            OpBody::Entry(entry, EntryOp::Visit(v)) => Some(Row {
+                a: format!(
+                    "{} {} {}",
+                    entry.0.simple(),
+                    v.household.0.simple(),
+                    i32::from(v.seen)
+                ),
+                n: Some(i64::try_from(op.time.wall_ms).expect("time")),
+            }),
+            _ => None,
+        })
+        .collect();
+    want_visits.sort_by(|x, y| (x.n, &x.a).cmp(&(y.n, &y.a)));
+    assert!(want_visits.len() > 1000);
+    assert_eq!(visits, want_visits);
     // Every account and device, in community 1; the old secrets still there.
     for (name, id, role) in [
         ("admin", admin, Role::Admin),
@@ -235,6 +342,37 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
     let view = engine.view();
     assert_eq!(view.state, expected);
     assert_eq!(view.last_seq, n);
+    drop(view);
+    // A pull of the admin's phone delivers every op as the previous release stored it.
+    let admin_viewer = Viewer {
+        user: admin,
+        role: Role::Admin,
+    };
+    let budget = linli_server::pull::Budget {
+        ops: 5000,
+        bytes: usize::MAX,
+        scan: 100_000,
+    };
+    let mut pulled = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = engine
+            .pull(
+                admin_viewer,
+                &std::collections::HashSet::new(),
+                cursor,
+                budget,
+            )
+            .expect("pull");
+        pulled.extend(page.ops);
+        cursor = page.cursor;
+        if !page.has_more {
+            break;
+        }
+    }
+    let canonical: Vec<String> = ops.iter().map(Op::to_json).collect();
+    assert_eq!(pulled, canonical);
+    let view = engine.view();
     let policy = ReportPolicy::DEFAULT;
     let basis = Basis::new(u64::try_from(n).expect("n"), year0 + 8 * DAY);
     let all = Filter {
@@ -297,10 +435,31 @@ fn a_single_community_database_becomes_community_1_with_nothing_lost() {
     drop(engines);
     drop(pool);
 
-    // Down again (a rollback of the release): one op log, every op still there in its order, every user.
+    // Down again (a rollback of the release): first the lean op log, with the server's SQL functions (its
+    // compressed bodies inflate only there): every op's text as the previous release stored it.
     let mut conn = SqliteConnection::establish(&url).expect("open");
-    conn.revert_last_migration(SQLITE_MIGRATIONS)
-        .expect("communities down");
+    db::sqlite::register_functions(&mut conn).expect("the server's SQL functions");
+    revert_through(&mut conn, LEAN);
+    #[derive(QueryableByName)]
+    struct Body {
+        #[diesel(sql_type = Text)]
+        body: String,
+    }
+    let texts: Vec<String> = diesel::sql_query("SELECT body FROM op_log ORDER BY seq")
+        .load::<Body>(&mut conn)
+        .expect("bodies")
+        .into_iter()
+        .map(|b| b.body)
+        .collect();
+    assert_eq!(texts.len(), ops.len() + 1);
+    assert_eq!(texts[..ops.len()], canonical[..]);
+    assert_eq!(texts[ops.len()], op.to_json());
+    assert_eq!(
+        rows(&mut conn, "SELECT entry_id AS a, NULL AS n FROM visits").len(),
+        want_visits.len()
+    );
+    // Then the communities: one op log, every op still there in its order, every user.
+    revert_through(&mut conn, FIRST_NEW);
     let logged = rows(
         &mut conn,
         "SELECT op_id AS a, seq AS n FROM op_log ORDER BY seq",

@@ -35,11 +35,19 @@ pub fn open(database_url: &str, max_size: u32) -> Result<DbPool, StoreError> {
     Ok(pool)
 }
 
-/// Runs every pending migration.
+/// Runs every pending migration, then the lean op log's compression of the rows its SQL migrated
+/// ([`crate::store::compress_plain_rows`]).
 pub fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
-    conn.run_pending_migrations(SQLITE_MIGRATIONS)
-        .map(|_| ())
-        .map_err(|e| StoreError::Migration(e.to_string()))
+    let ran = conn
+        .run_pending_migrations(SQLITE_MIGRATIONS)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    if !ran.is_empty() {
+        let n = crate::store::compress_plain_rows(conn)?;
+        if n > 0 {
+            tracing::info!(rows = n, "op log bodies compressed after the upgrade");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -50,6 +58,7 @@ mod tests {
     #[test]
     fn every_migration_runs_up_and_down_and_up_again() {
         let mut conn = Conn::establish(":memory:").expect("in-memory database");
+        sqlite::register_functions(&mut conn).expect("the server's SQL functions");
         conn.run_pending_migrations(SQLITE_MIGRATIONS).expect("up");
         conn.revert_all_migrations(SQLITE_MIGRATIONS).expect("down");
         conn.run_pending_migrations(SQLITE_MIGRATIONS)
@@ -67,6 +76,22 @@ mod tests {
             .into_iter()
             .map(|row| row.r)
             .collect()
+    }
+
+    /// The `op_kinds` table (for readers of the file) names every code the server writes, and only those.
+    #[test]
+    fn the_op_kinds_table_is_the_servers_kind_codes() {
+        let mut conn = Conn::establish(":memory:").expect("in-memory database");
+        migrate(&mut conn).expect("up");
+        let table = rows(
+            &mut conn,
+            "SELECT code || ' ' || name AS r FROM op_kinds ORDER BY code",
+        );
+        let codes: Vec<String> = crate::op_row::KIND_CODES
+            .iter()
+            .map(|(code, kind)| format!("{code} {kind}"))
+            .collect();
+        assert_eq!(table, codes);
     }
 
     #[test]
