@@ -4,8 +4,9 @@
 //! most 20,000 of them, into a 16 KB dictionary. Prints how small the community-year's bodies get with it.
 //!
 //! A bench target only to be built in release and to reach the test-support simulation; it writes
-//! `server/data/op_log_dict1.zdict` only when asked: `LINLI_WRITE_DICTIONARY=1 cargo bench -p linli-server --bench
-//! op_log_dictionary`. Dictionary 1 is frozen once rows use it: a new dictionary is a new file and a new format.
+//! a candidate dictionary only when asked: `LINLI_WRITE_DICTIONARY=1 cargo bench -p linli-server --bench
+//! op_log_dictionary` writes `server/data/op_log_dict_candidate.zdict`, never dictionary 1 (`op_log_dict1.zdict`),
+//! which is frozen once rows use it (a test pins its bytes): a new dictionary is a new file and a new format.
 
 use linli_server::op_row::{self, Envelope};
 use linli_sync_core::test_support::community_year;
@@ -54,7 +55,10 @@ fn main() {
         dict.len()
     );
     if std::env::var_os("LINLI_WRITE_DICTIONARY").is_some() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/op_log_dict1.zdict");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/op_log_dict_candidate.zdict"
+        );
         std::fs::write(path, &dict).expect("write the dictionary");
         println!("wrote {path}");
     }

@@ -338,9 +338,7 @@ mod tests {
         let rows: Vec<OpRow> = ops
             .iter()
             .zip(1..)
-            .map(|(op, seq)| {
-                OpRow::new(FIRST, seq, op, &op.to_json(), op.replica, None, 0)
-            })
+            .map(|(op, seq)| OpRow::new(FIRST, seq, op, &op.to_json(), op.replica, None, 0))
             .collect();
         let mut conn = pool.get().expect("connection");
         crate::db::sqlite::write_txn(&mut conn, |c| {

@@ -484,7 +484,15 @@ mod tests {
             .iter()
             .zip(1..)
             .map(|(op, seq)| {
-                OpRow::new(CommunityId::FIRST, seq, op, &op.to_json(), op.replica, None, 0)
+                OpRow::new(
+                    CommunityId::FIRST,
+                    seq,
+                    op,
+                    &op.to_json(),
+                    op.replica,
+                    None,
+                    0,
+                )
             })
             .collect();
         db::sqlite::write_txn(&mut conn, |c| {

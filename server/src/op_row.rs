@@ -7,7 +7,7 @@
 //! | format | `body` |
 //! | ---: | --- |
 //! | 0 | the whole canonical JSON (an envelope the columns cannot write back: unknown top-level members, another `v`) |
-//! | 1 | only the canonical text of the op's `body` member; the envelope around it is written from the columns |
+//! | 1 | the canonical text between `"body":` and `,"entity":` — the `body` member's value (and an unknown member that sorts between the two, kept in place); the envelope around it is written from the columns |
 //! | 2 | format 1 compressed by zstd with dictionary 1 ([`DICTIONARY_1`], built into the binary) |
 //!
 //! The split is checked when a row is made: the envelope written from the row's own columns must be exactly the
@@ -257,7 +257,9 @@ pub fn decode(envelope: &Envelope<'_>, format: i64, body: &[u8]) -> Result<Strin
     let plain_len = if format == FORMAT_BODY {
         body.len()
     } else {
-        zstd::bulk::Decompressor::upper_bound(body).unwrap_or(body.len())
+        zstd::bulk::Decompressor::upper_bound(body)
+            .unwrap_or(body.len())
+            .min(MAX_INFLATED_BODY)
     };
     let mut out = String::with_capacity(ENVELOPE_LEN + plain_len);
     write_prefix(&mut out, envelope)?;
@@ -341,6 +343,10 @@ pub fn compress(plain: &[u8]) -> Option<Vec<u8>> {
     })
 }
 
+/// The most a stored body may inflate to: far above any op the server accepts (`LINLI_MAX_OP_BYTES`, 64 KiB by
+/// default), far below an allocation that could take the process down.
+pub const MAX_INFLATED_BODY: usize = 16 << 20;
+
 /// A format-2 body inflated.
 pub fn inflate(small: &[u8]) -> Result<Vec<u8>, RowError> {
     inflate_with(small, |plain| Ok(plain.to_vec()))
@@ -353,6 +359,12 @@ fn inflate_with<T>(
 ) -> Result<T, RowError> {
     let size = zstd::bulk::Decompressor::upper_bound(small)
         .ok_or_else(|| RowError::Inflate("no content size".into()))?;
+    // The frame's header says how large it inflates; a damaged row must not make this reserve gigabytes.
+    if size > MAX_INFLATED_BODY {
+        return Err(RowError::Inflate(format!(
+            "the frame claims {size} bytes, more than {MAX_INFLATED_BODY}"
+        )));
+    }
     DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
         let (ctx, buf) = &mut *d;
@@ -389,6 +401,49 @@ mod tests {
             hlc_wall_ms: l.hlc_wall_ms,
             hlc_logical: l.hlc_logical,
         }
+    }
+
+    /// Dictionary 1 is frozen: every format-2 row on every database needs exactly these bytes. A changed file fails
+    /// here (its CRC-32 and length), and a body compressed with it when it was made must still inflate to its text.
+    #[test]
+    fn dictionary_1_is_the_one_rows_were_written_with() {
+        assert_eq!(
+            (DICTIONARY_1.len(), crc32fast::hash(DICTIONARY_1)),
+            (DICT_1_LEN, DICT_1_CRC),
+            "server/data/op_log_dict1.zdict changed: a new dictionary is a new format, never a new dictionary 1"
+        );
+        let plain = inflate(&hex(SAMPLE_ROW)).expect("a body written with dictionary 1 inflates");
+        assert_eq!(std::str::from_utf8(&plain), Ok(SAMPLE_BODY));
+    }
+
+    /// A damaged frame that claims a huge size is an error, not an allocation.
+    #[test]
+    fn a_frame_claiming_too_much_is_refused() {
+        let mut frame = zstd::bulk::compress(&[b'a'; 64], 1).expect("compresses");
+        // zstd frame header: magic (4), descriptor (1: content size 8 bytes with single segment flag), then size.
+        let mut huge = vec![0x28, 0xb5, 0x2f, 0xfd, 0xe0];
+        huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        huge.extend_from_slice(&frame.split_off(frame.len().min(6)));
+        assert!(
+            matches!(inflate(&huge), Err(RowError::Inflate(_))),
+            "{:?}",
+            inflate(&huge)
+        );
+    }
+
+    /// Dictionary 1's length and CRC-32 when rows were first written with it.
+    const DICT_1_LEN: usize = 16_384;
+    const DICT_1_CRC: u32 = 1_479_974_705;
+    /// A body compressed with dictionary 1 on 2026-12-02 (format 2, no dictionary id in the frame), and its text.
+    const SAMPLE_ROW: &str = "28b52ffd20696d0200c3041027841082c81d77184f7941c5c0052a2c36062c88010b5af0425fd02b8c610b\
+                              895da12be8e38ee46618ae5385058f9392050d31c382758ab080957447c387d51002fc12ebfea17e70a901";
+    const SAMPLE_BODY: &str = r#"{"household":"5b3f6a1e-0c2d-4e8f-9a7b-1c2d3e4f5a6b","health":"ok","seen":true,"visited_ms":1735660800000}"#;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect()
     }
 
     #[test]

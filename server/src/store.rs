@@ -360,47 +360,78 @@ pub fn parse(seq: i64, body: &str) -> Result<Op, StoreError> {
 /// Rows per transaction of [`compress_plain_rows`].
 const COMPRESS_BATCH: i64 = 5000;
 
+/// The row of the `maintenance` table that says the lean op log migration's rows still wait for
+/// [`compress_plain_rows`]: written by the migration, deleted once every community's rows are done.
+pub const COMPRESS_PENDING: &str = "compress_op_log_bodies";
+
 /// Compresses the format-1 rows (the lean op log migration's, which plain SQL cannot compress) to format 2 where
-/// that pays, a transaction per few thousand rows; returns how many rows it compressed. Run after the migrations:
-/// on a database with none such rows it is one empty query.
+/// that pays, a transaction per few thousand rows, community by community along the op log's key (each page a
+/// range read of the key, so the pass is linear in the log); returns how many rows it compressed. Resumable: a
+/// pass cut short (a crash, a kill) leaves the `maintenance` row, and the next start goes on from the beginning,
+/// passing over rows already compressed.
 pub fn compress_plain_rows(conn: &mut Conn) -> Result<usize, StoreError> {
+    use crate::db::schema::communities;
+    let ids: Vec<i64> = communities::table
+        .select(communities::id)
+        .order(communities::id.asc())
+        .load(conn)?;
     let mut done = 0;
-    let mut after = (i64::MIN, i64::MIN);
-    loop {
-        let rows: Vec<(i64, i64, Vec<u8>)> = op_log::table
-            .filter(op_log::format.eq(op_row::FORMAT_BODY))
-            .filter(
-                op_log::community_id.gt(after.0).or(op_log::community_id
-                    .eq(after.0)
-                    .and(op_log::seq.gt(after.1))),
-            )
-            .order((op_log::community_id.asc(), op_log::seq.asc()))
-            .limit(COMPRESS_BATCH)
-            .select((op_log::community_id, op_log::seq, op_log::body))
-            .load(conn)?;
-        let Some(last) = rows.last() else {
-            return Ok(done);
-        };
-        after = (last.0, last.1);
-        done += crate::db::sqlite::write_txn(conn, |conn| -> Result<usize, StoreError> {
-            let mut n = 0;
-            for (community, seq, body) in &rows {
-                let Some(small) = op_row::compress(body).filter(|s| s.len() < body.len()) else {
-                    continue;
-                };
-                diesel::update(
-                    op_log::table
-                        .filter(op_log::community_id.eq(community))
-                        .filter(op_log::seq.eq(seq)),
-                )
-                .set((
-                    op_log::format.eq(op_row::FORMAT_BODY_ZSTD_1),
-                    op_log::body.eq(small),
-                ))
-                .execute(conn)?;
-                n += 1;
-            }
-            Ok(n)
-        })?;
+    for community in ids {
+        let mut after = 0;
+        loop {
+            let rows: Vec<(i64, Vec<u8>)> = op_log::table
+                .filter(op_log::community_id.eq(community))
+                .filter(op_log::seq.gt(after))
+                .filter(op_log::format.eq(op_row::FORMAT_BODY))
+                .order(op_log::seq.asc())
+                .limit(COMPRESS_BATCH)
+                .select((op_log::seq, op_log::body))
+                .load(conn)?;
+            let Some(last) = rows.last() else { break };
+            after = last.0;
+            done += crate::db::sqlite::write_txn(conn, |conn| -> Result<usize, StoreError> {
+                let mut n = 0;
+                for (seq, body) in &rows {
+                    let Some(small) = op_row::compress(body).filter(|s| s.len() < body.len())
+                    else {
+                        continue;
+                    };
+                    diesel::update(
+                        op_log::table
+                            .filter(op_log::community_id.eq(community))
+                            .filter(op_log::seq.eq(seq)),
+                    )
+                    .set((
+                        op_log::format.eq(op_row::FORMAT_BODY_ZSTD_1),
+                        op_log::body.eq(small),
+                    ))
+                    .execute(conn)?;
+                    n += 1;
+                }
+                Ok(n)
+            })?;
+        }
     }
+    Ok(done)
+}
+
+/// Whether the lean op log migration's compression is still to be done ([`COMPRESS_PENDING`]).
+pub fn compression_pending(conn: &mut Conn) -> Result<bool, StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let c: Count = diesel::sql_query("SELECT count(*) AS n FROM maintenance WHERE task = ?")
+        .bind::<diesel::sql_types::Text, _>(COMPRESS_PENDING)
+        .get_result(conn)?;
+    Ok(c.n > 0)
+}
+
+/// Marks the lean op log migration's compression done.
+pub fn compression_done(conn: &mut Conn) -> Result<(), StoreError> {
+    diesel::sql_query("DELETE FROM maintenance WHERE task = ?")
+        .bind::<diesel::sql_types::Text, _>(COMPRESS_PENDING)
+        .execute(conn)?;
+    Ok(())
 }

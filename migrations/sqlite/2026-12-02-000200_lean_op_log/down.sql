@@ -1,3 +1,4 @@
+DROP TABLE IF EXISTS maintenance;
 -- Back to text ids and whole JSON bodies. Rows of format 2 (zstd-compressed) are inflated by `linli_inflate_body`,
 -- a function the server registers on its connections (plain SQL cannot inflate zstd): run by `linli` this goes
 -- down; in the sqlite3 shell it fails ("no such function") and changes nothing. A body that does not inflate
@@ -33,7 +34,9 @@ INSERT INTO op_log_old
                 || o.hlc_logical || ',"wall_ms":' || o.hlc_wall_ms || '},"v":1}'
         END
     FROM op_log AS o
-    JOIN op_kinds AS k ON k.code = o.kind
+    -- LEFT: a row whose kind code the table does not name fails `kind NOT NULL` (the whole migration with it)
+    -- rather than being left out.
+    LEFT JOIN op_kinds AS k ON k.code = o.kind
     ORDER BY o.community_id, o.seq;
 DROP TABLE op_log;
 ALTER TABLE op_log_old RENAME TO op_log;

@@ -8,12 +8,15 @@
 -- * `body` holds, by the row's `format`:
 --     0  the op's whole canonical JSON (an op whose envelope the columns cannot write back: unknown top-level
 --        members from a newer phone, another wire version);
---     1  only the canonical text of its `body` member: the envelope around it is written back from the columns
---        (`author`, `entity`, `op_id`, `kind`, `replica` or else `device_id`, `hlc_logical`, `hlc_wall_ms`, `v` 1);
---     2  format 1 compressed by zstd with dictionary 1, built into the server (`server/src/store/dict1.zdict`).
+--     1  the canonical text between the envelope's `"body":` and its `,"entity":` — the `body` member's value (and
+--        an unknown member that sorts between the two, kept in place): the envelope around it is written back from
+--        the columns (`author`, `entity`, `op_id`, `kind`, `replica` or else `device_id`, `hlc_logical`,
+--        `hlc_wall_ms`, `v` 1);
+--     2  format 1 compressed by zstd with dictionary 1, built into the server (`server/data/op_log_dict1.zdict`).
 --   The server writes format 2 (or 1 where compression does not pay). This migration, plain SQL, writes format 1
 --   where the stored JSON is exactly the envelope around the body (checked byte for byte, else format 0); the
---   server compresses those rows right after migrating (`store::compress_plain_rows`).
+--   server compresses those rows right after migrating (`store::compress_plain_rows`), while the `maintenance` row
+--   below says so: a pass cut short, or a migration run by another tool, is finished at the server's next start.
 -- * `replica` is NULL when the op's replica is the device that pushed it (always, for a phone's own ops).
 -- The visits report table gets binary ids too. Nothing is dropped: every row is copied, and a row the check
 -- refuses keeps its whole JSON.
@@ -133,3 +136,9 @@ INSERT INTO visits_new
 DROP TABLE visits;
 ALTER TABLE visits_new RENAME TO visits;
 CREATE INDEX visits_grid_time ON visits (grid, visited_ms);
+
+-- Work left for the server after this migration (see the header): one row per task, deleted when done.
+CREATE TABLE maintenance (
+    task TEXT PRIMARY KEY NOT NULL
+);
+INSERT INTO maintenance (task) VALUES ('compress_op_log_bodies');
