@@ -496,6 +496,14 @@ impl Engines {
         };
         let decoded_ms = started.elapsed().as_millis() as u64;
         let tail = view.extend_from_log(&mut conn, community, None)?;
+        // The households of the community's grid cells, claimed as its own where nobody has them: the upgrade's
+        // migration could fill the claims only from visits and the fee ledger (it cannot read the op log), so a
+        // household an upgraded database knew from a grid cell alone is claimed here, before the community's first
+        // write. One `INSERT OR IGNORE` per 500 households per load, under the slot's lock (no writer of this
+        // community runs yet).
+        crate::db::sqlite::write_txn(&mut conn, |c| {
+            crate::tenancy::claim_state_households(c, community, &view.state)
+        })?;
         drop(conn);
         let counter = match (from_checkpoint, fell_back) {
             (Some(_), _) => &self.stats.checkpoint_loads,

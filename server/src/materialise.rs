@@ -599,7 +599,10 @@ mod tests {
         };
         let before = entry_rows(&mut conn);
         assert_eq!(before.len(), 2, "{before:?}");
-        assert!(before.iter().all(|(_, c, _)| *c == other.id.0), "{before:?}");
+        assert!(
+            before.iter().all(|(_, c, _)| *c == other.id.0),
+            "{before:?}"
+        );
         // The first community's state has the same entry ids with another volunteer: the upsert would rewrite them.
         let mut theirs = State::new(Rules::DEFAULT);
         for op in &ops {
