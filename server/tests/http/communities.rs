@@ -488,6 +488,21 @@ async fn an_op_naming_another_communitys_household_is_refused() {
     app.push(&wb.butler, &[knock])
         .await
         .assert_problem(403, "other_community");
+    // A ticket of B about A's household, as its location's or its reporter's (review of h11r, finding 5).
+    for reporter in [false, true] {
+        let mut create = ticket_create(wb.g1);
+        if let TicketOp::Create(c) = &mut create {
+            if reporter {
+                c.reporter.household = Some(wa.h1);
+            } else {
+                c.location.household = Some(wa.h1);
+            }
+        }
+        let ticket = wb.worker.op(OpBody::Ticket(TicketId::random(), create));
+        app.push(&wb.worker, &[ticket])
+            .await
+            .assert_problem(403, "other_community");
+    }
     assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
     // B's own household is still B's to visit.
     let own = wb.butler.op(OpBody::Entry(
