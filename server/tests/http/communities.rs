@@ -386,13 +386,16 @@ async fn each_community_numbers_its_own_ops_under_concurrent_pushes() {
     // the heads the caller may see.
     let anonymous = app.get("/healthz", None).await;
     assert_eq!(
-        anonymous.body["communities"],
+        anonymous.body["community_count"],
         json!(2),
         "{:#}",
         anonymous.body
     );
     assert_eq!(anonymous.body.get("last_seq"), None);
+    assert_eq!(anonymous.body.get("communities"), None);
     let own = app.get("/healthz", Some(&b_admin)).await;
+    // The same field, of the same type, with a token (review of h11r: `communities` was a number or a list).
+    assert_eq!(own.body["community_count"], json!(2), "{:#}", own.body);
     let listed: Vec<&Value> = own.body["communities"]
         .as_array()
         .expect("communities")
@@ -769,9 +772,22 @@ async fn not_yours_and_no_such_read_the_same_to_a_communitys_staff() {
         assert_eq!(
             (&code.body["detail"], &revoke.body["detail"]),
             (
-                &json!("the user is not of your community"),
-                &json!("the device is not of your community")
+                &json!("the user is not in your community"),
+                &json!("the device is not in your community")
             )
+        );
+        // The card's volunteer too (review of h11r, finding 8): B's or nobody's, to A's own device.
+        let grant = app
+            .post(
+                &format!("/v1/cards/{user}/grants"),
+                Some(&a),
+                json!({"device_id": wa.butler.id.to_string(), "points": 1}),
+            )
+            .await;
+        grant.assert_problem(403, "other_community");
+        assert_eq!(
+            grant.body["detail"],
+            json!("the user is not in your community")
         );
     }
     app.post(
