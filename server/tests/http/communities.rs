@@ -515,6 +515,60 @@ async fn an_op_naming_another_communitys_household_is_refused() {
     app.push_ok(&wb.butler, &[own]).await;
 }
 
+/// Review of h11r, finding 6: two communities adding the same new household at once both pass the tenancy check
+/// (it sees committed claims only), and the later claim (`INSERT OR IGNORE`) was dropped silently while its op was
+/// stored. The other community's claim landing inside A's transaction, after A's check, is what a trigger on the
+/// real database does here (it fires on A's op row): A's group is rolled back, nothing stored, and once the claim
+/// is gone A's op goes through as before.
+#[actix_web::test]
+async fn a_household_claimed_by_another_community_meanwhile_is_not_lost() {
+    use diesel::connection::SimpleConnection;
+    let Two { app, b, mut wa, .. } = two().await;
+    let household = HouseholdId::random();
+    app.db()
+        .batch_execute(&format!(
+            "CREATE TRIGGER the_other_community_claims_first AFTER INSERT ON op_log BEGIN \
+             INSERT OR IGNORE INTO household_community (household, community_id) VALUES ('{household}', {}); END;",
+            b.0
+        ))
+        .expect("trigger");
+    let before = app.fingerprint();
+    let add = |w: &mut World| {
+        w.admin.op(OpBody::Grid(
+            w.g1,
+            GridOp::AddHousehold {
+                household,
+                details: Household {
+                    building: "12".into(),
+                    unit: "1".into(),
+                    room: "301".into(),
+                    elderly_alone: false,
+                    contact_name: None,
+                },
+            },
+        ))
+    };
+    let op = add(&mut wa);
+    let reply = app.push(&wa.admin, std::slice::from_ref(&op)).await;
+    // Met twice (the trigger fires again on the second judgement: the first claim was rolled back with A's group).
+    reply.assert_problem(503, "log_moved");
+    assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
+    app.db()
+        .batch_execute("DROP TRIGGER the_other_community_claims_first;")
+        .expect("drop trigger");
+    app.push_ok(&wa.admin, &[op]).await;
+    let owner: i64 = {
+        use diesel::prelude::*;
+        use linli_server::db::schema::household_community;
+        household_community::table
+            .find(household.to_string())
+            .select(household_community::community_id)
+            .first(&mut app.db())
+            .expect("claimed")
+    };
+    assert_eq!(owner, CommunityId::FIRST.0);
+}
+
 /// Review of issue 11 (D5): an op id already stored in another community's log failed the unique index at commit,
 /// and the whole group with it, as a 500. Refused now as that op's `op_id_conflict`, nothing stored.
 #[actix_web::test]
