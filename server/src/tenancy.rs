@@ -4,7 +4,7 @@
 //! `other_community` rather than as a broken rule, and never written into the report rows of another community.
 //!
 //! Households count too (review of issue 11, D3): a household belongs to the community that first named it
-//! (`household_community`, written by [`crate::materialise`], the fee ledger and [`claim_state_households`] when a
+//! (`household_community`, written by [`crate::materialise`], the fee ledger and [`claim_grid_households`] when a
 //! community loads), so a visit, a visit assignment, a ticket (its location's or reporter's household) or a fee
 //! offset of one community cannot name another community's household.
 //!
@@ -194,24 +194,38 @@ pub fn claimed_elsewhere(
     Ok(())
 }
 
-/// Records the households of `community`'s grid cells in `state` as its own where nobody has them yet, and leaves
-/// the others as they are: run when a community's state is loaded, so the households an upgraded database knew only
-/// from grid cells (migration `2026-12-02-000300_fee_dues_by_community` fills the claims from visits and the fee
-/// ledger alone) are claimed before the community's first write. A household another community already holds is
-/// not an error here: the state was accepted before the claims were kept.
-pub fn claim_state_households(
+/// Claims the households of `community`'s grid cells in `state` that nobody has claimed yet, and leaves the others
+/// as they are; the number claimed. Run when a community's state is loaded, so the households an upgraded database
+/// knew only from grid cells (migration `2026-12-02-000300_fee_dues_by_community` fills the claims from visits and
+/// the fee ledger alone: SQL cannot read the ops) are claimed before the community's first write. The claims are
+/// read first (one `IN (…)` lookup per 500 households, no write lock): only a load that finds unclaimed households
+/// writes, in one short write transaction. A household another community already holds is not an error here: the
+/// state was accepted before the claims were kept.
+pub fn claim_grid_households(
     conn: &mut Conn,
     community: CommunityId,
     state: &State,
-) -> Result<(), StoreError> {
-    let households: Vec<String> = state
+) -> Result<usize, StoreError> {
+    let households: HashSet<String> = state
         .grids()
         .values()
         .flat_map(|g| g.household_details.keys().map(|h| h.0.to_string()))
-        .collect::<HashSet<_>>()
-        .into_iter()
         .collect();
-    claim(conn, community, &households)
+    let households: Vec<String> = households.into_iter().collect();
+    let mut unclaimed = Vec::new();
+    for chunk in households.chunks(CHUNK) {
+        let claimed: HashSet<String> = household_community::table
+            .filter(household_community::household.eq_any(chunk))
+            .select(household_community::household)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        unclaimed.extend(chunk.iter().filter(|h| !claimed.contains(*h)).cloned());
+    }
+    if !unclaimed.is_empty() {
+        crate::db::sqlite::write_txn(conn, |c| claim(c, community, &unclaimed))?;
+    }
+    Ok(unclaimed.len())
 }
 
 /// `INSERT OR IGNORE` of `households` as `community`'s.
