@@ -496,6 +496,16 @@ impl Engines {
         };
         let decoded_ms = started.elapsed().as_millis() as u64;
         let tail = view.extend_from_log(&mut conn, community, None)?;
+        // The households of the community's grid cells, claimed as its own where nobody has them: the upgrade's
+        // migration could fill the claims only from visits and the fee ledger (it cannot read the op log), so a
+        // household an upgraded database knew from a grid cell alone is claimed here, before the community's first
+        // write (under the slot's lock: no writer of this community runs yet). Best effort: a failure (the database
+        // busy past its timeout) is logged and the claim is made at the next load; the load goes on.
+        let claimed = crate::tenancy::claim_grid_households(&mut conn, community, &view.state)
+            .unwrap_or_else(|e| {
+                tracing::warn!(%community, error = %e, "claiming the community's households failed");
+                0
+            });
         drop(conn);
         let counter = match (from_checkpoint, fell_back) {
             (Some(_), _) => &self.stats.checkpoint_loads,
@@ -508,6 +518,7 @@ impl Engines {
             ops = view.last_seq,
             checkpoint = from_checkpoint.unwrap_or(0),
             tail,
+            claimed,
             decode_ms = decoded_ms,
             ms = started.elapsed().as_millis() as u64,
             "community loaded"

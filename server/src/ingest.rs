@@ -153,6 +153,9 @@ impl Engine {
     /// ops stored after its view and applies them, with the index and the clock) and the group is judged and
     /// written once more against the caught-up view; if the head still disagrees, each batch is refused
     /// `503 log_moved` with nothing stored (defect D4: before, every later write of the community failed).
+    /// The same second judgement follows a row of another community met inside the transaction (an entry, visit,
+    /// grid cell, ticket or household claim committed by another community after this group's tenancy check): the
+    /// second tenancy check sees it and refuses only the op naming it, as `other_community`.
     fn write(&self, batches: &[Batch]) -> Vec<Result<Pushed, ApiError>> {
         match self.write_once(batches) {
             Ok(results) => results,
@@ -162,7 +165,7 @@ impl Engine {
                         community = %self.community,
                         reason = %first,
                         applied,
-                        "the community's log moved under this writer: caught up, writing again"
+                        "the community's log moved, or another community's row landed, under this writer: caught up, writing again"
                     ),
                     Err(e) => {
                         tracing::warn!(community = %self.community, error = %e, "catching up failed");
@@ -303,6 +306,11 @@ impl Engine {
                 new_last,
                 now_ms,
             )?;
+            crate::tenancy::claimed_elsewhere(
+                conn,
+                self.community,
+                &unknown.new_households(&crate::tenancy::households(group.ops.iter().copied())),
+            )?;
             Ok(())
         });
         match written {
@@ -321,7 +329,8 @@ impl Engine {
 
 /// Why a group's transaction was rolled back.
 enum Refused {
-    /// The head row is not where the engine's log ends.
+    /// The head row is not where the engine's log ends, or a row the group writes was committed by another
+    /// community since the group was judged: the group is judged and written once more.
     HeadMoved(store::StoreError),
     /// Anything else.
     Api(ApiError),
@@ -335,7 +344,13 @@ impl From<ApiError> for Refused {
 
 impl From<store::StoreError> for Refused {
     fn from(e: store::StoreError) -> Self {
-        Refused::Api(e.into())
+        match e {
+            // A row (an entry, visit, grid cell, ticket or household claim) another community committed after this
+            // group's tenancy check: judged again, that check now sees the row and refuses the op that named it as
+            // `other_community`, and the other batches of the group are stored (review of h11r, findings 6 and 7).
+            store::StoreError::OtherCommunitysRow { .. } => Refused::HeadMoved(e),
+            e => Refused::Api(e.into()),
+        }
     }
 }
 
