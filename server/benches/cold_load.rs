@@ -68,9 +68,7 @@ fn main() {
     let rows: Vec<OpRow> = ops
         .iter()
         .zip(1..)
-        .map(|(op, seq)| {
-            OpRow::new(FIRST, seq, op, &op.to_json(), op.replica, None, 0)
-        })
+        .map(|(op, seq)| OpRow::new(FIRST, seq, op, &op.to_json(), op.replica, None, 0))
         .collect();
     drop(ops);
     let mut conn = pool.get().expect("connection");

@@ -77,6 +77,15 @@ pub enum LoadError {
         /// The index's header.
         index: u64,
     },
+    /// The row was written by a build whose merge logic may differ ([`logic_tag`]): its state may not be what this
+    /// build makes of the log.
+    #[error("built by merge logic {found:?}, this build's is {current:?}")]
+    Logic {
+        /// The row's.
+        found: String,
+        /// This build's.
+        current: String,
+    },
     /// The checkpoint claims ops the log does not have.
     #[error("checkpoint at {seq} is beyond the log's head {head}")]
     BeyondHead {
@@ -103,6 +112,15 @@ pub struct Stored {
     pub log_index: Vec<u8>,
     /// When it was written.
     pub created_ms: i64,
+    /// The merge logic that built it ([`logic_tag`]).
+    pub logic: String,
+}
+
+/// This build's merge-logic tag: sync-core's [`state_codec::STATE_LOGIC`] (bumped by hand when `State::apply` or a
+/// merge changes) and this server's package version (which moves at every release, so a change nobody remembered
+/// to tag still costs only one rebuild per community, never a stale state). A row with another tag is not read.
+pub fn logic_tag() -> String {
+    format!("{}/{}", state_codec::STATE_LOGIC, env!("CARGO_PKG_VERSION"))
 }
 
 /// Encodes a view as a row for `community` (the expensive part: run it off the writer's path).
@@ -115,6 +133,7 @@ pub fn encode(community: CommunityId, view: &View, now_ms: i64) -> Stored {
         state: state_codec::encode(&view.state, seq),
         log_index: encode_index(&view.log, seq, view.newest),
         created_ms: now_ms,
+        logic: logic_tag(),
     }
 }
 
@@ -124,6 +143,13 @@ pub fn decode(row: &Stored, rules: &Rules, head: i64) -> Result<View, LoadError>
         return Err(LoadError::Format {
             found: row.format,
             supported: state_codec::FORMAT_VERSION,
+        });
+    }
+    let current = logic_tag();
+    if row.logic != current {
+        return Err(LoadError::Logic {
+            found: row.logic.clone(),
+            current,
         });
     }
     if row.seq > head {
@@ -165,6 +191,24 @@ pub fn save(conn: &mut Conn, row: &Stored, replace: bool) -> Result<bool, StoreE
             .execute(conn)?;
         Ok(true)
     })
+}
+
+/// Deletes `community`'s checkpoint if it is still the one at `seq` (`None`: whatever is stored), so the fresh
+/// checkpoint after a fallback is written by the ordinary rule (never over a later one) instead of replacing
+/// unconditionally. Whether a row was deleted.
+pub fn discard(
+    conn: &mut Conn,
+    community: CommunityId,
+    seq: Option<i64>,
+) -> Result<bool, StoreError> {
+    let n = crate::db::sqlite::write_txn(conn, |conn| -> Result<usize, StoreError> {
+        let rows = checkpoints::table.filter(checkpoints::community_id.eq(community.0));
+        Ok(match seq {
+            Some(seq) => diesel::delete(rows.filter(checkpoints::seq.eq(seq))).execute(conn)?,
+            None => diesel::delete(rows).execute(conn)?,
+        })
+    })?;
+    Ok(n > 0)
 }
 
 /// The stored checkpoint of `community`, if any.
@@ -338,9 +382,7 @@ mod tests {
         let rows: Vec<OpRow> = ops
             .iter()
             .zip(1..)
-            .map(|(op, seq)| {
-                OpRow::new(FIRST, seq, op, &op.to_json(), op.replica, None, 0)
-            })
+            .map(|(op, seq)| OpRow::new(FIRST, seq, op, &op.to_json(), op.replica, None, 0))
             .collect();
         let mut conn = pool.get().expect("connection");
         crate::db::sqlite::write_txn(&mut conn, |c| {

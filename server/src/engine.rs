@@ -15,7 +15,7 @@ use linli_sync_core::hlc::{Hlc, HlcClock};
 use linli_sync_core::op::Op;
 use linli_sync_core::state::{Rules, State};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use crate::checkpoint;
@@ -131,6 +131,24 @@ pub struct CacheStats {
     pub checkpoint_failures: AtomicU64,
     /// Engines evicted under the budget.
     pub evictions: AtomicU64,
+    /// Checkpoint and eviction threads running now (clean shutdown waits for them, bounded).
+    pub background: AtomicUsize,
+}
+
+/// Counts a background thread in [`CacheStats::background`] for as long as it lives (a panic included).
+struct Running(Arc<CacheStats>);
+
+impl Running {
+    fn start(stats: &Arc<CacheStats>) -> Running {
+        stats.background.fetch_add(1, Ordering::AcqRel);
+        Running(stats.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.background.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A community's checkpoint bookkeeping, shared with the thread that writes one.
@@ -139,9 +157,21 @@ struct Checkpoints {
     every: i64,
     /// The sequence number of the stored checkpoint (0: none).
     stored: AtomicI64,
-    /// A checkpoint is being written (at most one at a time per community).
+    /// A checkpoint is being written by this engine's background thread (at most one at a time per engine).
     in_flight: AtomicBool,
+    /// After a failed checkpoint, the sequence number before which no other is tried (0: none): a lasting failure
+    /// (a full disk) costs one clone and encoding every `every / 10` ops, not one at every commit.
+    retry_at: AtomicI64,
     stats: Arc<CacheStats>,
+}
+
+/// Clears [`Checkpoints::in_flight`] when the checkpoint thread ends, even by a panic.
+struct InFlight(Arc<Checkpoints>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.store(false, Ordering::Release);
+    }
 }
 
 /// The server replica of one community, shared by all its requests.
@@ -219,6 +249,7 @@ impl Engine {
                 every: cache.checkpoint_every.max(1),
                 stored: AtomicI64::new(checkpointed),
                 in_flight: AtomicBool::new(false),
+                retry_at: AtomicI64::new(0),
                 stats,
             }),
             used: AtomicU64::new(0),
@@ -275,31 +306,39 @@ impl Engine {
 
     /// Starts writing a checkpoint on a thread of its own when [`CacheConfig::checkpoint_every`] ops are stored
     /// after the last one and none is being written.
+    /// (After a failure: not before [`Checkpoints::retry_at`].)
     fn checkpoint_if_due(&self) {
-        let last = self.view().last_seq;
-        let cp = &self.checkpoints;
-        if last - cp.stored.load(Ordering::Acquire) < cp.every {
-            return;
+        if self.checkpoint_due() {
+            self.checkpoint_in_background();
         }
-        self.checkpoint_in_background(false);
     }
 
-    /// Starts writing a checkpoint on a thread of its own, unless one is being written; `replace`: whatever the
-    /// stored one claims (after a fallback).
-    fn checkpoint_in_background(&self, replace: bool) {
+    /// Whether [`CacheConfig::checkpoint_every`] ops are stored after the last checkpoint (and a failed one is not
+    /// waiting for its retry).
+    fn checkpoint_due(&self) -> bool {
+        let last = self.view().last_seq;
+        let cp = &self.checkpoints;
+        last - cp.stored.load(Ordering::Acquire) >= cp.every
+            && last >= cp.retry_at.load(Ordering::Acquire)
+    }
+
+    /// Starts writing a checkpoint on a thread of its own, unless one is being written.
+    fn checkpoint_in_background(&self) {
         if self.checkpoints.in_flight.swap(true, Ordering::AcqRel) {
             return;
         }
         let (pool, community) = (self.pool.clone(), self.community);
         let (view, cp) = (self.view.clone(), self.checkpoints.clone());
+        let running = Running::start(&cp.stats);
         let spawned = std::thread::Builder::new()
             .name(format!("checkpoint-{community}"))
             .spawn(move || {
+                let _running = running;
+                let _in_flight = InFlight(cp.clone());
                 // Cloned under the read lock (a commit waits for the copy, not for the encoding), then encoded.
                 let copy = view.read().unwrap_or_else(PoisonError::into_inner).clone();
                 drop(view);
-                write_checkpoint(&pool, community, &copy, &cp, replace);
-                cp.in_flight.store(false, Ordering::Release);
+                write_checkpoint(&pool, community, &copy, &cp);
             });
         if let Err(e) = spawned {
             tracing::warn!(%community, error = %e, "could not start a checkpoint thread");
@@ -307,13 +346,13 @@ impl Engine {
         }
     }
 
-    /// Writes a checkpoint now, on this thread, if ops were stored after the last one (clean shutdown, eviction).
+    /// Writes a checkpoint now, on this thread, if ops were stored after the last one (clean shutdown).
     pub fn checkpoint_now(&self) {
         let view = self.view();
         if view.last_seq <= self.checkpoints.stored.load(Ordering::Acquire) {
             return;
         }
-        write_checkpoint(&self.pool, self.community, &view, &self.checkpoints, false);
+        write_checkpoint(&self.pool, self.community, &view, &self.checkpoints);
     }
 
     /// The sequence number of the checkpoint this engine knows to be stored (0: none).
@@ -333,13 +372,7 @@ impl Engine {
 }
 
 /// Encodes and stores a checkpoint of `view`; a failure is logged and counted (the log is still the truth).
-fn write_checkpoint(
-    pool: &DbPool,
-    community: CommunityId,
-    view: &View,
-    cp: &Checkpoints,
-    replace: bool,
-) {
+fn write_checkpoint(pool: &DbPool, community: CommunityId, view: &View, cp: &Checkpoints) {
     let started = std::time::Instant::now();
     let now = i64::try_from(crate::now_ms()).unwrap_or(i64::MAX);
     let row = checkpoint::encode(community, view, now);
@@ -347,9 +380,15 @@ fn write_checkpoint(
     let saved = pool
         .get()
         .map_err(|e| StoreError::Pool(e.to_string()))
-        .and_then(|mut conn| checkpoint::save(&mut conn, &row, replace));
+        .and_then(|mut conn| checkpoint::save(&mut conn, &row, false));
     match saved {
-        Ok(_) => {
+        Ok(false) => {
+            // Another writer of checkpoints (this community's previous engine on the eviction thread, or another
+            // process) stored one at the same or a later sequence number: that one stands, and it is as good.
+            cp.stored.fetch_max(row.seq, Ordering::AcqRel);
+            tracing::debug!(%community, seq = row.seq, "checkpoint not stored: a later one exists");
+        }
+        Ok(true) => {
             cp.stored.fetch_max(row.seq, Ordering::AcqRel);
             cp.stats.checkpoints_written.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
@@ -362,7 +401,9 @@ fn write_checkpoint(
         }
         Err(e) => {
             cp.stats.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%community, seq = row.seq, error = %e, "checkpoint not written");
+            let retry_at = row.seq.saturating_add((cp.every / 10).max(1));
+            cp.retry_at.fetch_max(retry_at, Ordering::AcqRel);
+            tracing::warn!(%community, seq = row.seq, retry_at, error = %e, "checkpoint not written");
         }
     }
 }
@@ -385,6 +426,20 @@ pub struct Engines {
     /// Bumped by every [`Engines::get`]: the recency of use.
     tick: AtomicU64,
     stats: Arc<CacheStats>,
+    /// Engines evicted and not yet dropped.
+    evicted: Arc<Evicted>,
+}
+
+/// Evicted engines waiting to be dropped (and, if their tail is long, checkpointed first) by the one eviction
+/// thread; their estimated bytes still count against the budget until they are dropped, so the memory they hold
+/// is bounded by the budget like a loaded engine's.
+#[derive(Debug, Default)]
+struct Evicted {
+    queue: Mutex<Vec<Arc<Engine>>>,
+    /// The estimated bytes of the engines in `queue` and of the one being dropped.
+    bytes: AtomicU64,
+    /// The eviction thread runs (at most one at a time).
+    running: AtomicBool,
 }
 
 /// A community's place in the registry: empty until its engine is loaded; locked while it loads.
@@ -405,21 +460,39 @@ impl Engines {
             slots: Mutex::new(HashMap::new()),
             tick: AtomicU64::new(0),
             stats: Arc::default(),
+            evicted: Arc::default(),
         }
     }
 
     /// The engine of `community`, loaded now if it is not yet; [`StoreError::NoSuchCommunity`] if there is none.
     pub fn get(&self, community: CommunityId) -> Result<Arc<Engine>, StoreError> {
+        let tick = self.tick.fetch_add(1, Ordering::Relaxed) + 1;
+        self.get_used(community, Some(tick))
+    }
+
+    /// The engine of `community` like [`Engines::get`], without making it the most recently used: a loaded one
+    /// keeps its place in the eviction order, and one loaded by this call is the first to go. For a request that
+    /// reads every community in turn (a district's report), which must not push the ones phones are using out of
+    /// the cache.
+    pub fn get_untouched(&self, community: CommunityId) -> Result<Arc<Engine>, StoreError> {
+        self.get_used(community, None)
+    }
+
+    /// [`Engines::get`], marking the engine used at `tick` if given.
+    fn get_used(
+        &self,
+        community: CommunityId,
+        tick: Option<u64>,
+    ) -> Result<Arc<Engine>, StoreError> {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
             slots.entry(community).or_default().clone()
         };
-        let tick = self.tick.fetch_add(1, Ordering::Relaxed) + 1;
         // Only this community's requests wait while it loads.
         let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
         let engine = match guard.as_ref() {
             Some(engine) => engine.clone(),
-            None => match self.load(community) {
+            None => match self.make_room_and_load(community) {
                 Ok(engine) => {
                     let engine = Arc::new(engine);
                     *guard = Some(engine.clone());
@@ -432,11 +505,29 @@ impl Engines {
                 }
             },
         };
-        engine.used.store(tick, Ordering::Relaxed);
+        if let Some(tick) = tick {
+            engine.used.store(tick, Ordering::Relaxed);
+        }
         drop(guard);
         // Checked at every request, not only after a load: a loaded community grows with every commit.
-        self.enforce_budget();
+        self.enforce_budget(0);
         Ok(engine)
+    }
+
+    /// Evicts to make room for `community` before loading it (its size estimated from its head: [`BYTES_PER_OP`]
+    /// for each op), so a miss with a full cache does not first load on top of the budget; then loads it.
+    fn make_room_and_load(&self, community: CommunityId) -> Result<Engine, StoreError> {
+        let head = {
+            let mut conn = self
+                .pool
+                .get()
+                .map_err(|e| StoreError::Pool(e.to_string()))?;
+            // Only an estimate: a community with no head row is refused by `load`.
+            crate::community::head(&mut conn, community).unwrap_or(0)
+        };
+        let newcomer = BYTES_BASE + BYTES_PER_OP * u64::try_from(head).unwrap_or(0);
+        self.enforce_budget(newcomer);
+        self.load(community)
     }
 
     /// The engine of `community` if it is loaded, without loading it or counting as a use (for background work
@@ -477,12 +568,20 @@ impl Engines {
             return Err(StoreError::NoSuchCommunity(community));
         }
         let started = std::time::Instant::now();
+        // The row first, then the head: another process that commits and checkpoints between the two reads moves
+        // the head past the row, never the row past the head read here (that would look like a bad checkpoint).
+        let stored = match checkpoint::latest(&mut conn, community) {
+            Ok(row) => Ok(row),
+            Err(e @ StoreError::Pool(_)) => return Err(e),
+            // A row that does not even read as a row (a column of another type, after a hand edit): a fallback
+            // like any checkpoint that does not read back, not a failed request.
+            Err(e) => Err(e),
+        };
         let head = crate::community::head(&mut conn, community)?;
-        let stored = checkpoint::latest(&mut conn, community)?;
-        let (mut view, from_checkpoint, fell_back) = match stored {
-            None => (View::empty(self.rules), None, false),
-            Some(row) => match checkpoint::decode(&row, &self.rules, head) {
-                Ok(view) => (view, Some(row.seq), false),
+        let (mut view, from_checkpoint, bad) = match stored {
+            Ok(None) => (View::empty(self.rules), None, None),
+            Ok(Some(row)) => match checkpoint::decode(&row, &self.rules, head) {
+                Ok(view) => (view, Some(row.seq), None),
                 Err(e) => {
                     tracing::warn!(
                         %community,
@@ -490,10 +589,27 @@ impl Engines {
                         reason = %e,
                         "checkpoint not used: rebuilding the community from its log"
                     );
-                    (View::empty(self.rules), None, true)
+                    (View::empty(self.rules), None, Some(Some(row.seq)))
                 }
             },
+            Err(e) => {
+                tracing::warn!(
+                    %community,
+                    reason = %e,
+                    "checkpoint row unreadable: rebuilding the community from its log"
+                );
+                (View::empty(self.rules), None, Some(None))
+            }
         };
+        let fell_back = bad.is_some();
+        if let Some(seq) = bad {
+            // The bad row goes now (only if it is still the one read: a later one another process stored stays), so
+            // the fresh checkpoint below is written by the ordinary rule and never over a later one. If it cannot
+            // be deleted, the fresh one is refused or replaces it by that rule; either way the next load rebuilds.
+            if let Err(e) = checkpoint::discard(&mut conn, community, seq) {
+                tracing::warn!(%community, error = %e, "the unreadable checkpoint could not be deleted");
+            }
+        }
         let decoded_ms = started.elapsed().as_millis() as u64;
         let tail = view.extend_from_log(&mut conn, community, None)?;
         drop(conn);
@@ -523,18 +639,19 @@ impl Engines {
         );
         if fell_back {
             // The unreadable row is replaced now, not after the next `checkpoint_every` ops.
-            engine.checkpoint_in_background(true);
+            engine.checkpoint_in_background();
         } else {
             engine.checkpoint_if_due();
         }
         Ok(engine)
     }
 
-    /// While the loaded engines' estimated size is over the budget, evicts the least recently used one that no
-    /// request holds (a look at each loaded community's size, kept in an atomic: no view is locked); each evicted engine is checkpointed (if ops were stored since its last checkpoint) and
-    /// dropped on a thread of its own. The engine just loaded may be the only one left and over the budget alone:
-    /// it is kept (its request needs it).
-    fn enforce_budget(&self) {
+    /// While the loaded engines' estimated size, plus that of the evicted ones not yet dropped, plus `room` (a
+    /// community about to be loaded) is over the budget, evicts the least recently used engine that no request
+    /// holds (a look at each loaded community's size, kept in an atomic: no view is locked). Evicted engines are
+    /// dropped by one eviction thread at a time ([`Engines::drop_evicted`]). The engine of the request may be the
+    /// only one left and over the budget alone: it is kept (its request holds it).
+    fn enforce_budget(&self, room: u64) {
         let slots: Vec<Slot> = self
             .slots
             .lock()
@@ -552,14 +669,17 @@ impl Engines {
                 loaded.push((used, bytes, slot));
             }
         }
-        let mut total: u64 = loaded.iter().map(|(_, b, _)| b).sum();
-        if total <= self.cache.budget_bytes {
+        let budget = self.cache.budget_bytes;
+        let mut total: u64 = loaded.iter().map(|(_, b, _)| b).sum::<u64>()
+            + self.evicted.bytes.load(Ordering::Acquire)
+            + room;
+        if total <= budget {
             return;
         }
         loaded.sort_unstable_by_key(|(used, _, _)| *used);
         let mut evicted = Vec::new();
         for (_, bytes, slot) in loaded {
-            if total <= self.cache.budget_bytes {
+            if total <= budget {
                 break;
             }
             let Ok(mut guard) = slot.try_lock() else {
@@ -579,28 +699,96 @@ impl Engines {
         self.stats
             .evictions
             .fetch_add(evicted.len() as u64, Ordering::Relaxed);
+        let bytes: u64 = evicted.iter().map(|e| e.estimated_bytes()).sum();
+        self.evicted.bytes.fetch_add(bytes, Ordering::AcqRel);
+        self.evicted
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(evicted);
+        self.drop_evicted();
+    }
+
+    /// Starts the eviction thread unless it runs: it takes the evicted engines from the queue until it is empty and
+    /// drops each, checkpointing it first only if its tail (ops after its stored checkpoint) is at least
+    /// [`CacheConfig::checkpoint_every`]. Periodic checkpoints keep the tail below that, so a long one means a
+    /// periodic checkpoint failed or was still in flight; a shorter tail costs the next load at most
+    /// `checkpoint_every` ops of replay (9–22 ms for 10,000, docs/benchmarks.md), less than the checkpoint (about
+    /// 0.1 s of a core per community-year and an 11 MB write under SQLite's one write lock, which every community's
+    /// commits wait for). One thread at a time: under thrash, evictions queue rather than write side by side.
+    fn drop_evicted(&self) {
+        if self.evicted.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let evicted = self.evicted.clone();
+        let running = Running::start(&self.stats);
         let spawned = std::thread::Builder::new()
             .name("evict".into())
             .spawn(move || {
-                for engine in evicted {
-                    tracing::info!(community = %engine.community, ops = engine.view().last_seq, "community evicted");
-                    engine.checkpoint_now();
+                let _running = running;
+                loop {
+                    let next = evicted
+                        .queue
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .pop();
+                    let Some(engine) = next else {
+                        evicted.running.store(false, Ordering::Release);
+                        release_freed_memory();
+                        // An engine queued between the empty pop and the flag: take it unless another thread did.
+                        let more = !evicted
+                            .queue
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .is_empty();
+                        if more && !evicted.running.swap(true, Ordering::AcqRel) {
+                            continue;
+                        }
+                        break;
+                    };
+                    let (last, bytes) = (engine.view().last_seq, engine.estimated_bytes());
+                    let tail = last - engine.checkpointed();
+                    tracing::info!(community = %engine.community, ops = last, tail, "community evicted");
+                    if tail >= engine.checkpoints.every {
+                        engine.checkpoint_now();
+                    }
                     drop(engine);
+                    evicted.bytes.fetch_sub(bytes, Ordering::AcqRel);
                 }
-                release_freed_memory();
             });
         if let Err(e) = spawned {
-            tracing::warn!(error = %e, "could not start the eviction thread");
+            tracing::warn!(error = %e, "could not start the eviction thread: evicted engines dropped here");
+            let engines = std::mem::take(
+                &mut *self
+                    .evicted
+                    .queue
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            let bytes: u64 = engines.iter().map(|e| e.estimated_bytes()).sum();
+            drop(engines);
+            self.evicted.bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.evicted.running.store(false, Ordering::Release);
         }
     }
 
-    /// Writes a checkpoint of every loaded community with ops stored after its last one (clean shutdown).
-    pub fn checkpoint_all(&self) {
+    /// Writes a checkpoint of every loaded community with ops stored after its last one (clean shutdown), then
+    /// waits, up to `wait`, for the checkpoint and eviction threads still running (a checkpoint they do not finish
+    /// is lost, not wrong: the next load replays the tail). Whether they all finished.
+    pub fn checkpoint_all(&self, wait: std::time::Duration) -> bool {
         for community in self.loaded() {
             if let Some(engine) = self.loaded_engine(community) {
                 engine.checkpoint_now();
             }
         }
+        let until = std::time::Instant::now() + wait;
+        while self.stats.background.load(Ordering::Acquire) > 0 {
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        true
     }
 
     /// The communities loaded now.
