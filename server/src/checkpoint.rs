@@ -499,7 +499,7 @@ mod tests {
         let ops = community_year_of(1, 1_700_000_000_000, 1);
         let len = i64::try_from(ops.len()).unwrap_or(0);
         type Damage = fn(&mut Stored);
-        let damages: [(&str, Damage); 8] = [
+        let damages: [(&str, Damage); 10] = [
             ("state bit flip", |r| {
                 let at = r.state.len() / 2;
                 r.state[at] ^= 1;
@@ -517,6 +517,12 @@ mod tests {
                 r.state[4] = r.state[4].wrapping_add(1)
             }),
             ("beyond the head", |r| r.seq += 1_000_000),
+            // Review of issue 11, finding 1: written by another build's merge logic (a release that changed
+            // `State::apply` reads the bytes back fine, but they may not be what it makes of the log).
+            ("other merge logic", |r| r.logic = "0/0.0.0".into()),
+            ("no merge logic (a row from before the column)", |r| {
+                r.logic = String::new()
+            }),
             ("other rules", |r| {
                 let rules = Rules {
                     drift: linli_sync_core::hlc::DriftPolicy { max_ahead_ms: 1 },
@@ -594,5 +600,57 @@ mod tests {
             .expect("log");
         assert!(!save(&mut conn, &encode(FIRST, &view, 0), false).expect("no error"));
         assert_eq!(stored_seq(&mut conn, FIRST).expect("seq"), Some(300));
+    }
+
+    /// Review of issue 11, finding 11: a checkpoint row that does not even read as a row (a NULL blob, after a hand
+    /// edit of a table without its constraints) is a fallback like any checkpoint that does not read back, not an
+    /// error on every request to the community.
+    #[test]
+    fn a_row_that_does_not_read_falls_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool(&dir);
+        let ops = community_year_of(1, 1_700_000_000_000, 1);
+        seed(&pool, &ops);
+        let len = i64::try_from(ops.len()).unwrap_or(0);
+        let mut conn = pool.get().expect("connection");
+        for sql in [
+            "DROP TABLE checkpoints",
+            "CREATE TABLE checkpoints (community_id BIGINT PRIMARY KEY NOT NULL, seq BIGINT, format BIGINT, \
+             state BLOB, log_index BLOB, created_ms BIGINT, logic TEXT)",
+            "INSERT INTO checkpoints VALUES (1, 5, 1, NULL, NULL, 0, NULL)",
+        ] {
+            diesel::sql_query(sql).execute(&mut conn).expect(sql);
+        }
+        assert!(latest(&mut conn, FIRST).is_err(), "the row does not read");
+        let engines = Engines::with_cache(pool.clone(), Rules::DEFAULT, no_periodic());
+        let loaded = engines.get(FIRST).expect("loads anyway");
+        assert_eq!(*loaded.view(), *rebuilt(&pool).view());
+        assert_eq!(engines.stats().fallbacks.load(Ordering::Relaxed), 1);
+        // The bad row was deleted and a fresh one written in its place (on a thread of its own: waited for, bounded).
+        let mut fresh = None;
+        for _ in 0..600 {
+            fresh = latest(&mut conn, FIRST).ok().flatten();
+            if fresh.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let fresh = fresh.expect("a fresh checkpoint was written");
+        assert_eq!(fresh.seq, len);
+    }
+
+    /// Review of issue 11, finding 7: the bad row is deleted only if it is still the one the load read, so a later
+    /// checkpoint stored meanwhile (by another process) is kept, and the fresh one follows the ordinary rule.
+    #[test]
+    fn discarding_a_bad_row_keeps_a_later_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool(&dir);
+        seed(&pool, &community_year_of(1, 1_700_000_000_000, 1));
+        checkpoint_at(&pool, 300);
+        let mut conn = pool.get().expect("connection");
+        assert!(!discard(&mut conn, FIRST, Some(100)).expect("no error"));
+        assert_eq!(stored_seq(&mut conn, FIRST).expect("seq"), Some(300));
+        assert!(discard(&mut conn, FIRST, Some(300)).expect("no error"));
+        assert_eq!(stored_seq(&mut conn, FIRST).expect("seq"), None);
     }
 }

@@ -133,6 +133,9 @@ pub struct CacheStats {
     pub evictions: AtomicU64,
     /// Checkpoint and eviction threads running now (clean shutdown waits for them, bounded).
     pub background: AtomicUsize,
+    /// The largest estimated memory of the cache seen as a load finished: the engines loaded, the evicted ones not
+    /// yet dropped and the one just loaded.
+    pub peak_bytes: AtomicU64,
 }
 
 /// Counts a background thread in [`CacheStats::background`] for as long as it lives (a panic included).
@@ -442,6 +445,9 @@ struct Evicted {
     running: AtomicBool,
 }
 
+/// How long a load waits for the engines evicted to make room for it to be dropped.
+const EVICTED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A community's place in the registry: empty until its engine is loaded; locked while it loads.
 type Slot = Arc<Mutex<Option<Arc<Engine>>>>;
 
@@ -527,7 +533,23 @@ impl Engines {
         };
         let newcomer = BYTES_BASE + BYTES_PER_OP * u64::try_from(head).unwrap_or(0);
         self.enforce_budget(newcomer);
-        self.load(community)
+        // The engines just evicted are dropped on the eviction thread; wait for them (bounded: one with a long tail
+        // is checkpointed first) rather than load on top of them.
+        let until = std::time::Instant::now() + EVICTED_WAIT;
+        while self.evicted.bytes.load(Ordering::Acquire) > 0
+            && self.loaded_bytes() + self.evicted.bytes.load(Ordering::Acquire) + newcomer
+                > self.cache.budget_bytes
+            && std::time::Instant::now() < until
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let engine = self.load(community)?;
+        // This community's slot is locked by the caller, so `loaded_bytes` does not count it: added here.
+        let now = self.loaded_bytes()
+            + self.evicted.bytes.load(Ordering::Acquire)
+            + engine.estimated_bytes();
+        self.stats.peak_bytes.fetch_max(now, Ordering::Relaxed);
+        Ok(engine)
     }
 
     /// The engine of `community` if it is loaded, without loading it or counting as a use (for background work
@@ -570,13 +592,14 @@ impl Engines {
         let started = std::time::Instant::now();
         // The row first, then the head: another process that commits and checkpoints between the two reads moves
         // the head past the row, never the row past the head read here (that would look like a bad checkpoint).
-        let stored = match checkpoint::latest(&mut conn, community) {
-            Ok(row) => Ok(row),
-            Err(e @ StoreError::Pool(_)) => return Err(e),
-            // A row that does not even read as a row (a column of another type, after a hand edit): a fallback
-            // like any checkpoint that does not read back, not a failed request.
-            Err(e) => Err(e),
-        };
+        let stored: Result<Option<checkpoint::Stored>, StoreError> =
+            match checkpoint::latest(&mut conn, community) {
+                Ok(row) => Ok(row),
+                Err(e @ StoreError::Pool(_)) => return Err(e),
+                // A row that does not even read as a row (a column of another type, after a hand edit): a fallback
+                // like any checkpoint that does not read back, not a failed request.
+                Err(e) => Err(e),
+            };
         let head = crate::community::head(&mut conn, community)?;
         let (mut view, from_checkpoint, bad) = match stored {
             Ok(None) => (View::empty(self.rules), None, None),
@@ -843,6 +866,12 @@ impl Engines {
         );
         gauge(
             out,
+            "linli_state_cache_peak_bytes",
+            "The largest estimated memory of the cache as a load finished (loaded, evicted not yet dropped, new).",
+            self.stats.peak_bytes.load(Ordering::Relaxed),
+        );
+        gauge(
+            out,
             "linli_state_cache_budget_bytes",
             "The state cache's budget (LINLI_STATE_CACHE_MB).",
             self.cache.budget_bytes,
@@ -1002,8 +1031,10 @@ mod tests {
             there.get(CommunityId::FIRST).expect("loads"),
         );
         let author = UserId::random();
+        // Stamped a minute ahead (its clock's, judged against it): an op of ours that answers it orders after it only
+        // if our clock saw it before stamping, which a later wall clock alone would not give.
         let theirs = other
-            .issue(author, grid_create, crate::now_ms())
+            .issue(author, grid_create, crate::now_ms() + 60_000)
             .expect("the other writer stores");
         let ours = mine
             .issue(author, grid_create, crate::now_ms())
@@ -1021,7 +1052,12 @@ mod tests {
             *full.view(),
             "the caught-up view is the log's"
         );
-        assert!(mine.server_clock().last() >= theirs.time);
+        assert!(
+            ours.time > theirs.time,
+            "the server's own op was stamped after the catch-up: {:?} after {:?}",
+            ours.time,
+            theirs.time
+        );
 
         // A head moved with no ops behind it (edited by hand): nothing to catch up with, so `503 log_moved`, and
         // nothing stored.
@@ -1042,5 +1078,205 @@ mod tests {
             "the head row is as it was"
         );
         assert_eq!(mine.view().last_seq, 2);
+    }
+
+    fn pool_at(dir: &tempfile::TempDir) -> DbPool {
+        let url = dir.path().join("c.sqlite3").to_string_lossy().into_owned();
+        crate::db::open(&url, 8).expect("database")
+    }
+
+    /// Issues `n` ops to `community` through `engines`, one request each; their ids.
+    fn write_ops(
+        engines: &Engines,
+        community: CommunityId,
+        n: usize,
+    ) -> Vec<linli_sync_core::ids::OpId> {
+        let author = UserId::random();
+        (0..n)
+            .map(|_| {
+                engines
+                    .get(community)
+                    .expect("loads")
+                    .issue(author, grid_create, crate::now_ms())
+                    .expect("stored")
+                    .id
+            })
+            .collect()
+    }
+
+    /// Waits (bounded, not timed) until no checkpoint or eviction thread runs.
+    fn settle(engines: &Engines) {
+        for _ in 0..1000 {
+            if engines.stats().background.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("background threads did not finish");
+    }
+
+    /// Review of issue 11, finding 2: a miss with a full cache evicts to make room before it loads (the newcomer's
+    /// size estimated from its head), so the cache never holds the budget and the newcomer at once; before, the
+    /// eviction ran after the load and the cache peaked at both communities.
+    #[test]
+    fn a_miss_with_a_full_cache_evicts_before_it_loads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool_at(&dir);
+        let mut conn = pool.get().expect("connection");
+        let b = crate::community::create(&mut conn, "和平里社区", "城东街道", 0).expect("b");
+        drop(conn);
+        let seeding = Engines::new(pool.clone(), Rules::DEFAULT);
+        write_ops(&seeding, CommunityId::FIRST, 300);
+        write_ops(&seeding, b.id, 300);
+        drop(seeding);
+        let one = BYTES_BASE + BYTES_PER_OP * 300;
+        // Room for one of them, not two.
+        let cache = CacheConfig {
+            budget_bytes: one + one / 2,
+            checkpoint_every: i64::MAX,
+        };
+        let engines = Engines::with_cache(pool, Rules::DEFAULT, cache);
+        drop(engines.get(CommunityId::FIRST).expect("a"));
+        drop(engines.get(b.id).expect("b"));
+        settle(&engines);
+        assert_eq!(engines.loaded(), [b.id]);
+        assert_eq!(engines.stats().evictions.load(Ordering::Relaxed), 1);
+        let peak = engines.stats().peak_bytes.load(Ordering::Relaxed);
+        assert!(
+            peak <= cache.budget_bytes,
+            "peak {peak} within the budget {}",
+            cache.budget_bytes
+        );
+    }
+
+    /// Review of issue 11, finding 3: an evicted engine whose tail (ops after its checkpoint) is shorter than
+    /// `checkpoint_every` is dropped without writing one (the next load replays the tail); before, every eviction of
+    /// an engine with any new op wrote one.
+    #[test]
+    fn eviction_checkpoints_only_a_long_tail() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool_at(&dir);
+        let mut conn = pool.get().expect("connection");
+        let b = crate::community::create(&mut conn, "和平里社区", "城东街道", 0).expect("b");
+        drop(conn);
+        let seeding = Engines::new(pool.clone(), Rules::DEFAULT);
+        write_ops(&seeding, CommunityId::FIRST, 50);
+        drop(seeding);
+        let cache = CacheConfig {
+            budget_bytes: 1,
+            checkpoint_every: 100,
+        };
+        let engines = Engines::with_cache(pool.clone(), Rules::DEFAULT, cache);
+        drop(engines.get(CommunityId::FIRST).expect("a"));
+        // A request to another community evicts the first (50 ops, none checkpointed: a short tail).
+        drop(engines.get(b.id).expect("b"));
+        settle(&engines);
+        assert_eq!(engines.loaded(), [b.id]);
+        assert_eq!(
+            engines.stats().checkpoints_written.load(Ordering::Relaxed),
+            0,
+            "a short tail is not checkpointed at eviction"
+        );
+        let mut conn = pool.get().expect("connection");
+        assert_eq!(
+            checkpoint::stored_seq(&mut conn, CommunityId::FIRST).expect("seq"),
+            None
+        );
+    }
+
+    /// Review of issue 11, finding 9: a checkpoint that fails (here: its table is gone) is retried after another
+    /// `checkpoint_every / 10` ops, not at every commit.
+    #[test]
+    fn a_failed_checkpoint_is_retried_after_a_tenth_of_the_interval() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool_at(&dir);
+        let cache = CacheConfig {
+            budget_bytes: u64::MAX,
+            checkpoint_every: 100,
+        };
+        let engines = Engines::with_cache(pool.clone(), Rules::DEFAULT, cache);
+        drop(engines.get(CommunityId::FIRST).expect("loads"));
+        let mut conn = pool.get().expect("connection");
+        use diesel::RunQueryDsl;
+        diesel::sql_query("DROP TABLE checkpoints")
+            .execute(&mut conn)
+            .expect("dropped");
+        drop(conn);
+        // One at a time, each commit waiting for the checkpoint thread it may start: without the back-off, every
+        // commit from the 100th on tries (and fails) again.
+        let author = UserId::random();
+        for _ in 0..119 {
+            let engine = engines.get(CommunityId::FIRST).expect("loaded");
+            engine
+                .issue(author, grid_create, crate::now_ms())
+                .expect("stored");
+            settle(&engines);
+        }
+        let failures = engines.stats().checkpoint_failures.load(Ordering::Relaxed);
+        assert_eq!(failures, 2, "tried at 100 and at 110");
+    }
+
+    /// Review of issue 11, finding 5: eviction racing concurrent pushes. Several threads write to several
+    /// communities through one registry whose budget evicts every engine no request holds (and checkpoints often),
+    /// so engines are evicted, checkpointed and reloaded from checkpoint + tail between the writes. Afterwards every
+    /// acknowledged op is in its community's log exactly once, and the served view equals a fresh rebuild.
+    #[test]
+    fn eviction_racing_concurrent_pushes_loses_and_doubles_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool_at(&dir);
+        let mut conn = pool.get().expect("connection");
+        let mut communities = vec![CommunityId::FIRST];
+        for i in 0..3 {
+            communities.push(
+                crate::community::create(&mut conn, &format!("社区{i}"), "城东街道", 0)
+                    .expect("community")
+                    .id,
+            );
+        }
+        drop(conn);
+        let cache = CacheConfig {
+            budget_bytes: 1,
+            checkpoint_every: 7,
+        };
+        let engines = Arc::new(Engines::with_cache(pool.clone(), Rules::DEFAULT, cache));
+        let threads: Vec<_> = (0..6)
+            .map(|t| {
+                let (engines, communities) = (engines.clone(), communities.clone());
+                std::thread::spawn(move || {
+                    let mut acked = Vec::new();
+                    for i in 0..40 {
+                        let c = communities[(t + i) % communities.len()];
+                        acked.extend(write_ops(&engines, c, 1).into_iter().map(|id| (c, id)));
+                    }
+                    acked
+                })
+            })
+            .collect();
+        let mut acked: HashMap<CommunityId, Vec<linli_sync_core::ids::OpId>> = HashMap::new();
+        for t in threads {
+            for (c, id) in t.join().expect("no panic") {
+                acked.entry(c).or_default().push(id);
+            }
+        }
+        settle(&engines);
+        assert!(
+            engines.stats().evictions.load(Ordering::Relaxed) > 0,
+            "engines were evicted"
+        );
+        let mut conn = pool.get().expect("connection");
+        for c in &communities {
+            let mut mine = acked.remove(c).unwrap_or_default();
+            let mut stored: Vec<_> = store::after(&mut conn, *c, 0, 10_000)
+                .expect("log")
+                .into_iter()
+                .map(|(_, op)| op.id)
+                .collect();
+            mine.sort_unstable();
+            stored.sort_unstable();
+            assert_eq!(stored, mine, "community {c}: every acknowledged op once");
+            let served = engines.get(*c).expect("served");
+            let fresh = Engine::open(pool.clone(), Rules::DEFAULT, *c).expect("rebuild");
+            assert_eq!(*served.view(), *fresh.view(), "community {c}");
+        }
     }
 }
