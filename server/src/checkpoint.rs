@@ -653,4 +653,28 @@ mod tests {
         assert!(discard(&mut conn, FIRST, Some(300)).expect("no error"));
         assert_eq!(stored_seq(&mut conn, FIRST).expect("seq"), None);
     }
+
+    /// Review of issue 11, finding 6: a checkpoint refused because another writer stored one at the same or a later
+    /// seq is not counted as written (it was not), though the engine knows a checkpoint that far is stored.
+    #[test]
+    fn a_checkpoint_refused_for_a_later_one_is_not_counted_as_written() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool(&dir);
+        let ops = community_year_of(1, 1_700_000_000_000, 1);
+        let len = i64::try_from(ops.len()).unwrap_or(0);
+        seed(&pool, &ops);
+        checkpoint_at(&pool, 100);
+        let engines = Engines::with_cache(pool.clone(), Rules::DEFAULT, no_periodic());
+        let loaded = engines.get(FIRST).expect("loads");
+        assert_eq!(loaded.checkpointed(), 100);
+        // Another writer (a second process) stores one at the head meanwhile.
+        checkpoint_at(&pool, len);
+        loaded.checkpoint_now();
+        assert_eq!(
+            engines.stats().checkpoints_written.load(Ordering::Relaxed),
+            0,
+            "not stored, not counted"
+        );
+        assert_eq!(loaded.checkpointed(), len);
+    }
 }

@@ -8,8 +8,9 @@
 //!
 //! Lifecycle (ARCHITECTURE.md): load (checkpoint + tail, or the log) → serve → checkpoint every
 //! [`CacheConfig::checkpoint_every`] ops (off the writer's path) → evicted least-recently-used when the loaded
-//! engines' estimated size passes [`CacheConfig::budget_bytes`] and no request holds it (checkpointed first) →
-//! checkpointed at clean shutdown.
+//! engines' estimated size passes [`CacheConfig::budget_bytes`] (checked before a cold load too) and no request
+//! holds it (dropped by the one eviction thread; checkpointed first only if its tail is that long) → checkpointed at
+//! clean shutdown.
 
 use linli_sync_core::hlc::{Hlc, HlcClock};
 use linli_sync_core::op::Op;
@@ -413,9 +414,11 @@ fn write_checkpoint(pool: &DbPool, community: CommunityId, view: &View, cp: &Che
 
 /// The loaded communities' engines. A community's engine is loaded on its first request (by [`Engines::load`]:
 /// its checkpoint and the ops after it, or its whole log), not at start; loading one community holds only that
-/// community's slot, so requests to the others go on meanwhile. After a load, while the loaded engines' estimated
-/// size is over the budget, the least recently used engine that no request holds is evicted (checkpointed first,
-/// on a thread of its own). The rest of the server sees only [`Engines::get`].
+/// community's slot, so requests to the others go on meanwhile. Before a cold load (with the newcomer's size
+/// estimated from its head) and at every request, while the estimated size of the loaded engines and of the evicted
+/// ones not yet dropped is over the budget, the least recently used engine that no request holds is evicted (and
+/// dropped by one eviction thread at a time). The rest of the server sees only [`Engines::get`] (and
+/// [`Engines::get_untouched`] for district reports).
 ///
 /// Invariant: a community has at most one live engine. An engine is handed out only through its slot's lock, and
 /// evicted only under that lock when the slot's `Arc` is the only one (`Arc::strong_count == 1`): no request holds
@@ -1278,5 +1281,38 @@ mod tests {
             let fresh = Engine::open(pool.clone(), Rules::DEFAULT, *c).expect("rebuild");
             assert_eq!(*served.view(), *fresh.view(), "community {c}");
         }
+    }
+
+    /// Review of issue 11, finding 13: a district report reads every community with `get_untouched`, which does not
+    /// make it the most recently used, so the next eviction takes it rather than a community a phone used last.
+    #[test]
+    fn an_untouched_get_keeps_the_eviction_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool_at(&dir);
+        let mut conn = pool.get().expect("connection");
+        let b = crate::community::create(&mut conn, "二社区", "城东街道", 0).expect("b");
+        let c = crate::community::create(&mut conn, "三社区", "城东街道", 0).expect("c");
+        drop(conn);
+        // Two empty communities fit, three do not.
+        let cache = CacheConfig {
+            budget_bytes: 2 * BYTES_BASE + BYTES_BASE / 2,
+            checkpoint_every: i64::MAX,
+        };
+        let engines = Engines::with_cache(pool, Rules::DEFAULT, cache);
+        drop(engines.get(CommunityId::FIRST).expect("a"));
+        drop(engines.get(b.id).expect("b: used last"));
+        // The report reads the first one again: not a use.
+        drop(
+            engines
+                .get_untouched(CommunityId::FIRST)
+                .expect("a, untouched"),
+        );
+        drop(engines.get(c.id).expect("c"));
+        settle(&engines);
+        assert_eq!(
+            engines.loaded(),
+            [b.id, c.id],
+            "the report's read did not keep the first"
+        );
     }
 }
