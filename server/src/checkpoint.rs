@@ -173,9 +173,9 @@ pub fn decode(row: &Stored, rules: &Rules, head: i64) -> Result<View, LoadError>
 }
 
 /// Stores `row` as its community's checkpoint, unless one at the same or a later sequence number is stored already
-/// (two writers of checkpoints may race: the later one always wins) and `replace` is false. `replace` is for the
-/// checkpoint that follows a fallback: the stored one did not read back, whatever sequence number it claims.
-/// Whether it was stored.
+/// (two writers of checkpoints may race: the later one always wins) and `replace` is false. The server always
+/// passes false (after a fallback it [`discard`]s the bad row first); `replace` is for tests and benches that
+/// put a row in place by hand. Whether it was stored.
 pub fn save(conn: &mut Conn, row: &Stored, replace: bool) -> Result<bool, StoreError> {
     crate::db::sqlite::write_txn(conn, |conn| {
         let stored: Option<i64> = checkpoints::table

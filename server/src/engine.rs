@@ -598,10 +598,11 @@ impl Engines {
         let stored: Result<Option<checkpoint::Stored>, StoreError> =
             match checkpoint::latest(&mut conn, community) {
                 Ok(row) => Ok(row),
-                Err(e @ StoreError::Pool(_)) => return Err(e),
-                // A row that does not even read as a row (a column of another type, after a hand edit): a fallback
-                // like any checkpoint that does not read back, not a failed request.
-                Err(e) => Err(e),
+                // A row that does not even read as a row (a NULL or a column of another type, after a hand edit):
+                // a fallback like any checkpoint that does not read back, not a failed request. Any other error
+                // (the pool, a busy database) fails this load only: the row may be fine.
+                Err(e @ StoreError::Db(diesel::result::Error::DeserializationError(_))) => Err(e),
+                Err(e) => return Err(e),
             };
         let head = crate::community::head(&mut conn, community)?;
         let (mut view, from_checkpoint, bad) = match stored {
@@ -624,7 +625,9 @@ impl Engines {
                     reason = %e,
                     "checkpoint row unreadable: rebuilding the community from its log"
                 );
-                (View::empty(self.rules), None, Some(None))
+                // Its seq, if that column reads, so that only this row is deleted.
+                let seq = checkpoint::stored_seq(&mut conn, community).ok().flatten();
+                (View::empty(self.rules), None, Some(seq))
             }
         };
         let fell_back = bad.is_some();
