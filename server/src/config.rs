@@ -77,8 +77,8 @@ pub struct Config {
     /// (docs/operations.md, "The state cache").
     pub state_cache_mb: u64,
     /// Ops stored after a community's checkpoint before the next one is written. 10,000: a cold load replays at most
-    /// that many ops after its checkpoint (9–22 ms measured, docs/benchmarks.md), while a community-year (217,687 ops) writes 22 checkpoints a year, each about 0.3 s of one core
-    /// off the writer's path.
+    /// that many ops after its checkpoint (9–22 ms measured, docs/benchmarks.md), while a community-year (217,687
+    /// ops) writes 22 checkpoints a year, each about 0.3 s of one core off the writer's path.
     pub checkpoint_every: u64,
 }
 
