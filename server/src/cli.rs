@@ -291,8 +291,15 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
                     .map_err(|e| crate::store::StoreError::Pool(e.to_string()))?;
                 only_community(&mut conn, community)?
             };
+            // No periodic checkpoint from this short-lived process (exit would cut its thread short): the server
+            // writes them.
+            let cache = crate::engine::CacheConfig {
+                checkpoint_every: i64::MAX,
+                ..crate::engine::CacheConfig::default()
+            };
             let engine =
-                crate::engine::Engines::new(pool.clone(), app::rules(&config)).get(community)?;
+                crate::engine::Engines::with_cache(pool.clone(), app::rules(&config), cache)
+                    .get(community)?;
             let parsed = linli_reports::fees::parse_dues(&text, &engine.view().state);
             match parsed {
                 Err(rows) => {
@@ -370,8 +377,11 @@ fn check_one(
     community: CommunityId,
     rules: &linli_sync_core::state::Rules,
 ) -> Result<(bool, String), StartError> {
+    // The row first, then the head: a running server that commits and checkpoints between the two reads moves the
+    // head past the row read here, never the row past the head (which would read as UNREADABLE: beyond the head).
+    let row = crate::checkpoint::latest(conn, community)?;
     let head = crate::community::head(conn, community)?;
-    let Some(row) = crate::checkpoint::latest(conn, community)? else {
+    let Some(row) = row else {
         return Ok((
             true,
             format!("community {community}: no checkpoint (log at {head}): nothing to check"),

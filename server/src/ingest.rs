@@ -76,6 +76,7 @@ impl Engine {
         now_ms: u64,
     ) -> Result<Op, ApiError> {
         let _writer = self.writer();
+        self.catch_up_if_moved()?;
         let body = make(&self.view().state);
         let time = self.server_clock().tick(now_ms);
         let op = Op {
@@ -113,6 +114,7 @@ impl Engine {
         now_ms: u64,
     ) -> Result<Vec<Op>, ApiError> {
         let _writer = self.writer();
+        self.catch_up_if_moved()?;
         let bodies = make(&self.view().state);
         if bodies.is_empty() {
             return Ok(Vec::new());
@@ -143,6 +145,20 @@ impl Engine {
             .pop()
             .unwrap_or_else(|| Err(internal("no result")))?;
         Ok(ops)
+    }
+
+    /// Before the server builds an op of its own (under the writer lock): if another writer of this community's log
+    /// committed (the head row is past the view), catches up first, so the body is made from the state that
+    /// includes the other's ops (a spend takes the next sequence number of its replica, which the other may have
+    /// used) and the stamp is taken by a clock that has seen them (it orders after everything it answers, ADR
+    /// 0002). One single-row read; [`Engine::write`]'s own catch-up stays for pushed ops.
+    fn catch_up_if_moved(&self) -> Result<(), ApiError> {
+        let head = crate::community::head(&mut *self.conn()?, self.community)?;
+        if head != self.view().last_seq {
+            let applied = self.catch_up()?;
+            tracing::info!(community = %self.community, applied, "caught up before issuing a server op");
+        }
+        Ok(())
     }
 
     /// Checks and stores a group of batches, each all or nothing, in one transaction; one result per batch.

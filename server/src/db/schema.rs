@@ -248,5 +248,6 @@ diesel::table! {
         state -> Binary,
         log_index -> Binary,
         created_ms -> BigInt,
+        logic -> Text,
     }
 }
