@@ -1,6 +1,7 @@
 //! Assembling the service: opening the database, the registry of community replicas, creating the first admin, loading
 //! the signing key, and running the HTTP server with graceful shutdown (SIGTERM or Ctrl-C stop accepting, then
-//! in-flight requests finish, up to 30 seconds).
+//! in-flight requests finish, up to 30 seconds, then every loaded community with ops after its checkpoint writes
+//! one).
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
@@ -71,8 +72,12 @@ pub fn prepare(config: Config) -> Result<(AppState, Option<FirstAdmin>), StartEr
         config.jwt_kid.clone(),
         config.access_token_ttl_secs,
     );
-    // No community is loaded here: each is rebuilt from its own log on its first request.
-    let engines = Arc::new(Engines::new(pool.clone(), rules(&config)));
+    // No community is loaded here: each is loaded (from its checkpoint and the ops after it) on its first request.
+    let engines = Arc::new(Engines::with_cache(
+        pool.clone(),
+        rules(&config),
+        config.cache(),
+    ));
     let hasher = Hasher::start(config.hasher)?;
     let throttle = LoginThrottle::new(config.throttle);
     Ok((
@@ -193,9 +198,11 @@ fn sweep_revocations(engines: Arc<Engines>) {
             tick.tick().await;
             let engines = engines.clone();
             let swept = actix_web::rt::task::spawn_blocking(move || {
+                // Only the communities loaded now, without counting as a use (the sweep must not keep them cached).
                 for community in engines.loaded() {
-                    let engine = engines.get(community)?;
-                    crate::revocation::return_pending(&engine, now_ms())?;
+                    if let Some(engine) = engines.loaded_engine(community) {
+                        crate::revocation::return_pending(&engine, now_ms())?;
+                    }
                 }
                 Ok::<(), crate::error::ApiError>(())
             })
@@ -223,10 +230,20 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         );
     }
     sweep_revocations(state.engines.clone());
+    let engines = state.engines.clone();
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     println!("linli listening on http://{addr}");
     server(state, listener)?.await?;
-    tracing::info!("stopped");
+    // Clean shutdown: the requests have finished; every loaded community with ops after its checkpoint writes one,
+    // so the next start loads each from it.
+    let started = std::time::Instant::now();
+    actix_web::rt::task::spawn_blocking(move || engines.checkpoint_all())
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "checkpoints written; stopped"
+    );
     Ok(())
 }

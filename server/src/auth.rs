@@ -125,6 +125,15 @@ impl FromRequest for Auth {
                         if dev.user.id != user_id {
                             return Err(bad());
                         }
+                        // The device's community and its user's must agree: a sync works in the user's community,
+                        // while the tenancy checks tell a device's community by its own row (review of issue 11).
+                        if dev.user.community != Some(dev.community) {
+                            return Err(ApiError::Unauthorized {
+                                code: "invalid_token",
+                                detail: "the device was enrolled in another community than its user's: enrol it again"
+                                    .into(),
+                            });
+                        }
                         Ok(dev.user)
                     }
                     None => identity::user_by_id(&mut conn, user_id).map_err(|e| match e {

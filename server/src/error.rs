@@ -103,6 +103,13 @@ pub enum ApiError {
         /// What.
         detail: String,
     },
+    /// The server cannot do it now; the client retries (`503` with `Retry-After: 1`).
+    Unavailable {
+        /// `log_moved`: the community's log was written by another writer and this one could not catch up.
+        code: &'static str,
+        /// What happened.
+        detail: String,
+    },
     /// The server failed; the client may retry.
     Internal {
         /// For the log only; the client sees a generic text.
@@ -227,7 +234,8 @@ impl ApiError {
             ApiError::BadRequest { code, .. }
             | ApiError::Unauthorized { code, .. }
             | ApiError::Forbidden { code, .. }
-            | ApiError::Conflict { code, .. } => code,
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unavailable { code, .. } => code,
             ApiError::OpRejected { reason, .. } => reason.code(),
             ApiError::UpgradeRequired { .. } => "upgrade_required",
             ApiError::UnsupportedProtocol { .. } => "unsupported_protocol",
@@ -262,6 +270,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => "Not allowed",
             ApiError::NotFound { .. } => "Not found",
             ApiError::Conflict { .. } => "Conflict",
+            ApiError::Unavailable { .. } => "Try again",
             ApiError::Internal { .. } => "Internal error",
         }
     }
@@ -272,7 +281,8 @@ impl ApiError {
             | ApiError::Unauthorized { detail, .. }
             | ApiError::Forbidden { detail, .. }
             | ApiError::NotFound { detail }
-            | ApiError::Conflict { detail, .. } => detail.clone(),
+            | ApiError::Conflict { detail, .. }
+            | ApiError::Unavailable { detail, .. } => detail.clone(),
             ApiError::OpRejected { index, reason, .. } => {
                 format!("op {index} rejected, nothing stored: {}", reason.detail())
             }
@@ -361,10 +371,13 @@ impl ApiError {
 
     /// A 403 `other_community`: the request names a user, device, grid cell or community that is not the
     /// caller's community.
+    ///
+    /// Also the answer to anybody but a district admin naming a user or device that does not exist at all: "not
+    /// yours" and "no such" read the same, so nobody probes which ids exist in other communities (review of issue 11).
     pub fn other_community(what: &str) -> Self {
         ApiError::Forbidden {
             code: "other_community",
-            detail: format!("the {what} belongs to another community"),
+            detail: format!("the {what} is not of your community"),
         }
     }
 
@@ -443,6 +456,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -469,6 +483,9 @@ impl ResponseError for ApiError {
         } = self
         {
             res.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        if matches!(self, ApiError::Unavailable { .. }) {
+            res.insert_header(("Retry-After", "1"));
         }
         res.json(self.problem())
     }

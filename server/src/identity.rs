@@ -114,6 +114,9 @@ pub struct Device {
     pub user: User,
     /// Revoked?
     pub revoked: bool,
+    /// The community it was enrolled in (`devices.community_id`): its user's, or the device may not act
+    /// (checked where its tokens are accepted, `auth.rs`).
+    pub community: CommunityId,
 }
 
 /// The 32 symbols of enrolment codes and generated passwords: digits and capitals without look-alikes (0/O, 1/I).
@@ -167,7 +170,15 @@ fn role_of(s: &str) -> Result<Role, IdentityError> {
 type UserRow<Extra> = (String, String, String, Extra, Option<i64>);
 
 /// A device's columns with its user's: device id, revoked time, user id, username, role, community.
-type DeviceRow = (String, Option<i64>, String, String, String, Option<i64>);
+type DeviceRow = (
+    String,
+    Option<i64>,
+    String,
+    String,
+    String,
+    Option<i64>,
+    i64,
+);
 
 fn user_from(
     id: String,
@@ -393,6 +404,7 @@ pub fn enrol(
                 id: device,
                 user,
                 revoked: false,
+                community,
             },
             refresh,
         ))
@@ -492,16 +504,18 @@ pub fn device(conn: &mut Conn, id: ReplicaId) -> Result<Device, IdentityError> {
             users::username,
             users::role,
             users::community_id,
+            devices::community_id,
         ))
         .first(conn)
         .optional()?;
-    let Some((_, revoked, uid, name, role, community)) = row else {
+    let Some((_, revoked, uid, name, role, community, enrolled_in)) = row else {
         return Err(IdentityError::NoSuchDevice);
     };
     Ok(Device {
         id,
         user: user_from(uid, name, role, community)?,
         revoked: revoked.is_some(),
+        community: CommunityId(enrolled_in),
     })
 }
 

@@ -147,17 +147,59 @@ impl Engine {
 
     /// Checks and stores a group of batches, each all or nothing, in one transaction; one result per batch.
     /// Must be called with the writer lock held.
+    ///
+    /// If the community's head row is not where this engine's log ends (another writer of the same log committed:
+    /// a second process on the same database, or, on PostgreSQL, another server), the engine catches up (reads the
+    /// ops stored after its view and applies them, with the index and the clock) and the group is judged and
+    /// written once more against the caught-up view; if the head still disagrees, each batch is refused
+    /// `503 log_moved` with nothing stored (defect D4: before, every later write of the community failed).
     fn write(&self, batches: &[Batch]) -> Vec<Result<Pushed, ApiError>> {
+        match self.write_once(batches) {
+            Ok(results) => results,
+            Err(first) => {
+                match self.catch_up() {
+                    Ok(applied) => tracing::warn!(
+                        community = %self.community,
+                        reason = %first,
+                        applied,
+                        "the community's log moved under this writer: caught up, writing again"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(community = %self.community, error = %e, "catching up failed");
+                        return vec![Err(log_moved(&first)); batches.len()];
+                    }
+                }
+                match self.write_once(batches) {
+                    Ok(results) => results,
+                    Err(again) => {
+                        tracing::warn!(
+                            community = %self.community,
+                            reason = %again,
+                            "the community's log moved again: group refused, nothing stored"
+                        );
+                        vec![Err(log_moved(&again)); batches.len()]
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Engine::write`] once: one result per batch, or the head row's disagreement ([`store::StoreError::HeadMoved`],
+    /// nothing stored).
+    fn write_once(
+        &self,
+        batches: &[Batch],
+    ) -> Result<Vec<Result<Pushed, ApiError>>, store::StoreError> {
         let mut conn = match self.conn() {
             Ok(c) => c,
-            Err(e) => return vec![Err(e.into()); batches.len()],
+            Err(e) => return Ok(vec![Err(e.into()); batches.len()]),
         };
         // The request checked its device's revocation when it arrived; a revocation may have committed since, while
         // the batch waited in the queue. Checked again here, under the writer lock, so a revoked device stores
         // nothing after its revocation (issue 17).
         let revoked = match revoked_devices(&mut conn, batches) {
             Ok(r) => r,
-            Err(e) => return vec![Err(e); batches.len()],
+            Err(e) => return Ok(vec![Err(e); batches.len()]),
         };
         // One look at the view (the writer lock keeps it still until this group commits): the ops stored before
         // (retries), found in memory, and the working set. Only the entities the group can read are copied (not the
@@ -183,7 +225,7 @@ impl Engine {
         // as `other_community`.
         let foreign = match crate::tenancy::foreign(&mut conn, self.community, &unknown) {
             Ok(f) => f,
-            Err(e) => return vec![Err(e.into()); batches.len()],
+            Err(e) => return Ok(vec![Err(e.into()); batches.len()]),
         };
         // Only the retried ops' stored text is read, to tell a retry from an id reused for other content: a push of
         // new ops reads nothing here.
@@ -192,11 +234,23 @@ impl Engine {
         let seqs: Vec<i64> = known.iter().map(|(seq, _)| *seq).collect();
         let stored: HashMap<OpId, String> = match store::bodies(&mut conn, self.community, &seqs) {
             Ok(bodies) => known.iter().map(|(_, id)| *id).zip(bodies).collect(),
-            Err(e) => return vec![Err(e.into()); batches.len()],
+            Err(e) => return Ok(vec![Err(e.into()); batches.len()]),
+        };
+        // An id this community's log does not hold may be in another community's: refused as that op's conflict,
+        // not left to the unique index to fail the whole group.
+        let new_ids: Vec<OpId> = batches
+            .iter()
+            .flat_map(|b| b.ops.iter().map(|r| r.op.id))
+            .filter(|id| !stored.contains_key(id))
+            .collect();
+        let elsewhere = match store::ids_elsewhere(&mut conn, self.community, &new_ids) {
+            Ok(e) => e,
+            Err(e) => return Ok(vec![Err(e.into()); batches.len()]),
         };
         let mut group = Group {
             community: self.community.0,
             foreign: &foreign,
+            elsewhere: &elsewhere,
             scratch,
             next_seq: last_seq + 1,
             stored: &stored,
@@ -216,7 +270,7 @@ impl Engine {
             })
             .collect();
         if group.rows.is_empty() {
-            return results;
+            return Ok(results);
         }
         let now_ms = batches.iter().map(|b| b.now_ms).max().unwrap_or(0);
         let new_last = group.next_seq - 1;
@@ -226,18 +280,18 @@ impl Engine {
             .map(|r| r.seq)
             .zip(group.ops.iter().copied())
             .collect();
-        let written = crate::db::sqlite::write_txn(&mut conn, |conn| -> Result<(), ApiError> {
+        let written = crate::db::sqlite::write_txn(&mut conn, |conn| -> Result<(), Refused> {
             // The community's head row is bumped in the same transaction: the one row its writers serialise on
             // (ADR 0005). Under the writer lock it must land where the in-memory log ends.
             let n = i64::try_from(group.rows.len()).unwrap_or(i64::MAX);
-            let head = crate::community::bump_head(conn, self.community, n)?;
+            let head =
+                crate::community::bump_head(conn, self.community, n).map_err(ApiError::from)?;
             if head != new_last {
-                return Err(store::StoreError::HeadMoved {
+                return Err(Refused::HeadMoved(store::StoreError::HeadMoved {
                     community: self.community,
                     head,
                     expected: new_last,
-                }
-                .into());
+                }));
             }
             store::append(conn, &group.rows)?;
             materialise::write(
@@ -253,13 +307,49 @@ impl Engine {
         });
         match written {
             Ok(()) => self.commit(with_seq, new_last),
-            Err(e) => {
+            // Rolled back: nothing of the group is stored.
+            Err(Refused::HeadMoved(moved)) => return Err(moved),
+            Err(Refused::Api(e)) => {
                 for r in results.iter_mut().filter(|r| r.is_ok()) {
                     *r = Err(e.clone());
                 }
             }
         }
-        results
+        Ok(results)
+    }
+}
+
+/// Why a group's transaction was rolled back.
+enum Refused {
+    /// The head row is not where the engine's log ends.
+    HeadMoved(store::StoreError),
+    /// Anything else.
+    Api(ApiError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        Refused::Api(e)
+    }
+}
+
+impl From<store::StoreError> for Refused {
+    fn from(e: store::StoreError) -> Self {
+        Refused::Api(e.into())
+    }
+}
+
+impl From<diesel::result::Error> for Refused {
+    fn from(e: diesel::result::Error) -> Self {
+        Refused::Api(e.into())
+    }
+}
+
+/// The answer to a group whose community's log moved under its writer even after catching up.
+fn log_moved(e: &store::StoreError) -> ApiError {
+    ApiError::Unavailable {
+        code: "log_moved",
+        detail: format!("{e}: the community's log is being written elsewhere; retry"),
     }
 }
 
@@ -300,6 +390,8 @@ struct Group<'a> {
     community: i64,
     /// The ids of the group's ops that belong to another community.
     foreign: &'a crate::tenancy::Foreign,
+    /// The group's op ids stored in another community's log.
+    elsewhere: &'a HashSet<OpId>,
     scratch: State,
     next_seq: i64,
     /// Canonical JSON of the group's ops stored before.
@@ -336,6 +428,9 @@ impl<'a> Group<'a> {
                     return Err(reject());
                 }
                 continue;
+            }
+            if self.elsewhere.contains(&op.id) {
+                return Err(reject());
             }
             first_index.insert(op.id, i);
             acked.push(op.id);

@@ -1,7 +1,7 @@
 //! The property office's fee ledger: dues imported from its CSV files (`linli fees import`), and the cash payments
 //! it records (`POST /v1/fees/payments`). Green-energy-card offsets are card redemptions in the op log; the fee
-//! report joins them in. Each row belongs to one community (households are unique across communities, so a due's
-//! key stays the household and period). Written in diesel's DSL only.
+//! report joins them in. Each row belongs to one community, and a due is keyed by its community, household and
+//! period: one community's import never rewrites another's due (review of issue 11, D3). Written in diesel's DSL only.
 
 use diesel::prelude::*;
 use diesel::upsert::excluded;
@@ -39,13 +39,19 @@ pub fn import_dues(
                 .collect();
             written += diesel::insert_into(fee_dues::table)
                 .values(&rows)
-                .on_conflict((fee_dues::household, fee_dues::period))
+                .on_conflict((
+                    fee_dues::community_id,
+                    fee_dues::household,
+                    fee_dues::period,
+                ))
                 .do_update()
                 .set((
                     fee_dues::amount_fen.eq(excluded(fee_dues::amount_fen)),
                     fee_dues::imported_ms.eq(excluded(fee_dues::imported_ms)),
                 ))
                 .execute(conn)?;
+            let households: Vec<String> = chunk.iter().map(|d| d.household.to_string()).collect();
+            crate::tenancy::claim_households(conn, community, &households)?;
         }
         Ok(written)
     })
@@ -119,4 +125,48 @@ pub fn load(conn: &mut Conn, community: CommunityId) -> Result<Ledger, StoreErro
 
 fn fen(amount: u64) -> i64 {
     i64::try_from(amount).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Review of issue 11 (D3): dues were keyed by household and period across all communities, so a second
+    /// community's import of the same household and period rewrote the first community's amount (and left the row
+    /// the first's). Each community keeps its own due now.
+    #[test]
+    fn one_communitys_import_never_rewrites_anothers_due() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir
+            .path()
+            .join("linli.sqlite3")
+            .to_string_lossy()
+            .into_owned();
+        let pool = crate::db::open(&url, 1).expect("database");
+        let mut conn = pool.get().expect("connection");
+        let other =
+            crate::community::create(&mut conn, "和平里社区", "城东街道", 0).expect("community");
+        let household = HouseholdId(Uuid::now_v7());
+        let due = |amount_fen| FeeDue {
+            household,
+            period: "2026-11".into(),
+            amount_fen,
+        };
+        import_dues(&mut conn, CommunityId::FIRST, &[due(12_000)], 1).expect("first import");
+        import_dues(&mut conn, other.id, &[due(9_000)], 2).expect("second import");
+        let amounts = |conn: &mut Conn, c| -> Vec<u64> {
+            load(conn, c)
+                .expect("ledger")
+                .dues
+                .iter()
+                .map(|d| d.amount_fen)
+                .collect()
+        };
+        assert_eq!(amounts(&mut conn, CommunityId::FIRST), [12_000]);
+        assert_eq!(amounts(&mut conn, other.id), [9_000]);
+        // A re-import within a community still replaces its own amount.
+        import_dues(&mut conn, other.id, &[due(9_500)], 3).expect("re-import");
+        assert_eq!(amounts(&mut conn, other.id), [9_500]);
+        assert_eq!(amounts(&mut conn, CommunityId::FIRST), [12_000]);
+    }
 }

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod checkpoint;
 pub mod cli;
 pub mod community;
 pub mod config;

@@ -27,7 +27,7 @@ pub struct Entry {
 }
 
 /// Every stored op's [`Entry`], in sequence order.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogIndex {
     entries: Vec<Entry>,
     /// The member of each `grid.add_member` and `grid.remove_member` op, by sequence number: the one case where
@@ -88,6 +88,35 @@ impl LogIndex {
     /// Whether no op is indexed.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Every entry, in sequence order (for writing a checkpoint).
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Every membership op's member, by sequence number, in sequence order (for writing a checkpoint).
+    pub fn members(&self) -> Vec<(i64, UserId)> {
+        let mut out: Vec<(i64, UserId)> = self.members.iter().map(|(s, u)| (*s, *u)).collect();
+        out.sort_unstable_by_key(|(seq, _)| *seq);
+        out
+    }
+
+    /// An index of these entries (in strictly ascending sequence order: the caller checked) and members; the id ->
+    /// sequence map is rebuilt from the entries (read back from a checkpoint).
+    pub fn from_parts(
+        entries: Vec<Entry>,
+        members: impl IntoIterator<Item = (i64, UserId)>,
+    ) -> Self {
+        let mut seqs = HashMap::with_capacity(entries.len());
+        for e in &entries {
+            seqs.insert(e.id, e.seq);
+        }
+        LogIndex {
+            entries,
+            members: members.into_iter().collect(),
+            seqs,
+        }
     }
 }
 

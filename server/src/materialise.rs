@@ -42,6 +42,10 @@ impl Touched {
     }
 }
 
+/// The community a new `tickets` row gets from its column default (the upgrade's community, migration
+/// `2026-12-02-000000_communities`).
+const DEFAULT_COMMUNITY: i64 = 1;
+
 /// Rows per statement: 16 columns × 1,000 rows stays under SQLite's 32,766 bound variables.
 const CHUNK: usize = 1000;
 
@@ -75,6 +79,21 @@ pub fn write(
         .filter_map(|id| grid_row(state, *id, seq_of_last, community))
         .collect();
     for chunk in grids.chunks(CHUNK) {
+        // As for tickets below: never rewrite another community's grid cell (the upsert keeps its community).
+        let ids: Vec<&str> = chunk.iter().map(|g| g.id.as_str()).collect();
+        let theirs: Option<(String, i64)> = grid_cells::table
+            .filter(grid_cells::id.eq_any(&ids))
+            .filter(grid_cells::community_id.ne(community.0))
+            .select((grid_cells::id, grid_cells::community_id))
+            .first(conn)
+            .optional()?;
+        if let Some((id, owner)) = theirs {
+            return Err(StoreError::OtherCommunitysRow {
+                table: "grid_cells",
+                id,
+                owner: CommunityId(owner),
+            });
+        }
         upsert!(conn, grid_cells, id, chunk; name, community, households, elderly_alone, workers, butlers, updated_seq);
     }
     let tickets: Vec<TicketRow> = touched
@@ -87,19 +106,40 @@ pub fn write(
         })
         .collect();
     for chunk in tickets.chunks(CHUNK) {
+        // `tickets` has 17 columns, one more than diesel's `table!` takes by default: its community is written by a
+        // second statement, for the rows this chunk inserts only. A row that is already there and belongs to another
+        // community is refused before it is touched: the update must never move a ticket between communities, nor
+        // the upsert rewrite another community's ticket (review of issue 11, D7: two communities creating the same
+        // ticket id at once both pass the tenancy check, which sees committed rows only).
+        let ids: Vec<&str> = chunk.iter().map(|t| t.id.as_str()).collect();
+        let existing: Vec<(String, i64)> = ticket_community::table
+            .filter(ticket_community::id.eq_any(&ids))
+            .select((ticket_community::id, ticket_community::community_id))
+            .load(conn)?;
+        if let Some((id, owner)) = existing.iter().find(|(_, c)| *c != community.0) {
+            return Err(StoreError::OtherCommunitysRow {
+                table: "tickets",
+                id: id.clone(),
+                owner: CommunityId(*owner),
+            });
+        }
         upsert!(conn, tickets, id, chunk; grid, status, channel, category, complexity, created_ms, taken_ms,
             on_site_ms, solved_ms, planned_ms, answered_ms, satisfaction, verdicts, compliant, updated_seq);
-        // `tickets` has 17 columns, one more than diesel's `table!` takes by default: its community is written by a
-        // second statement on the same rows (only new rows of a community other than the column's default change).
-        let ids: Vec<&str> = chunk.iter().map(|t| t.id.as_str()).collect();
-        diesel::update(
-            ticket_community::table
-                .filter(ticket_community::id.eq_any(ids))
-                .filter(ticket_community::community_id.ne(community.0)),
-        )
-        .set(ticket_community::community_id.eq(community.0))
-        .execute(conn)?;
+        let new: Vec<&str> = ids
+            .into_iter()
+            .filter(|id| !existing.iter().any(|(e, _)| e == id))
+            .collect();
+        if !new.is_empty() && community.0 != DEFAULT_COMMUNITY {
+            diesel::update(ticket_community::table.filter(ticket_community::id.eq_any(new)))
+                .set(ticket_community::community_id.eq(community.0))
+                .execute(conn)?;
+        }
     }
+    crate::tenancy::claim_households(
+        conn,
+        community,
+        &crate::tenancy::households(ops.iter().map(|(_, op)| *op)),
+    )?;
     let mut entry_rows = Vec::with_capacity(touched.entries.len());
     let mut visit_rows = Vec::new();
     for id in &touched.entries {
@@ -442,4 +482,85 @@ fn points(v: u64) -> i64 {
 
 fn count(v: usize) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linli_sync_core::op::OpKind;
+    use linli_sync_core::state::Rules;
+    use linli_sync_core::test_support::wire_examples;
+
+    /// Review of issue 11 (D7): the tickets' community was written by an update of every touched row in another
+    /// community, so a ticket id written by a second community (two communities creating it at once both pass the
+    /// tenancy check, which sees committed rows only) moved the first community's ticket, and its report row, into
+    /// the second (and a grid cell's upsert rewrote the other community's row in place). The write is refused now,
+    /// and the row stays where it was.
+    #[test]
+    fn a_ticket_or_grid_row_is_never_moved_to_another_community() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir
+            .path()
+            .join("linli.sqlite3")
+            .to_string_lossy()
+            .into_owned();
+        let pool = crate::db::open(&url, 1).expect("database");
+        let mut conn = pool.get().expect("connection");
+        let other =
+            crate::community::create(&mut conn, "和平里社区", "城东街道", 0).expect("community");
+        let examples = wire_examples();
+        let ops: Vec<&Op> = examples
+            .iter()
+            .filter(|op| matches!(op.kind(), OpKind::GridCreate | OpKind::TicketCreate))
+            .collect();
+        let mut state = State::new(Rules::DEFAULT);
+        let mut touched = Touched::default();
+        for op in &ops {
+            state.apply(op);
+            touched.add(op);
+        }
+        let with_seq: Vec<(i64, &Op)> = (1..).zip(ops.iter().copied()).collect();
+        let community_of = |conn: &mut Conn| -> Vec<i64> {
+            ticket_community::table
+                .select(ticket_community::community_id)
+                .load(conn)
+                .expect("tickets")
+        };
+        // Stored by the second community first (a new row moved to it from the column's default: allowed).
+        write(&mut conn, other.id, &state, &touched, &with_seq, 2, 0).expect("first write");
+        assert_eq!(community_of(&mut conn), [other.id.0]);
+        // Then by the first: refused, the row stays the second community's.
+        let refused = write(
+            &mut conn,
+            CommunityId::FIRST,
+            &state,
+            &touched,
+            &with_seq,
+            2,
+            0,
+        );
+        assert!(
+            matches!(refused, Err(StoreError::OtherCommunitysRow { owner, .. }) if owner == other.id),
+            "{refused:?}"
+        );
+        assert_eq!(community_of(&mut conn), [other.id.0]);
+        // The ticket alone, and the grid cell alone: each refused by its own table's check.
+        for (kind, table) in [
+            (OpKind::TicketCreate, "tickets"),
+            (OpKind::GridCreate, "grid_cells"),
+        ] {
+            let mut only = Touched::default();
+            only.add(ops.iter().find(|op| op.kind() == kind).expect("op"));
+            let refused = write(&mut conn, CommunityId::FIRST, &state, &only, &[], 2, 0);
+            assert!(
+                matches!(&refused, Err(StoreError::OtherCommunitysRow { table: t, .. }) if *t == table),
+                "{refused:?}"
+            );
+        }
+        let grid_owner: Vec<i64> = grid_cells::table
+            .select(grid_cells::community_id)
+            .load(&mut conn)
+            .expect("grids");
+        assert_eq!(grid_owner, [other.id.0]);
+    }
 }

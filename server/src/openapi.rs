@@ -161,7 +161,7 @@ pub struct SnapshotDoc {
 
 /// The reports of `GET /v1/reports/{name}` (docs/reports.md).
 #[derive(Debug, utoipa::ToSchema)]
-#[schema(as = ReportName, rename_all = "lowercase")]
+#[schema(as = ReportName, rename_all = "snake_case")]
 pub enum ReportNameDoc {
     /// Rule 5-20-22 compliance.
     Compliance,
@@ -177,6 +177,8 @@ pub enum ReportNameDoc {
     Fees,
     /// The grid cells.
     Grids,
+    /// The district-wide red/black list of a month (district admins).
+    DistrictRanking,
 }
 
 /// A status and the problem codes answered with it.
@@ -193,6 +195,9 @@ const TOKEN: Failure = (
     "`missing_token`, `invalid_token`, `token_expired`, `device_revoked`",
 );
 const INTERNAL: Failure = (500, "`internal`");
+
+/// The answer of a write whose community's log was written by another writer and could not be caught up with.
+const LOG_MOVED: &str = "`log_moved` (see `Retry-After`): the community's log moved under this server and it could not catch up";
 
 /// Every failure each operation can answer: method, path, then status and problem codes, besides [`BODY`] for
 /// operations with a JSON body and [`INTERNAL`] for all but the static ones.
@@ -220,6 +225,7 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
             (415, "`unsupported_encoding`"),
             (422, "`op_invalid`, `insufficient_rights`, `op_id_conflict`"),
             (426, "`upgrade_required`"),
+            (503, LOG_MOVED),
         ],
     ),
     (
@@ -310,6 +316,7 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
                 422,
                 "`insufficient_rights`, `op_invalid`: the return of its card rights was refused",
             ),
+            (503, LOG_MOVED),
         ],
     ),
     (
@@ -322,6 +329,7 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
             (403, "`forbidden`, `other_community`"),
             (404, "`not_found`"),
             (422, "`insufficient_rights`, `op_invalid`"),
+            (503, LOG_MOVED),
         ],
     ),
     (

@@ -37,6 +37,17 @@ pub enum StoreError {
         /// What this process expected.
         expected: i64,
     },
+    /// A report row about to be written belongs to another community (two communities wrote the same entity id at
+    /// once): the whole group is refused, nothing moved between communities.
+    #[error("{table} row {id} belongs to community {owner}")]
+    OtherCommunitysRow {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        id: String,
+        /// The community that has it.
+        owner: CommunityId,
+    },
     /// An op the in-memory index holds has no row (the database was edited by hand).
     #[error("stored op {seq} is missing")]
     Missing {
@@ -100,6 +111,26 @@ pub fn append(conn: &mut Conn, rows: &[OpRow]) -> Result<(), StoreError> {
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// Of `ids`, those stored in the log of a community other than `community` (op ids are unique across all
+/// communities: such an op is refused as `op_id_conflict`, review of issue 11, D5).
+pub fn ids_elsewhere(
+    conn: &mut Conn,
+    community: CommunityId,
+    ids: &[OpId],
+) -> Result<std::collections::HashSet<OpId>, StoreError> {
+    let mut out = std::collections::HashSet::new();
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        let found: Vec<String> = op_log::table
+            .filter(op_log::op_id.eq_any(chunk))
+            .filter(op_log::community_id.ne(community.0))
+            .select(op_log::op_id)
+            .load(conn)?;
+        out.extend(found.iter().filter_map(|s| s.parse::<OpId>().ok()));
+    }
+    Ok(out)
 }
 
 /// Up to `limit` ops of `community` stored after `cursor`, in its server order, as `(seq, op)`.

@@ -3,11 +3,15 @@
 //! (and a person or device of another community named in an op) from an id nobody has, so the op is refused as
 //! `other_community` rather than as a broken rule, and never written into the report rows of another community.
 //!
+//! Households count too (review of issue 11, D3): a household belongs to the community that first named it
+//! (`household_community`, written by [`crate::materialise`] and the fee ledger), so a visit, a visit assignment or a
+//! fee offset of one community cannot name another community's household.
+//!
 //! Ids are unique across communities (UUIDs), so an id found in another community is never a coincidence. Only the
 //! ids the community's own state does not know are looked up (an entity it knows is its own), with one query per
 //! table per group.
 
-use linli_sync_core::card::CardOp;
+use linli_sync_core::card::{CardOp, Purpose};
 use linli_sync_core::entry::EntryOp;
 use linli_sync_core::grid::GridOp;
 use linli_sync_core::op::{Op, OpBody};
@@ -20,7 +24,7 @@ use diesel::prelude::*;
 
 use crate::community::CommunityId;
 use crate::db::Conn;
-use crate::db::schema::{entries, grid_cells, ticket_community, visits};
+use crate::db::schema::{entries, grid_cells, household_community, ticket_community, visits};
 use crate::store::StoreError;
 
 /// The ids of a group's ops that belong to another community.
@@ -45,14 +49,18 @@ enum Ref {
     Entry(Uuid),
     User(Uuid),
     Device(Uuid),
+    Household(Uuid),
 }
 
 impl Ref {
     fn id(self) -> Uuid {
         match self {
-            Ref::Grid(id) | Ref::Ticket(id) | Ref::Entry(id) | Ref::User(id) | Ref::Device(id) => {
-                id
-            }
+            Ref::Grid(id)
+            | Ref::Ticket(id)
+            | Ref::Entry(id)
+            | Ref::User(id)
+            | Ref::Device(id)
+            | Ref::Household(id) => id,
         }
     }
 }
@@ -67,8 +75,15 @@ fn refs(op: &Op) -> Vec<Ref> {
                 GridOp::AddMember { user, .. } | GridOp::RemoveMember { user, .. } => {
                     out.push(Ref::User(user.0));
                 }
-                GridOp::AssignVisit { butler, .. } | GridOp::UnassignVisit { butler, .. } => {
-                    out.push(Ref::User(butler.0));
+                GridOp::AssignVisit { butler, household }
+                | GridOp::UnassignVisit {
+                    butler, household, ..
+                } => {
+                    out.extend([Ref::User(butler.0), Ref::Household(household.0)]);
+                }
+                GridOp::AddHousehold { household, .. }
+                | GridOp::RemoveHousehold { household, .. } => {
+                    out.push(Ref::Household(household.0));
                 }
                 _ => {}
             }
@@ -90,7 +105,11 @@ fn refs(op: &Op) -> Vec<Ref> {
             out.push(Ref::Entry(id.0));
             match e {
                 EntryOp::Visit(v) => {
-                    out.extend([Ref::User(v.volunteer.0), Ref::Grid(v.grid.0)]);
+                    out.extend([
+                        Ref::User(v.volunteer.0),
+                        Ref::Grid(v.grid.0),
+                        Ref::Household(v.household.0),
+                    ]);
                     out.extend(v.follow_up.map(|t| Ref::Ticket(t.0)));
                 }
                 EntryOp::Activity(a) => out.extend([Ref::User(a.volunteer.0), Ref::Grid(a.grid.0)]),
@@ -99,12 +118,57 @@ fn refs(op: &Op) -> Vec<Ref> {
         }
         OpBody::Card(volunteer, c) => {
             out.push(Ref::User(volunteer.0));
-            if let CardOp::Transfer { to, .. } = c {
-                out.push(Ref::Device(to.0));
+            match c {
+                CardOp::Transfer { to, .. } => out.push(Ref::Device(to.0)),
+                CardOp::Redeem {
+                    purpose: Purpose::FeeOffset { household, .. },
+                    ..
+                } => out.push(Ref::Household(household.0)),
+                _ => {}
             }
         }
     }
     out
+}
+
+/// The households `ops` name in grid cells and fee offsets, once each: what [`crate::materialise`] records as the
+/// community's (an op that passed [`Foreign::touches`] names only households of its own community or of none yet).
+/// Visits are left out: a visit names a household of its grid cell, claimed when it was added there (or, before
+/// the claims were kept, filled in from the visits by the migration), and visits are most of the ops an ingest
+/// writes.
+pub fn households<'a>(ops: impl IntoIterator<Item = &'a Op>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    ops.into_iter()
+        .filter(|op| matches!(op.body, OpBody::Grid(..) | OpBody::Card(..)))
+        .flat_map(refs)
+        .filter_map(|r| match r {
+            Ref::Household(id) if seen.insert(id) => Some(id.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Records `households` as `community`'s, unless a community already has them (inside the caller's transaction).
+pub fn claim_households(
+    conn: &mut Conn,
+    community: CommunityId,
+    households: &[String],
+) -> Result<(), StoreError> {
+    for chunk in households.chunks(CHUNK) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|h| {
+                (
+                    household_community::household.eq(h.as_str()),
+                    household_community::community_id.eq(community.0),
+                )
+            })
+            .collect();
+        diesel::insert_or_ignore_into(household_community::table)
+            .values(&rows)
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// The ids of `ops` that `state` (the community's own) does not know, by table: what [`foreign`] looks up.
@@ -115,6 +179,7 @@ pub struct Unknown {
     entries: Vec<String>,
     users: Vec<String>,
     devices: Vec<String>,
+    households: Vec<String>,
 }
 
 impl Unknown {
@@ -144,6 +209,14 @@ impl Unknown {
                     }
                     Ref::Entry(id) if state.entry(&linli_sync_core::ids::EntryId(id)).is_none() => {
                         u.entries.push(id.to_string());
+                    }
+                    Ref::Household(id)
+                        if !state.grids().values().any(|g| {
+                            g.household_details
+                                .contains_key(&linli_sync_core::ids::HouseholdId(id))
+                        }) =>
+                    {
+                        u.households.push(id.to_string());
                     }
                     Ref::User(id) => u.users.push(id.to_string()),
                     Ref::Device(id) => u.devices.push(id.to_string()),
@@ -196,6 +269,15 @@ pub fn foreign(
                 .filter(entries::id.eq_any(chunk))
                 .filter(entries::community_id.ne(community.0))
                 .select(entries::id)
+                .load::<String>(conn)?,
+        );
+    }
+    for chunk in unknown.households.chunks(CHUNK) {
+        found.extend(
+            household_community::table
+                .filter(household_community::household.eq_any(chunk))
+                .filter(household_community::community_id.ne(community.0))
+                .select(household_community::household)
                 .load::<String>(conn)?,
         );
     }

@@ -1,7 +1,8 @@
 // Linli admin dashboard. Logs in with a password (POST /v1/auth/login), then draws the reports of
 // GET /v1/reports/{compliance,outcomes,ranking,coverage,hours,fees} with Apache ECharts, and downloads their CSV
 // (same URL with format=csv). Chinese and English labels. The token lives in this tab only (sessionStorage).
-// A district admin picks the community (GET /v1/communities); every report request then names it.
+// A district admin picks the community (GET /v1/communities); every report request then names it, except the
+// district-wide red/black list (GET /v1/reports/district_ranking), which only they see and which is of every community.
 "use strict";
 
 const L = {
@@ -16,6 +17,7 @@ const L = {
     handler: "处理人", score: "得分", volume: "工单", households: "需敲门户数", visited: "已敲门", seen: "已见面",
     missed: "未敲门", notSeen: "未见面", building: "楼", room: "室", approvedHours: "已审核小时",
     collection: "收缴率", basis: "按设备事件时间 · 完整至序号", loginFailed: "登录失败", loadFailed: "加载失败",
+    district: "街道红黑榜", communityCol: "社区",
   },
   en: {
     title: "Linli · Dashboard", logout: "Log out", login: "Log in", username: "Username", password: "Password",
@@ -29,7 +31,7 @@ const L = {
     score: "Score", volume: "Tickets", households: "Households due", visited: "Visited", seen: "Seen",
     missed: "Missed", notSeen: "Not seen", building: "Bldg", room: "Room", approvedHours: "Approved hours",
     collection: "Collection rate", basis: "Device event time · complete up to seq", loginFailed: "Login failed",
-    loadFailed: "Could not load",
+    loadFailed: "Could not load", district: "District red/black list", communityCol: "Community",
   },
 };
 let lang = localStorage.getItem("linli.lang") || "zh";
@@ -48,12 +50,15 @@ function applyLang() {
   if (last.compliance) render();
 }
 
+const DISTRICT = "/v1/reports/district_ranking";
+function district() { return sessionStorage.getItem("linli.role") === "district_admin"; }
+
 function token() { return sessionStorage.getItem("linli.token"); }
 
 async function api(path, params, asText) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params || {})) if (v) url.searchParams.set(k, v);
-  if (community && path.startsWith("/v1/reports/")) url.searchParams.set("community", community);
+  if (community && path.startsWith("/v1/reports/") && path !== DISTRICT) url.searchParams.set("community", community);
   const res = await fetch(url, { headers: { Authorization: "Bearer " + token() } });
   if (res.status === 401) { logout(); throw new Error(t("loginFailed")); }
   if (!res.ok) {
@@ -92,6 +97,7 @@ async function load() {
       api("/v1/reports/fees", { from: f.from.slice(0, 7), to: f.to.slice(0, 7), grid: f.grid }),
     ]);
     last = { compliance, outcomes, ranking, coverage, hours, fees };
+    last.district = district() ? await api(DISTRICT, { month: f.to.slice(0, 7) }) : null;
     render();
   } catch (e) {
     $("#error").textContent = t("loadFailed") + ": " + e.message;
@@ -128,6 +134,15 @@ function render() {
   };
   list("#t-red", t("red"), r.red);
   list("#t-black", t("black"), r.black);
+  $("#p-district").hidden = !last.district;
+  if (last.district) {
+    const dlist = (id, caption, people) => {
+      $(id).innerHTML = `<caption>${caption}</caption><tr><th>#</th><th>${t("communityCol")}</th><th>${t("handler")}</th><th>${t("volume")}</th><th>${t("score")}</th></tr>`
+        + people.map((p, i) => `<tr><td>${i + 1}</td><td>${esc(p.community_name)}</td><td title="${esc(p.handler)}">${esc(short(p.handler))}</td><td>${p.volume}</td><td>${p.score.toFixed(3)}</td></tr>`).join("");
+    };
+    dlist("#t-district-red", t("red"), last.district.red);
+    dlist("#t-district-black", t("black"), last.district.black);
+  }
 
   const counts = { missed: 0, not_seen: 0, seen: 0 };
   v.rows.forEach((row) => { counts[row.outcome] += 1; });
@@ -165,6 +180,7 @@ async function downloadCsv(report) {
     compliance: { from: f.from, to: f.to, grid: f.grid }, outcomes: { from: f.from, to: f.to, grid: f.grid },
     ranking: { month: f.to.slice(0, 7), grid: f.grid }, coverage: { day: f.day, grid: f.grid },
     hours: { from: f.from, to: f.to, grid: f.grid }, fees: { from: f.from.slice(0, 7), to: f.to.slice(0, 7), grid: f.grid },
+    district_ranking: { month: f.to.slice(0, 7) },
   }[report];
   try {
     const blob = await api("/v1/reports/" + report, { ...params, format: "csv" }, true);

@@ -201,11 +201,19 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
-    fee_dues (household, period) {
+    fee_dues (community_id, household, period) {
         household -> Text,
         period -> Text,
         amount_fen -> BigInt,
         imported_ms -> BigInt,
+        community_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The community each household belongs to (the first that named it).
+    household_community (household) {
+        household -> Text,
         community_id -> BigInt,
     }
 }
@@ -226,5 +234,17 @@ diesel::table! {
     login_throttle_lifts (username) {
         username -> Text,
         lifted_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Each community's latest checkpoint (`checkpoint.rs`): the state and log-index bytes at `seq`.
+    checkpoints (community_id) {
+        community_id -> BigInt,
+        seq -> BigInt,
+        format -> BigInt,
+        state -> Binary,
+        log_index -> Binary,
+        created_ms -> BigInt,
     }
 }

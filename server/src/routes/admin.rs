@@ -184,7 +184,12 @@ pub async fn issue_code(
         .unwrap_or(i64::MAX);
     let caller = auth.user.clone();
     let (code, expires) = with_conn(pool, move |conn| {
-        let target = identity::user_by_id(conn, user_id)?;
+        let target = match identity::user_by_id(conn, user_id) {
+            Err(identity::IdentityError::NoSuchUser) if !caller.is_district_admin() => {
+                return Err(ApiError::other_community("user"));
+            }
+            found => found?,
+        };
         if !(caller.is_district_admin()
             || (caller.community.is_some() && caller.community == target.community))
         {
@@ -228,7 +233,12 @@ pub async fn revoke_device(
     let pool = state.pool.clone();
     let caller = auth.user.clone();
     let community = with_conn(pool, move |c| {
-        let device = identity::device(c, id)?;
+        let device = match identity::device(c, id) {
+            Err(identity::IdentityError::NoSuchDevice) if !caller.is_district_admin() => {
+                return Err(ApiError::other_community("device"));
+            }
+            found => found?,
+        };
         if !(caller.is_district_admin()
             || (caller.community.is_some() && caller.community == device.user.community))
         {

@@ -276,6 +276,17 @@ pub async fn lift_throttle(
         })
         .await?;
     }
+    // An address is not of one community: its throttle holds back the logins of every community's people behind it.
+    // A community's admin lifts it only while theirs is the only community; with several, a district admin does
+    // (review of issue 11).
+    if address.is_some() && auth.user.community.is_some() {
+        let communities = with_conn(state.pool.clone(), |c| Ok(crate::community::list(c)?)).await?;
+        if communities.len() > 1 {
+            return Err(ApiError::forbidden(
+                "an address is shared by every community: a district admin lifts its throttle",
+            ));
+        }
+    }
     let lifted = LiftedThrottle {
         username_was_throttled: username.as_deref().map(|u| state.throttle.lift_user(u)),
         address_was_throttled: address.map(|a| state.throttle.lift_address(a)),

@@ -50,8 +50,14 @@ pub async fn grant(
         community,
     } = body.into_inner();
     let community = auth.community(community)?;
+    let district = auth.user.is_district_admin();
     with_conn(state.pool.clone(), move |conn| {
-        let device = identity::device(conn, device_id)?;
+        let device = match identity::device(conn, device_id) {
+            Err(identity::IdentityError::NoSuchDevice) if !district => {
+                return Err(ApiError::other_community("device"));
+            }
+            found => found?,
+        };
         if device.user.community != Some(community) {
             return Err(ApiError::other_community("device"));
         }

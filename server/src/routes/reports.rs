@@ -36,8 +36,8 @@ pub struct ReportQuery {
     pub day: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
-    /// The community's id (a district admin names it, or `all` for every community side by side, JSON only;
-    /// everybody else gets their own, and naming another is refused `other_community`).
+    /// The community's id (a district admin names it, or `all` for every community side by side; everybody else
+    /// gets their own, and naming another is refused `other_community`). `district_ranking` is always of all.
     #[param(value_type = Option<String>)]
     pub community: Option<String>,
 }
@@ -147,7 +147,7 @@ fn days(
     })
 }
 
-const REPORTS: [&str; 7] = [
+const REPORTS: [&str; 8] = [
     "compliance",
     "outcomes",
     "ranking",
@@ -155,6 +155,7 @@ const REPORTS: [&str; 7] = [
     "hours",
     "fees",
     "grids",
+    "district_ranking",
 ];
 
 /// The handler.
@@ -190,36 +191,50 @@ pub async fn report(
     let engines = state.engines.clone();
     let pool = state.pool.clone();
     let report = name.clone();
-    if q.community.as_deref() == Some("all") {
-        // Side by side: a district admin's report of every community, JSON only.
+    if name == "district_ranking" {
+        // The district-wide red/black list: every community's handlers ranked together, district admins only.
         auth.require_district()?;
-        if csv {
+        if q.community.as_deref().is_some_and(|c| c != "all") {
             return Err(bad(
-                "format",
-                "the side-by-side form has no CSV form: ask for one community's",
+                "community",
+                "the district-wide list is of every community",
             ));
         }
-        let all = blocking(move || -> Result<serde_json::Value, ApiError> {
+        let body = blocking(move || district_ranking(&engines, &pool, &q, csv)).await?;
+        return Ok(answer(&name, body));
+    }
+    if q.community.as_deref() == Some("all") {
+        // Side by side: a district admin's report of every community, one after the other (JSON), or as one table
+        // whose rows each lead with their community's id and name (CSV).
+        auth.require_district()?;
+        let body = blocking(move || -> Result<Body, ApiError> {
             let mut conn = pool.get().map_err(|e| ApiError::Internal {
                 detail: e.to_string(),
             })?;
             let communities = crate::community::list(&mut conn)?;
             drop(conn);
-            let mut out = Vec::with_capacity(communities.len());
+            let mut json = Vec::with_capacity(communities.len());
+            let mut tables = Vec::with_capacity(communities.len());
             for c in communities {
-                let Body::Json(json) =
-                    one_report(&engines, &pool, c.id, user, role, &report, &q, false)?
-                else {
-                    continue;
-                };
-                out.push(serde_json::json!({
-                    "community": c.id, "name": c.name, "street_office": c.street_office, "report": json,
-                }));
+                match one_report(&engines, &pool, c.id, user, role, &report, &q, csv)? {
+                    Body::Json(report) => json.push(serde_json::json!({
+                        "community": c.id, "name": c.name, "street_office": c.street_office, "report": report,
+                    })),
+                    Body::Csv(text) => tables.push((c.id.0, c.name, text)),
+                }
             }
-            Ok(serde_json::json!({ "communities": out }))
+            Ok(if csv {
+                let parts: Vec<(i64, &str, &str)> = tables
+                    .iter()
+                    .map(|(id, name, text)| (*id, name.as_str(), text.as_str()))
+                    .collect();
+                Body::Csv(linli_reports::csv::side_by_side(&parts))
+            } else {
+                Body::Json(serde_json::json!({ "communities": json }))
+            })
         })
         .await?;
-        return Ok(HttpResponse::Ok().json(all));
+        return Ok(answer(&name, body));
     }
     let community = auth.community(
         q.community
@@ -233,7 +248,12 @@ pub async fn report(
     let body =
         blocking(move || one_report(&engines, &pool, community, user, role, &report, &q, csv))
             .await?;
-    Ok(match body {
+    Ok(answer(&name, body))
+}
+
+/// The HTTP answer of report `name`.
+fn answer(name: &str, body: Body) -> HttpResponse {
+    match body {
         Body::Csv(text) => HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header((
@@ -242,7 +262,50 @@ pub async fn report(
             ))
             .body(text),
         Body::Json(json) => HttpResponse::Ok().json(json),
-    })
+    }
+}
+
+/// The district-wide red/black list of `month`: each community's handled tickets gathered under its own view in
+/// turn (one community's state locked at a time), then ranked together.
+fn district_ranking(
+    engines: &crate::engine::Engines,
+    pool: &crate::db::DbPool,
+    q: &ReportQuery,
+    csv: bool,
+) -> Result<Body, ApiError> {
+    let policy = ReportPolicy::DEFAULT;
+    let month = period(&q.month, "month")?;
+    let (from_ms, to_ms) = calendar::month_range(&month, policy.utc_offset_minutes)
+        .ok_or_else(|| bad("month", "is not a month YYYY-MM"))?;
+    let filter = Filter {
+        from_ms,
+        to_ms,
+        grids: None,
+    };
+    let mut conn = pool.get().map_err(|e| ApiError::Internal {
+        detail: e.to_string(),
+    })?;
+    let communities = crate::community::list(&mut conn)?;
+    drop(conn);
+    let as_of = crate::now_ms();
+    let mut parts = Vec::with_capacity(communities.len());
+    for c in communities {
+        let engine = engines.get(c.id)?;
+        let view = engine.view();
+        let basis = Basis::new(u64::try_from(view.last_seq).unwrap_or(0), as_of);
+        let handled = ranking::handled(&view.state, &filter, &policy, as_of);
+        drop(view);
+        parts.push((
+            ranking::Part {
+                community: c.id.0,
+                name: c.name,
+                basis,
+            },
+            handled,
+        ));
+    }
+    let r = ranking::district(parts, &policy);
+    render(&r, csv, ranking::DistrictRanking::csv)
 }
 
 /// One community's report `report`, in the one format asked for.

@@ -48,6 +48,9 @@ try {
     await page.waitForSelector(`body[data-loaded="${first}"]`, { timeout: 20000 });
   }
   result.red = await page.$$eval("#t-red tr td:nth-child(3)", (els) => els.map((e) => e.textContent));
+  // The district-wide list: shown to a district admin only, each handler with their community.
+  result.districtShown = await page.isVisible("#p-district");
+  result.districtRed = await page.$$eval("#t-district-red tr td:nth-child(2)", (els) => els.map((e) => e.textContent));
   // Each chart drew into a canvas.
   result.canvases = await page.$$eval(".chart canvas", (els) => els.length);
   result.hoursBars = await page.evaluate(() => echarts.getInstanceByDom(document.getElementById("c-hours")).getOption().series[0].data);

@@ -214,6 +214,22 @@ async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
     )
     .await
     .assert_problem(403, "other_community");
+    // An address is every community's: with two communities, only a district admin lifts it (review of issue 11).
+    app.post(
+        "/v1/auth/throttle/lift",
+        Some(a),
+        json!({"address": "192.0.2.7"}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let lifted = app
+        .post(
+            "/v1/auth/throttle/lift",
+            Some(&district),
+            json!({"address": "192.0.2.7"}),
+        )
+        .await;
+    assert_eq!(lifted.status, StatusCode::OK, "{:#}", lifted.body);
     // An admin of A may not create communities (nor may B's).
     for token in [a, &b_admin] {
         app.post("/v1/communities", Some(token), json!({"name": "x"}))
@@ -359,11 +375,31 @@ async fn every_role_of_one_community_is_refused_on_every_path_of_another() {
 async fn each_community_numbers_its_own_ops_under_concurrent_pushes() {
     let Two {
         app,
+        district,
         mut wa,
         mut wb,
         b,
+        b_admin,
         ..
     } = two().await;
+    // Without a token, only how many communities there are (review of issue 11: it listed them all); with one,
+    // the heads the caller may see.
+    let anonymous = app.get("/healthz", None).await;
+    assert_eq!(
+        anonymous.body["communities"],
+        json!(2),
+        "{:#}",
+        anonymous.body
+    );
+    assert_eq!(anonymous.body.get("last_seq"), None);
+    let own = app.get("/healthz", Some(&b_admin)).await;
+    let listed: Vec<&Value> = own.body["communities"]
+        .as_array()
+        .expect("communities")
+        .iter()
+        .map(|c| &c["id"])
+        .collect();
+    assert_eq!(listed, [&json!(b)]);
     let head = |body: &Value, c: CommunityId| {
         body["communities"]
             .as_array()
@@ -373,7 +409,7 @@ async fn each_community_numbers_its_own_ops_under_concurrent_pushes() {
             .and_then(|x| x["last_seq"].as_i64())
             .expect("head")
     };
-    let health = app.get("/healthz", None).await;
+    let health = app.get("/healthz", Some(&district)).await;
     let (a0, b0) = (
         head(&health.body, CommunityId::FIRST),
         head(&health.body, b),
@@ -400,7 +436,7 @@ async fn each_community_numbers_its_own_ops_under_concurrent_pushes() {
         push_batches(&app, &wb.butler, for_b)
     );
     let n = i64::try_from(BATCHES * PER).expect("small");
-    let health = app.get("/healthz", None).await;
+    let health = app.get("/healthz", Some(&district)).await;
     assert_eq!(head(&health.body, CommunityId::FIRST), a0 + n);
     assert_eq!(head(&health.body, b), b0 + n);
     // Each community's cursor runs over its own ops only: an admin's pull of A ends at A's head, with every op of
@@ -417,4 +453,340 @@ async fn push_batches(app: &TestApp, device: &Device, batches: Vec<Vec<Op>>) {
     for batch in batches {
         app.push_ok(device, &batch).await;
     }
+}
+
+/// Review of issue 11 (D3): households were not checked to belong to the pushing device's community, so B's admin
+/// could add A's household to B's grid cell (and B's butler then log visits to it). Refused as `other_community`
+/// now, with nothing stored.
+#[actix_web::test]
+async fn an_op_naming_another_communitys_household_is_refused() {
+    let Two {
+        app, wa, mut wb, ..
+    } = two().await;
+    let before = app.fingerprint();
+    let details = Household {
+        building: "9".into(),
+        unit: "1".into(),
+        room: "101".into(),
+        elderly_alone: false,
+        contact_name: None,
+    };
+    let take_over = wb.admin.op(OpBody::Grid(
+        wb.g1,
+        GridOp::AddHousehold {
+            household: wa.h1,
+            details,
+        },
+    ));
+    app.push(&wb.admin, &[take_over])
+        .await
+        .assert_problem(403, "other_community");
+    let knock = wb.butler.op(OpBody::Entry(
+        EntryId::random(),
+        EntryOp::Visit(visit(wb.butler.user, wb.g1, wa.h1)),
+    ));
+    app.push(&wb.butler, &[knock])
+        .await
+        .assert_problem(403, "other_community");
+    assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
+    // B's own household is still B's to visit.
+    let own = wb.butler.op(OpBody::Entry(
+        EntryId::random(),
+        EntryOp::Visit(visit(wb.butler.user, wb.g1, wb.h1)),
+    ));
+    app.push_ok(&wb.butler, &[own]).await;
+}
+
+/// Review of issue 11 (D5): an op id already stored in another community's log failed the unique index at commit,
+/// and the whole group with it, as a 500. Refused now as that op's `op_id_conflict`, nothing stored.
+#[actix_web::test]
+async fn an_op_id_stored_in_another_community_is_an_id_conflict() {
+    let Two {
+        app,
+        mut wa,
+        mut wb,
+        ..
+    } = two().await;
+    let a_ticket = wa
+        .worker
+        .op(OpBody::Ticket(TicketId::random(), ticket_create(wa.g1)));
+    app.push_ok(&wa.worker, std::slice::from_ref(&a_ticket))
+        .await;
+    let before = app.fingerprint();
+    let mut reused = wb
+        .worker
+        .op(OpBody::Ticket(TicketId::random(), ticket_create(wb.g1)));
+    reused.id = a_ticket.id;
+    let reply = app.push(&wb.worker, &[reused]).await;
+    reply.assert_problem(422, "op_id_conflict");
+    assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
+}
+
+/// Takes `n` new tickets of `w`'s first grid cell with its grid worker's phone, at once.
+async fn handled(app: &TestApp, w: &mut World, n: usize) {
+    let mut ops = Vec::new();
+    for _ in 0..n {
+        let t = TicketId::random();
+        ops.push(w.worker.op(OpBody::Ticket(t, ticket_create(w.g1))));
+        ops.push(
+            w.worker
+                .op(OpBody::Ticket(t, TicketOp::Take(Note::default()))),
+        );
+    }
+    app.push_ok(&w.worker, &ops).await;
+}
+
+/// Issue 11, item 5: the district-wide red/black list ranks every community's handlers together. A's grid worker
+/// took 4 tickets, B's 3, all within the acceptance window, none yet on site, rated or reopened. Score (docs/
+/// reports.md): 0.2 × volume ÷ 4 + 0.2 × timely acceptance (1); every other rate has no data anywhere (0) or is 0.
+/// So A's worker 0.4000 first, B's 0.3500 second; nobody is left for the black list. In B's own list its worker is
+/// alone and scores 0.4000: the district list is not the communities' lists laid side by side.
+#[actix_web::test]
+async fn the_district_red_black_list_ranks_every_communitys_handlers_together() {
+    let Two {
+        app,
+        district,
+        b,
+        b_admin,
+        mut wa,
+        mut wb,
+    } = two().await;
+    handled(&app, &mut wa, 4).await;
+    handled(&app, &mut wb, 3).await;
+    let month = &linli_reports::calendar::date_of(linli_server::now_ms(), 480)[..7];
+    let url = format!("/v1/reports/district_ranking?month={month}");
+    let r = app.get(&url, Some(&district)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:#}", r.body);
+    let row = |x: &Value| {
+        (
+            x["community"].as_i64().expect("community"),
+            x["community_name"].as_str().expect("name").to_string(),
+            x["handler"].as_str().expect("handler").to_string(),
+            x["volume"].as_u64().expect("volume"),
+            format!("{:.4}", x["score"].as_f64().expect("score")),
+        )
+    };
+    let red: Vec<_> = r.body["red"]
+        .as_array()
+        .expect("red")
+        .iter()
+        .map(row)
+        .collect();
+    assert_eq!(
+        red,
+        [
+            (
+                1,
+                "community 1".into(),
+                wa.worker.user.to_string(),
+                4,
+                "0.4000".into()
+            ),
+            (
+                b.0,
+                "和平里社区".into(),
+                wb.worker.user.to_string(),
+                3,
+                "0.3500".into()
+            ),
+        ]
+    );
+    assert_eq!(r.body["black"], json!([]));
+    let parts: Vec<i64> = r.body["communities"]
+        .as_array()
+        .expect("communities")
+        .iter()
+        .map(|c| c["community"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(parts, [1, b.0]);
+    let own = app
+        .get(
+            &format!("/v1/reports/ranking?month={month}"),
+            Some(&b_admin),
+        )
+        .await;
+    assert_eq!(
+        own.body["red"][0]["score"]
+            .as_f64()
+            .map(|s| format!("{s:.4}")),
+        Some("0.4000".into())
+    );
+
+    let csv = app.get(&format!("{url}&format=csv"), Some(&district)).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let text = csv.body.as_str().expect("csv").to_string();
+    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "community_id 社区编号,community 社区,list 榜单,rank 名次,handler 处理人,volume 工单数,score 得分,\
+         satisfaction % 满意率,timely_acceptance % 及时签收率,on_time % 按时办结率,reopened % 重办率,sent_back % 退单率"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "1,community 1,red 红榜,1,{},4,0.4000,",
+            wa.worker.user
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "{b},和平里社区,red 红榜,2,{},3,0.3500,",
+            wb.worker.user
+        )),
+        "{text}"
+    );
+    assert_eq!(lines[3..], [""]);
+
+    // District admins only; and it is always of every community.
+    for token in [app.admin_token.as_str(), b_admin.as_str()] {
+        app.get(&url, Some(token))
+            .await
+            .assert_problem(403, "forbidden");
+    }
+    app.get(&format!("{url}&community={b}"), Some(&district))
+        .await
+        .assert_problem(400, "invalid_query");
+}
+
+/// Issue 11, item 5: `community=all` with `format=csv` gave a refusal; it is one table now, every row led by its
+/// community's id and name, for every report that has a CSV form.
+#[actix_web::test]
+async fn every_communitys_report_as_one_csv_table() {
+    let Two {
+        app,
+        district,
+        b,
+        mut wa,
+        mut wb,
+        ..
+    } = two().await;
+    handled(&app, &mut wa, 1).await;
+    handled(&app, &mut wb, 2).await;
+    let url = "/v1/reports/compliance?from=2026-01-01&to=2027-12-31";
+    let all = app
+        .get(&format!("{url}&community=all&format=csv"), Some(&district))
+        .await;
+    assert_eq!(all.status, StatusCode::OK, "{:#}", all.body);
+    let all = all.body.as_str().expect("csv").to_string();
+    let mut expected = String::from("\u{feff}");
+    for (i, (c, name)) in [(CommunityId::FIRST, "community 1"), (b, "和平里社区")]
+        .into_iter()
+        .enumerate()
+    {
+        let one = app
+            .get(&format!("{url}&community={c}&format=csv"), Some(&district))
+            .await;
+        let one = one.body.as_str().expect("csv").to_string();
+        let mut lines = one.trim_start_matches('\u{feff}').split_terminator("\r\n");
+        let header = lines.next().expect("header");
+        if i == 0 {
+            expected.push_str(&format!(
+                "community_id 社区编号,community 社区,{header}\r\n"
+            ));
+        }
+        for line in lines {
+            expected.push_str(&format!("{c},{name},{line}\r\n"));
+        }
+    }
+    assert_eq!(all, expected);
+    assert!(
+        all.contains(&format!("\r\n{b},和平里社区,all,all,2,")),
+        "{all}"
+    );
+    for r in [
+        "outcomes?from=2026-01-01&to=2027-12-31",
+        "ranking?month=2026-11",
+        "coverage?day=2026-11-30",
+        "hours?from=2026-01-01&to=2027-12-31",
+        "fees?from=2026-01&to=2027-12",
+    ] {
+        let reply = app
+            .get(
+                &format!("/v1/reports/{r}&community=all&format=csv"),
+                Some(&district),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{r}: {:#}", reply.body);
+        let text = reply.body.as_str().expect("csv");
+        assert!(
+            text.starts_with("\u{feff}community_id 社区编号,community 社区,"),
+            "{r}: {text}"
+        );
+    }
+}
+
+/// Review of issue 11: a user or device of another community was answered `403 other_community`, one that does not
+/// exist `404`, so an admin could tell which ids exist in other communities. Both read the same now; a district
+/// admin, who sees every community, still gets the `404`.
+#[actix_web::test]
+async fn not_yours_and_no_such_read_the_same_to_a_communitys_staff() {
+    let Two {
+        app,
+        district,
+        wa,
+        wb,
+        ..
+    } = two().await;
+    let a = app.admin_token.clone();
+    let nobody = UserId::random();
+    let no_device = ReplicaId::random();
+    for (user, device) in [(wb.butler.user, wb.butler.id), (nobody, no_device)] {
+        let code = app
+            .post(
+                "/v1/enrolment-codes",
+                Some(&a),
+                json!({"user_id": user.to_string()}),
+            )
+            .await;
+        code.assert_problem(403, "other_community");
+        let revoke = app
+            .post(&format!("/v1/devices/{device}/revoke"), Some(&a), json!({}))
+            .await;
+        revoke.assert_problem(403, "other_community");
+        let grant = app
+            .post(
+                &format!("/v1/cards/{}/grants", wa.butler.user),
+                Some(&a),
+                json!({"device_id": device.to_string(), "points": 1}),
+            )
+            .await;
+        grant.assert_problem(403, "other_community");
+        assert_eq!(
+            (&code.body["detail"], &revoke.body["detail"]),
+            (
+                &json!("the user is not of your community"),
+                &json!("the device is not of your community")
+            )
+        );
+    }
+    app.post(
+        &format!("/v1/devices/{no_device}/revoke"),
+        Some(&district),
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "not_found");
+}
+
+/// Review of issue 11: a sync worked in the community of the device's user while the tenancy checks judged the
+/// device by its own `devices.community_id`; where the two disagree (a row edited by hand, a user moved) the
+/// device's tokens are refused now, with nothing stored, until it is enrolled again.
+#[actix_web::test]
+async fn a_device_whose_community_is_not_its_users_may_not_sync() {
+    use diesel::prelude::*;
+    use linli_server::db::schema::devices;
+    let Two { app, b, mut wa, .. } = two().await;
+    diesel::update(devices::table.find(wa.butler.id.to_string()))
+        .set(devices::community_id.eq(b.0))
+        .execute(&mut app.db())
+        .expect("moved by hand");
+    let before = app.fingerprint();
+    let knock = wa.butler.op(OpBody::Entry(
+        EntryId::random(),
+        EntryOp::Visit(visit(wa.butler.user, wa.g1, wa.h1)),
+    ));
+    app.push(&wa.butler, &[knock])
+        .await
+        .assert_problem(401, "invalid_token");
+    assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
 }

@@ -100,6 +100,11 @@ async fn dashboard_renders_the_seeded_figures_in_chromium() {
         serde_json::json!(false),
         "an admin has no community selector"
     );
+    assert_eq!(
+        r["districtShown"],
+        serde_json::json!(false),
+        "nor the district-wide list"
+    );
 
     // Issue #11: a district admin picks the community; the second (empty) one's reports replace the first's.
     let mut conn = app.db();
@@ -108,6 +113,20 @@ async fn dashboard_renders_the_seeded_figures_in_chromium() {
     linli_server::identity::add_user(&mut conn, "district", Role::Admin, None, Some(&hash), 0)
         .expect("district admin");
     drop(conn);
+    // The grid worker takes 3 more tickets: 4 in all, enough to be ranked on the district-wide list.
+    let mut ops = Vec::new();
+    for _ in 0..3 {
+        let t = TicketId::random();
+        ops.push(
+            w.worker
+                .op(OpBody::Ticket(t, crate::common::ticket_create(w.g1))),
+        );
+        ops.push(
+            w.worker
+                .op(OpBody::Ticket(t, TicketOp::Take(Note::default()))),
+        );
+    }
+    app.push_ok(&w.worker, &ops).await;
     let d = drive(&browser_dir, &app.base, "district", ADMIN_PASSWORD, &out).await;
     for key in ["consoleErrors", "pageErrors", "failedRequests"] {
         assert_eq!(d[key], serde_json::json!([]), "{key}: {:#}", d);
@@ -135,7 +154,14 @@ async fn dashboard_renders_the_seeded_figures_in_chromium() {
         "{:#}",
         d
     );
-    assert_eq!(tickets(&d["compliance"]).as_deref(), Some("2"), "{:#}", d);
+    assert_eq!(tickets(&d["compliance"]).as_deref(), Some("5"), "{:#}", d);
+    assert_eq!(d["districtShown"], serde_json::json!(true), "{:#}", d);
+    assert_eq!(
+        d["districtRed"],
+        serde_json::json!(["community 1"]),
+        "{:#}",
+        d
+    );
 }
 
 /// Runs `dashboard.mjs` against the server at `base`, logged in as `username`; what it printed.

@@ -86,7 +86,7 @@ async fn reports_match_the_seeded_figures_and_respect_scope() {
     assert_eq!(r.body["overall"]["on_site"]["met"]["numerator"], json!(1));
     assert_eq!(r.body["overall"]["on_site"]["met"]["denominator"], json!(2));
     assert_eq!(r.body["basis"]["time"], json!("device_event_time"));
-    let health = app.get("/healthz", None).await;
+    let health = app.get("/healthz", Some(&app.admin_token)).await;
     assert_eq!(
         r.body["basis"]["complete_up_to_seq"],
         health.body["last_seq"]

@@ -449,7 +449,8 @@ async fn card_rights_are_granted_only_to_a_device_that_may_spend_them() {
         (w.butler.id, 400, "invalid_request"),
         (w.worker.id, 400, "invalid_request"),
         (lost.id, 400, "invalid_request"),
-        (ReplicaId::random(), 404, "not_found"),
+        // No such device reads as another community's to a community's admin (review of issue 11).
+        (ReplicaId::random(), 403, "other_community"),
     ] {
         app.post(
             &grants,

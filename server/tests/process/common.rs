@@ -77,6 +77,36 @@ impl Server {
         }
     }
 
+    /// Stops the server as an operator does (SIGTERM: a clean shutdown) and waits for it to exit; whether it exited
+    /// successfully.
+    pub fn terminate(&mut self) -> bool {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM sent");
+        self.child.wait().expect("the server exits").success()
+    }
+
+    /// GETs `path` with an optional token and expects success; the body text.
+    pub async fn get_text(&self, path: &str, token: Option<&str>) -> String {
+        let mut req = reqwest::Client::new().get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let (status, text) = self.send(req).await;
+        assert!(status.is_success(), "{status}: {text}");
+        text
+    }
+
+    /// The value of the metric line `name` (with its labels, e.g. `linli_community_loads_total{from="log"}`).
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self.get_text("/metrics", None).await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name}"))
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
