@@ -29,20 +29,22 @@
 //!   device of the first community pulling its whole log in pages of 5,000.
 //!
 //! Physical limits of the same run: a sequential read of the database file (warm page cache, the state a start
-//! sees); for cold loads, reading each community's latest checkpoint row (if the schema has a checkpoint table)
-//! and decoding it with `checkpoint::decode`; without stored checkpoints, the in-process `checkpoint::decode` of
-//! one community-year's state and a clone of that state (the allocations any loader must make); the merged
-//! `State` of one community-year as heap (growth of this process's resident set while it is built).
+//! sees); for cold loads, each community's stored checkpoint read and decoded in this process through the server's
+//! own `checkpoint::latest` and `checkpoint::decode` (the row's state and log index: what a load must do before
+//! it replays the tail), and, in any case, sync-core's `checkpoint::decode` of one community-year's state and a
+//! clone of that state (the allocations any loader must make); the merged `State` of one community-year as heap
+//! (growth of this process's resident set while it is built).
 //!
 //! Run: `LINLI_BENCH_COMMUNITIES=20 LINLI_BENCH_RUNS=3 cargo bench -p linli-server --bench startup` (counts
 //! default to `1,5`). The machine's load (`/proc/loadavg`) is printed at each phase: other engineers build on the
 //! same cores.
 
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection, sql_query, sql_types};
+use linli_server::checkpoint;
 use linli_server::community::CommunityId;
 use linli_server::token::Keys;
 use linli_server::{identity, now_ms};
-use linli_sync_core::checkpoint;
+use linli_sync_core::checkpoint as state_checkpoint;
 use linli_sync_core::prelude::*;
 use linli_sync_core::state::Rules;
 use linli_sync_core::test_support::community_year_of;
@@ -195,7 +197,7 @@ fn print_report(
     println!("Each community's first sync in a fresh process (cold), and its floor:");
     println!();
     println!(
-        "| communities | cold first sync: median | max | min | floor: latest checkpoint row read + decode (median) | cold ÷ floor | in-process decode of one year's checkpoint | cold ÷ that | clone of one year's State | cold ÷ clone |"
+        "| communities | cold first sync: median | max | min | floor: its checkpoint row read + decoded, state and index (median) | cold ÷ floor | in-process decode of one year's checkpoint | cold ÷ that | clone of one year's State | cold ÷ clone |"
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (seed, db, _, office) in reports {
@@ -300,7 +302,7 @@ fn print_report(
                     r.bytes,
                     ms(r.read),
                     r.decode.map_or_else(
-                        || format!("not a checkpoint::decode blob: {}", r.note),
+                        || format!("not decoded: {}", r.note),
                         |d| format!("decode {:.1} ms ({})", ms(d), r.note)
                     )
                 );
@@ -679,31 +681,11 @@ fn serve(dir: &Path) -> process::Server {
 }
 
 /// Stops the server with SIGTERM (a clean shutdown) and waits until it has exited; how long that took.
-fn terminate(server: process::Server) -> Duration {
-    let pid = server.pid();
+fn terminate(mut server: process::Server) -> Duration {
     let t0 = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success(), "SIGTERM to {pid}");
-    // The child is not reaped until `server` drops: it has exited when it is a zombie.
-    loop {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next());
-        if matches!(state, None | Some("Z" | "X")) {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "the server did not stop within 2 minutes of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let clean = server.terminate();
     let took = t0.elapsed();
-    drop(server);
+    assert!(clean, "the server exits successfully on SIGTERM");
     took
 }
 
@@ -1146,89 +1128,55 @@ impl Db {
     }
 }
 
-/// For each community, the latest row of a checkpoint table: found by the table's columns (a BLOB column, a
-/// column naming the community, and the highest rowid of the community), since this bench was written before the
-/// checkpoint schema. Best of two reads each (warm cache), then `checkpoint::decode` of the bytes.
+/// For each community, its stored checkpoint read as the server reads it (`checkpoint::latest`: the row, both
+/// blobs) and decoded as it decodes it (`checkpoint::decode`: the state and the log index): what a cold load does
+/// before it replays the ops after the checkpoint and registers the engine. Best of two reads (warm cache).
 fn checkpoint_reads(db: &Path, tables: &[String], manifest: &Manifest) -> Vec<CheckpointRead> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open the database");
+    if tables.is_empty() {
+        return Vec::new();
+    }
+    let mut conn = SqliteConnection::establish(&db.to_string_lossy()).expect("open the database");
     let mut out = Vec::new();
-    for table in tables {
-        let columns: Vec<(String, String)> = conn
-            .prepare(&format!(
-                "SELECT name, upper(type) FROM pragma_table_info('{table}')"
-            ))
-            .and_then(|mut s| {
-                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .and_then(Iterator::collect)
-            })
-            .unwrap_or_default();
-        let blobs: Vec<&str> = columns
-            .iter()
-            .filter(|c| c.1.contains("BLOB"))
-            .map(|c| c.0.as_str())
-            .collect();
-        let community = columns.iter().find(|c| c.0.contains("community"));
-        let Some((community, _)) = community else {
+    for c in &manifest.communities {
+        let mut best: Option<(Duration, checkpoint::Stored)> = None;
+        for _ in 0..2 {
+            let t0 = Instant::now();
+            let row = checkpoint::latest(&mut conn, CommunityId(c.id)).expect("read a checkpoint");
+            let took = t0.elapsed();
+            if let Some(row) = row
+                && best.as_ref().is_none_or(|b| took < b.0)
+            {
+                best = Some((took, row));
+            }
+        }
+        let Some((read, row)) = best else {
             continue;
         };
-        if blobs.is_empty() {
-            continue;
-        }
-        // Every blob of the row: a load reads them all (the state, and whatever index is stored beside it).
-        let sql = format!(
-            "SELECT {} FROM {table} WHERE {community} = ?1 ORDER BY rowid DESC LIMIT 1",
-            blobs.join(", ")
-        );
-        for c in &manifest.communities {
-            let mut best: Option<(Duration, Vec<Vec<u8>>)> = None;
-            for _ in 0..2 {
-                let t0 = Instant::now();
-                let row: Option<Vec<Vec<u8>>> = conn
-                    .query_row(&sql, [c.id], |r| {
-                        (0..blobs.len()).map(|i| r.get(i)).collect()
-                    })
-                    .ok();
-                let took = t0.elapsed();
-                if let Some(row) = row
-                    && best.as_ref().is_none_or(|b| took < b.0)
-                {
-                    best = Some((took, row));
-                }
+        let t0 = Instant::now();
+        let decoded = checkpoint::decode(&row, &Rules::DEFAULT, i64::MAX);
+        let took = t0.elapsed();
+        let (decode, note) = match decoded {
+            Ok(view) => {
+                std::hint::black_box(&view);
+                (
+                    Some(took),
+                    format!(
+                        "at seq {}, state {} + index {} bytes",
+                        row.seq,
+                        row.state.len(),
+                        row.log_index.len()
+                    ),
+                )
             }
-            let Some((read, row)) = best else {
-                continue;
-            };
-            // The blob `checkpoint::decode` reads is the state; the others are read, not decoded here.
-            let mut decode = None;
-            let mut notes = Vec::new();
-            for (name, bytes) in blobs.iter().zip(&row) {
-                let t0 = Instant::now();
-                let decoded = checkpoint::decode(bytes);
-                let took = t0.elapsed();
-                match decoded {
-                    Ok((state, seq)) if decode.is_none() => {
-                        std::hint::black_box(&state);
-                        decode = Some(took);
-                        notes.push(format!(
-                            "{table}.{name} {} bytes: a state at seq {seq}",
-                            bytes.len()
-                        ));
-                    }
-                    Ok(_) | Err(_) => {
-                        notes.push(format!("{table}.{name} {} bytes: read only", bytes.len()));
-                    }
-                }
-            }
-            out.push(CheckpointRead {
-                community: c.id,
-                bytes: row.iter().map(Vec::len).sum(),
-                read,
-                decode,
-                note: notes.join("; "),
-            });
-        }
+            Err(e) => (None, format!("does not decode: {e}")),
+        };
+        out.push(CheckpointRead {
+            community: c.id,
+            bytes: row.state.len() + row.log_index.len(),
+            read,
+            decode,
+            note,
+        });
     }
     out
 }
@@ -1287,15 +1235,15 @@ impl OneYear {
             drop(std::hint::black_box(copy));
             took
         });
-        let bytes = checkpoint::encode(&state, YEAR_OPS);
+        let bytes = state_checkpoint::encode(&state, YEAR_OPS);
         let encode = best(&|| {
             let t0 = Instant::now();
-            std::hint::black_box(checkpoint::encode(&state, YEAR_OPS));
+            std::hint::black_box(state_checkpoint::encode(&state, YEAR_OPS));
             t0.elapsed()
         });
         let decode = best(&|| {
             let t0 = Instant::now();
-            let back = checkpoint::decode(&bytes).expect("decodes");
+            let back = state_checkpoint::decode(&bytes).expect("decodes");
             let took = t0.elapsed();
             drop(std::hint::black_box(back));
             took
