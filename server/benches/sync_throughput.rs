@@ -1,10 +1,13 @@
 //! Sync throughput on this machine, printed as a table: push ingest over loopback HTTP in batches of 1,000 ops
 //! (validated, durable: WAL with `synchronous = FULL`) next to a raw diesel insert of the same op-log rows into
 //! a fresh database; pull throughput; and the bootstrap snapshot of a grid cell of 500 households with a year of
-//! daily door-knock visits.
+//! daily door-knock visits. Then two communities of one street office (issue 11): a phone of one community
+//! pushing a year of its cell's visits alone, then a phone of each community pushing as much at the same time
+//! (ops/s each and together: the writer lock is per community, the SQLite file's commit is shared).
 //!
 //! Run: `cargo bench -p linli-server --bench sync_throughput` (set `LINLI_BENCH_DAYS` to shorten the year).
 
+use linli_server::community::CommunityId;
 use linli_server::config::Config;
 use linli_server::store::{self, OpRow};
 use linli_server::{app, db};
@@ -110,6 +113,17 @@ async fn run(days: u64) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (state, _) = app::prepare(config).expect("prepare");
+    // The district admin, created as the operator does (`linli user add --role district_admin`).
+    let district_hash = linli_server::password::hash_now("district").expect("hash");
+    linli_server::identity::add_user(
+        &mut state.pool.get().expect("conn"),
+        "district",
+        Role::Admin,
+        None,
+        Some(&district_hash),
+        0,
+    )
+    .expect("district admin");
     let server = app::server(state, listener).expect("server");
     let handle = server.handle();
     actix_web::rt::spawn(server);
@@ -284,7 +298,8 @@ async fn run(days: u64) {
     let visits: Vec<Op> = visits.into_iter().flatten().collect();
     let n = visits.len();
 
-    // The same op-log rows, inserted raw with diesel into a fresh database with the same pragmas.
+    // The same op-log rows, inserted raw with diesel into a fresh database with the same pragmas (encoded, and
+    // their bodies compressed, before the clock starts).
     let raw_dir = tempfile::tempdir().expect("temp dir");
     let pool = db::open(&raw_dir.path().join("raw.sqlite3").to_string_lossy(), 1).expect("raw db");
     let mut conn = pool.get().expect("conn");
@@ -292,19 +307,16 @@ async fn run(days: u64) {
     let rows: Vec<OpRow> = visits
         .iter()
         .enumerate()
-        .map(|(k, op)| OpRow {
-            community_id: 1,
-            seq: k as i64 + 1,
-            op_id: op.id.to_string(),
-            device_id: op.replica.to_string(),
-            author: op.author.to_string(),
-            kind: op.kind().as_str().into(),
-            entity: op.body.entity_id().to_string(),
-            grid: Some(grid.to_string()),
-            hlc_wall_ms: op.time.wall_ms as i64,
-            hlc_logical: i64::from(op.time.logical),
-            received_ms: received,
-            body: op.to_json(),
+        .map(|(k, op)| {
+            OpRow::new(
+                CommunityId::FIRST,
+                k as i64 + 1,
+                op,
+                &op.to_json(),
+                op.replica,
+                Some(grid),
+                received,
+            )
         })
         .collect();
     let t = Instant::now();
@@ -358,6 +370,181 @@ async fn run(days: u64) {
         .expect("bytes");
     let snap_gz_s = t.elapsed().as_secs_f64();
 
+    // Two communities: a second one (B) with a cell, its households and a butler's phone; a new butler's phone in
+    // the first (A). A's phone pushes a year of visits alone; then another A phone and B's phone push as much each
+    // at the same time.
+    let district = c
+        .post(
+            "/v1/auth/login",
+            None,
+            &json!({"username": "district", "password": "district"}),
+        )
+        .await["access_token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let b = c
+        .post(
+            "/v1/communities",
+            Some(&district),
+            &json!({"name": "和平里社区", "street_office": "城东街道"}),
+        )
+        .await["id"]
+        .as_i64()
+        .expect("id");
+    c.post(
+        "/v1/users",
+        Some(&district),
+        &json!({"username": "admin-b", "role": "admin", "password": "bench-b", "community": b}),
+    )
+    .await;
+    let b_login = c
+        .post(
+            "/v1/auth/login",
+            None,
+            &json!({"username": "admin-b", "password": "bench-b"}),
+        )
+        .await;
+    let b_token = b_login["access_token"].as_str().expect("token").to_string();
+    let b_user = b_login["user_id"].as_str().expect("user").to_string();
+    let (b_dev, b_id, b_dev_token) = c.device(&b_token, &b_user).await;
+    let phone = |token: String, name: String| {
+        let c = &c;
+        async move {
+            let user = c
+                .post(
+                    "/v1/users",
+                    Some(&token),
+                    &json!({"username": name, "role": "volunteer"}),
+                )
+                .await;
+            c.device(&token, user["id"].as_str().expect("id")).await
+        }
+    };
+    let a_alone = phone(admin_token.clone(), "butler-a-alone".into()).await;
+    let a_both = phone(admin_token.clone(), "butler-a-both".into()).await;
+    let b_both = phone(b_token.clone(), "butler-b-both".into()).await;
+    let b_grid = GridId::random();
+    let b_households: Vec<HouseholdId> = (0..per_phone).map(|_| HouseholdId::random()).collect();
+    let mut b_admin = Writer::new(b_dev, b_id, HlcClock::new(DriftPolicy::DEFAULT));
+    let mut b_setup = vec![b_admin.op(
+        start_ms,
+        OpBody::Grid(
+            b_grid,
+            GridOp::Create {
+                name: "第一网格".into(),
+                community: "和平里社区".into(),
+            },
+        ),
+    )];
+    b_setup.push(b_admin.op(
+        start_ms,
+        OpBody::Grid(
+            b_grid,
+            GridOp::AddMember {
+                user: b_both.1,
+                role: MemberRole::Butler,
+            },
+        ),
+    ));
+    for h in &b_households {
+        b_setup.push(b_admin.op(
+            start_ms,
+            OpBody::Grid(
+                b_grid,
+                GridOp::AddHousehold {
+                    household: *h,
+                    details: Household {
+                        building: "1".into(),
+                        unit: "1".into(),
+                        room: "101".into(),
+                        elderly_alone: true,
+                        contact_name: None,
+                    },
+                },
+            ),
+        ));
+    }
+    c.sync(&b_dev_token, 0, &b_setup).await;
+    let a_members: Vec<Op> = [a_alone.1, a_both.1]
+        .iter()
+        .map(|user| {
+            admin.op(
+                start_ms,
+                OpBody::Grid(
+                    grid,
+                    GridOp::AddMember {
+                        user: *user,
+                        role: MemberRole::Butler,
+                    },
+                ),
+            )
+        })
+        .collect();
+    c.sync(&admin_dev_token, 0, &a_members).await;
+    let year_of =
+        |(dev, user, _): &(ReplicaId, UserId, String), grid: GridId, hh: &[HouseholdId]| {
+            let mut writer = Writer::new(*dev, *user, HlcClock::new(DriftPolicy::DEFAULT));
+            let mut ops = Vec::with_capacity(hh.len() * days as usize);
+            for day in 0..days {
+                for (i, h) in hh.iter().enumerate() {
+                    let at = start_ms + day * DAY_MS + (i as u64) * 60_000;
+                    ops.push(writer.op(
+                        at,
+                        OpBody::Entry(
+                            EntryId::new_v7(at),
+                            EntryOp::Visit(Visit {
+                                volunteer: *user,
+                                grid,
+                                household: *h,
+                                seen: i % 7 != 0,
+                                health: None,
+                                needs: Vec::new(),
+                                notes: String::new(),
+                                follow_up: None,
+                            }),
+                        ),
+                    ));
+                }
+            }
+            ops.chunks(BATCH)
+                .map(|chunk| {
+                    serde_json::to_string(&chunk.iter().map(Op::to_value).collect::<Vec<_>>())
+                        .expect("json")
+                })
+                .collect::<Vec<String>>()
+        };
+    let a_hh = &households[..per_phone];
+    let alone_batches = year_of(&a_alone, grid, a_hh);
+    let a_batches = year_of(&a_both, grid, a_hh);
+    let b_batches = year_of(&b_both, b_grid, &b_households);
+    let year_n = per_phone * days as usize;
+    let t = Instant::now();
+    let mut cursor = 0;
+    for ops in &alone_batches {
+        cursor = c.push_raw(&a_alone.2, cursor, ops).await;
+    }
+    let alone_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for (token, batches) in [(a_both.2.clone(), a_batches), (b_both.2.clone(), b_batches)] {
+        let (http, base) = (c.http.clone(), c.base.clone());
+        tasks.push(actix_web::rt::spawn(async move {
+            let c = Client { http, base };
+            let t = Instant::now();
+            let mut cursor = 0;
+            for ops in &batches {
+                cursor = c.push_raw(&token, cursor, ops).await;
+            }
+            t.elapsed().as_secs_f64()
+        }));
+    }
+    let mut each_s = Vec::new();
+    for task in tasks {
+        each_s.push(task.await.expect("phone task"));
+    }
+    let both_s = t.elapsed().as_secs_f64();
+
     println!("| measurement | ops | seconds | ops/s |");
     println!("| --- | ---: | ---: | ---: |");
     println!(
@@ -376,6 +563,25 @@ async fn run(days: u64) {
     println!(
         "| pull over loopback HTTP, pages of 5000 (admin) | {pulled} | {pull_s:.2} | {:.0} |",
         pulled as f64 / pull_s
+    );
+    println!(
+        "| one community: one phone pushing a year of its cell's visits alone | {year_n} | {alone_s:.2} | {:.0} |",
+        year_n as f64 / alone_s
+    );
+    println!(
+        "| two communities at once: community A's phone | {year_n} | {:.2} | {:.0} |",
+        each_s[0],
+        year_n as f64 / each_s[0]
+    );
+    println!(
+        "| two communities at once: community B's phone | {year_n} | {:.2} | {:.0} |",
+        each_s[1],
+        year_n as f64 / each_s[1]
+    );
+    println!(
+        "| two communities at once: both | {} | {both_s:.2} | {:.0} |",
+        2 * year_n,
+        (2 * year_n) as f64 / both_s
     );
     println!();
     println!(

@@ -77,6 +77,15 @@ pub enum LoadError {
         /// The index's header.
         index: u64,
     },
+    /// The row was written by a build whose merge logic may differ ([`logic_tag`]): its state may not be what this
+    /// build makes of the log.
+    #[error("built by merge logic {found:?}, this build's is {current:?}")]
+    Logic {
+        /// The row's.
+        found: String,
+        /// This build's.
+        current: String,
+    },
     /// The checkpoint claims ops the log does not have.
     #[error("checkpoint at {seq} is beyond the log's head {head}")]
     BeyondHead {
@@ -103,6 +112,15 @@ pub struct Stored {
     pub log_index: Vec<u8>,
     /// When it was written.
     pub created_ms: i64,
+    /// The merge logic that built it ([`logic_tag`]).
+    pub logic: String,
+}
+
+/// This build's merge-logic tag: sync-core's [`state_codec::STATE_LOGIC`] (bumped by hand when `State::apply` or a
+/// merge changes) and this server's package version (which moves at every release, so a change nobody remembered
+/// to tag still costs only one rebuild per community, never a stale state). A row with another tag is not read.
+pub fn logic_tag() -> String {
+    format!("{}/{}", state_codec::STATE_LOGIC, env!("CARGO_PKG_VERSION"))
 }
 
 /// Encodes a view as a row for `community` (the expensive part: run it off the writer's path).
@@ -115,6 +133,7 @@ pub fn encode(community: CommunityId, view: &View, now_ms: i64) -> Stored {
         state: state_codec::encode(&view.state, seq),
         log_index: encode_index(&view.log, seq, view.newest),
         created_ms: now_ms,
+        logic: logic_tag(),
     }
 }
 
@@ -124,6 +143,13 @@ pub fn decode(row: &Stored, rules: &Rules, head: i64) -> Result<View, LoadError>
         return Err(LoadError::Format {
             found: row.format,
             supported: state_codec::FORMAT_VERSION,
+        });
+    }
+    let current = logic_tag();
+    if row.logic != current {
+        return Err(LoadError::Logic {
+            found: row.logic.clone(),
+            current,
         });
     }
     if row.seq > head {
@@ -147,9 +173,9 @@ pub fn decode(row: &Stored, rules: &Rules, head: i64) -> Result<View, LoadError>
 }
 
 /// Stores `row` as its community's checkpoint, unless one at the same or a later sequence number is stored already
-/// (two writers of checkpoints may race: the later one always wins) and `replace` is false. `replace` is for the
-/// checkpoint that follows a fallback: the stored one did not read back, whatever sequence number it claims.
-/// Whether it was stored.
+/// (two writers of checkpoints may race: the later one always wins) and `replace` is false. The server always
+/// passes false (after a fallback it [`discard`]s the bad row first); `replace` is for tests and benches that
+/// put a row in place by hand. Whether it was stored.
 pub fn save(conn: &mut Conn, row: &Stored, replace: bool) -> Result<bool, StoreError> {
     crate::db::sqlite::write_txn(conn, |conn| {
         let stored: Option<i64> = checkpoints::table
@@ -165,6 +191,24 @@ pub fn save(conn: &mut Conn, row: &Stored, replace: bool) -> Result<bool, StoreE
             .execute(conn)?;
         Ok(true)
     })
+}
+
+/// Deletes `community`'s checkpoint if it is still the one at `seq` (`None`: whatever is stored), so the fresh
+/// checkpoint after a fallback is written by the ordinary rule (never over a later one) instead of replacing
+/// unconditionally. Whether a row was deleted.
+pub fn discard(
+    conn: &mut Conn,
+    community: CommunityId,
+    seq: Option<i64>,
+) -> Result<bool, StoreError> {
+    let n = crate::db::sqlite::write_txn(conn, |conn| -> Result<usize, StoreError> {
+        let rows = checkpoints::table.filter(checkpoints::community_id.eq(community.0));
+        Ok(match seq {
+            Some(seq) => diesel::delete(rows.filter(checkpoints::seq.eq(seq))).execute(conn)?,
+            None => diesel::delete(rows).execute(conn)?,
+        })
+    })?;
+    Ok(n > 0)
 }
 
 /// The stored checkpoint of `community`, if any.
@@ -338,20 +382,7 @@ mod tests {
         let rows: Vec<OpRow> = ops
             .iter()
             .zip(1..)
-            .map(|(op, seq)| OpRow {
-                community_id: FIRST.0,
-                seq,
-                op_id: op.id.to_string(),
-                device_id: op.replica.to_string(),
-                author: op.author.to_string(),
-                kind: op.kind().as_str().to_string(),
-                entity: op.body.entity_id().to_string(),
-                grid: None,
-                hlc_wall_ms: i64::try_from(op.time.wall_ms).unwrap_or(i64::MAX),
-                hlc_logical: i64::from(op.time.logical),
-                received_ms: 0,
-                body: op.to_json(),
-            })
+            .map(|(op, seq)| OpRow::new(FIRST, seq, op, &op.to_json(), op.replica, None, 0))
             .collect();
         let mut conn = pool.get().expect("connection");
         crate::db::sqlite::write_txn(&mut conn, |c| {
@@ -468,7 +499,7 @@ mod tests {
         let ops = community_year_of(1, 1_700_000_000_000, 1);
         let len = i64::try_from(ops.len()).unwrap_or(0);
         type Damage = fn(&mut Stored);
-        let damages: [(&str, Damage); 8] = [
+        let damages: [(&str, Damage); 10] = [
             ("state bit flip", |r| {
                 let at = r.state.len() / 2;
                 r.state[at] ^= 1;
@@ -486,6 +517,12 @@ mod tests {
                 r.state[4] = r.state[4].wrapping_add(1)
             }),
             ("beyond the head", |r| r.seq += 1_000_000),
+            // Review of issue 11, finding 1: written by another build's merge logic (a release that changed
+            // `State::apply` reads the bytes back fine, but they may not be what it makes of the log).
+            ("other merge logic", |r| r.logic = "0/0.0.0".into()),
+            ("no merge logic (a row from before the column)", |r| {
+                r.logic = String::new()
+            }),
             ("other rules", |r| {
                 let rules = Rules {
                     drift: linli_sync_core::hlc::DriftPolicy { max_ahead_ms: 1 },
@@ -563,5 +600,81 @@ mod tests {
             .expect("log");
         assert!(!save(&mut conn, &encode(FIRST, &view, 0), false).expect("no error"));
         assert_eq!(stored_seq(&mut conn, FIRST).expect("seq"), Some(300));
+    }
+
+    /// Review of issue 11, finding 11: a checkpoint row that does not even read as a row (a NULL blob, after a hand
+    /// edit of a table without its constraints) is a fallback like any checkpoint that does not read back, not an
+    /// error on every request to the community.
+    #[test]
+    fn a_row_that_does_not_read_falls_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool(&dir);
+        let ops = community_year_of(1, 1_700_000_000_000, 1);
+        seed(&pool, &ops);
+        let len = i64::try_from(ops.len()).unwrap_or(0);
+        let mut conn = pool.get().expect("connection");
+        for sql in [
+            "DROP TABLE checkpoints",
+            "CREATE TABLE checkpoints (community_id BIGINT PRIMARY KEY NOT NULL, seq BIGINT, format BIGINT, \
+             state BLOB, log_index BLOB, created_ms BIGINT, logic TEXT)",
+            "INSERT INTO checkpoints VALUES (1, 5, 1, NULL, NULL, 0, NULL)",
+        ] {
+            diesel::sql_query(sql).execute(&mut conn).expect(sql);
+        }
+        assert!(latest(&mut conn, FIRST).is_err(), "the row does not read");
+        let engines = Engines::with_cache(pool.clone(), Rules::DEFAULT, no_periodic());
+        let loaded = engines.get(FIRST).expect("loads anyway");
+        assert_eq!(*loaded.view(), *rebuilt(&pool).view());
+        assert_eq!(engines.stats().fallbacks.load(Ordering::Relaxed), 1);
+        // The bad row was deleted and a fresh one written in its place (on a thread of its own: waited for, bounded).
+        let mut fresh = None;
+        for _ in 0..600 {
+            fresh = latest(&mut conn, FIRST).ok().flatten();
+            if fresh.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let fresh = fresh.expect("a fresh checkpoint was written");
+        assert_eq!(fresh.seq, len);
+    }
+
+    /// Review of issue 11, finding 7: the bad row is deleted only if it is still the one the load read, so a later
+    /// checkpoint stored meanwhile (by another process) is kept, and the fresh one follows the ordinary rule.
+    #[test]
+    fn discarding_a_bad_row_keeps_a_later_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool(&dir);
+        seed(&pool, &community_year_of(1, 1_700_000_000_000, 1));
+        checkpoint_at(&pool, 300);
+        let mut conn = pool.get().expect("connection");
+        assert!(!discard(&mut conn, FIRST, Some(100)).expect("no error"));
+        assert_eq!(stored_seq(&mut conn, FIRST).expect("seq"), Some(300));
+        assert!(discard(&mut conn, FIRST, Some(300)).expect("no error"));
+        assert_eq!(stored_seq(&mut conn, FIRST).expect("seq"), None);
+    }
+
+    /// Review of issue 11, finding 6: a checkpoint refused because another writer stored one at the same or a later
+    /// seq is not counted as written (it was not), though the engine knows a checkpoint that far is stored.
+    #[test]
+    fn a_checkpoint_refused_for_a_later_one_is_not_counted_as_written() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = pool(&dir);
+        let ops = community_year_of(1, 1_700_000_000_000, 1);
+        let len = i64::try_from(ops.len()).unwrap_or(0);
+        seed(&pool, &ops);
+        checkpoint_at(&pool, 100);
+        let engines = Engines::with_cache(pool.clone(), Rules::DEFAULT, no_periodic());
+        let loaded = engines.get(FIRST).expect("loads");
+        assert_eq!(loaded.checkpointed(), 100);
+        // Another writer (a second process) stores one at the head meanwhile.
+        checkpoint_at(&pool, len);
+        loaded.checkpoint_now();
+        assert_eq!(
+            engines.stats().checkpoints_written.load(Ordering::Relaxed),
+            0,
+            "not stored, not counted"
+        );
+        assert_eq!(loaded.checkpointed(), len);
     }
 }

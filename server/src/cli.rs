@@ -291,8 +291,15 @@ pub fn run(cli: Cli, config: Config) -> Result<(), StartError> {
                     .map_err(|e| crate::store::StoreError::Pool(e.to_string()))?;
                 only_community(&mut conn, community)?
             };
+            // No periodic checkpoint from this short-lived process (exit would cut its thread short): the server
+            // writes them.
+            let cache = crate::engine::CacheConfig {
+                checkpoint_every: i64::MAX,
+                ..crate::engine::CacheConfig::default()
+            };
             let engine =
-                crate::engine::Engines::new(pool.clone(), app::rules(&config)).get(community)?;
+                crate::engine::Engines::with_cache(pool.clone(), app::rules(&config), cache)
+                    .get(community)?;
             let parsed = linli_reports::fees::parse_dues(&text, &engine.view().state);
             match parsed {
                 Err(rows) => {
@@ -370,8 +377,11 @@ fn check_one(
     community: CommunityId,
     rules: &linli_sync_core::state::Rules,
 ) -> Result<(bool, String), StartError> {
+    // The row first, then the head: a running server that commits and checkpoints between the two reads moves the
+    // head past the row read here, never the row past the head (which would read as UNREADABLE: beyond the head).
+    let row = crate::checkpoint::latest(conn, community)?;
     let head = crate::community::head(conn, community)?;
-    let Some(row) = crate::checkpoint::latest(conn, community)? else {
+    let Some(row) = row else {
         return Ok((
             true,
             format!("community {community}: no checkpoint (log at {head}): nothing to check"),
@@ -483,19 +493,16 @@ mod tests {
         let rows: Vec<OpRow> = logged
             .iter()
             .zip(1..)
-            .map(|(op, seq)| OpRow {
-                community_id: 1,
-                seq,
-                op_id: op.id.to_string(),
-                device_id: op.replica.to_string(),
-                author: op.author.to_string(),
-                kind: op.kind().as_str().to_string(),
-                entity: op.body.entity_id().to_string(),
-                grid: None,
-                hlc_wall_ms: i64::try_from(op.time.wall_ms).unwrap_or(i64::MAX),
-                hlc_logical: i64::from(op.time.logical),
-                received_ms: 0,
-                body: op.to_json(),
+            .map(|(op, seq)| {
+                OpRow::new(
+                    CommunityId::FIRST,
+                    seq,
+                    op,
+                    &op.to_json(),
+                    op.replica,
+                    None,
+                    0,
+                )
             })
             .collect();
         db::sqlite::write_txn(&mut conn, |c| {

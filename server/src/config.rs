@@ -72,12 +72,13 @@ pub struct Config {
     /// Login throttling per username and per client address.
     pub throttle: ThrottleConfig,
     /// The state cache's budget in MiB (`engine::CacheConfig::budget_bytes`). 256: the budget for a street
-    /// office of 20 community-years (about 5 community-years loaded at once at 46 MB each), within 400 MB resident.
+    /// office of 20 community-years within 400 MB resident; at the estimated 460 B/op a community-year is 100 MB
+    /// (217,687 ops), so it holds about two community-years at once, and the others load from their checkpoints
+    /// (docs/operations.md, "The state cache").
     pub state_cache_mb: u64,
     /// Ops stored after a community's checkpoint before the next one is written. 10,000: a cold load replays at most
-    /// that many ops after its checkpoint (about 40 ms at the measured 4 µs per stored op read, parsed and
-    /// applied), while a community-year (217,687 ops) writes 22 checkpoints a year, each about 0.3 s of one core
-    /// off the writer's path.
+    /// that many ops after its checkpoint (9–22 ms measured, docs/benchmarks.md), while a community-year (217,687
+    /// ops) writes 22 checkpoints a year, each about 0.3 s of one core off the writer's path.
     pub checkpoint_every: u64,
 }
 

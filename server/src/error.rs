@@ -370,14 +370,18 @@ impl ApiError {
     }
 
     /// A 403 `other_community`: the request names a user, device, grid cell or community that is not the
-    /// caller's community.
+    /// caller's community ("the user is not in your community"; for a community, "that is not your community").
     ///
     /// Also the answer to anybody but a district admin naming a user or device that does not exist at all: "not
     /// yours" and "no such" read the same, so nobody probes which ids exist in other communities (review of issue 11).
     pub fn other_community(what: &str) -> Self {
         ApiError::Forbidden {
             code: "other_community",
-            detail: format!("the {what} is not of your community"),
+            detail: if what == "community" {
+                "that is not your community".to_string()
+            } else {
+                format!("the {what} is not in your community")
+            },
         }
     }
 

@@ -76,6 +76,7 @@ impl Engine {
         now_ms: u64,
     ) -> Result<Op, ApiError> {
         let _writer = self.writer();
+        self.catch_up_if_moved()?;
         let body = make(&self.view().state);
         let time = self.server_clock().tick(now_ms);
         let op = Op {
@@ -113,6 +114,7 @@ impl Engine {
         now_ms: u64,
     ) -> Result<Vec<Op>, ApiError> {
         let _writer = self.writer();
+        self.catch_up_if_moved()?;
         let bodies = make(&self.view().state);
         if bodies.is_empty() {
             return Ok(Vec::new());
@@ -145,6 +147,20 @@ impl Engine {
         Ok(ops)
     }
 
+    /// Before the server builds an op of its own (under the writer lock): if another writer of this community's log
+    /// committed (the head row is past the view), catches up first, so the body is made from the state that
+    /// includes the other's ops (a spend takes the next sequence number of its replica, which the other may have
+    /// used) and the stamp is taken by a clock that has seen them (it orders after everything it answers, ADR
+    /// 0002). One single-row read; [`Engine::write`]'s own catch-up stays for pushed ops.
+    fn catch_up_if_moved(&self) -> Result<(), ApiError> {
+        let head = crate::community::head(&mut *self.conn()?, self.community)?;
+        if head != self.view().last_seq {
+            let applied = self.catch_up()?;
+            tracing::info!(community = %self.community, applied, "caught up before issuing a server op");
+        }
+        Ok(())
+    }
+
     /// Checks and stores a group of batches, each all or nothing, in one transaction; one result per batch.
     /// Must be called with the writer lock held.
     ///
@@ -153,6 +169,9 @@ impl Engine {
     /// ops stored after its view and applies them, with the index and the clock) and the group is judged and
     /// written once more against the caught-up view; if the head still disagrees, each batch is refused
     /// `503 log_moved` with nothing stored (defect D4: before, every later write of the community failed).
+    /// The same second judgement follows a row of another community met inside the transaction (an entry, visit,
+    /// grid cell, ticket or household claim committed by another community after this group's tenancy check): the
+    /// second tenancy check sees it and refuses only the op naming it, as `other_community`.
     fn write(&self, batches: &[Batch]) -> Vec<Result<Pushed, ApiError>> {
         match self.write_once(batches) {
             Ok(results) => results,
@@ -162,7 +181,7 @@ impl Engine {
                         community = %self.community,
                         reason = %first,
                         applied,
-                        "the community's log moved under this writer: caught up, writing again"
+                        "the community's log moved, or another community's row landed, under this writer: caught up, writing again"
                     ),
                     Err(e) => {
                         tracing::warn!(community = %self.community, error = %e, "catching up failed");
@@ -303,6 +322,11 @@ impl Engine {
                 new_last,
                 now_ms,
             )?;
+            crate::tenancy::claimed_elsewhere(
+                conn,
+                self.community,
+                &unknown.new_households(&crate::tenancy::households(group.ops.iter().copied())),
+            )?;
             Ok(())
         });
         match written {
@@ -321,7 +345,8 @@ impl Engine {
 
 /// Why a group's transaction was rolled back.
 enum Refused {
-    /// The head row is not where the engine's log ends.
+    /// The head row is not where the engine's log ends, or a row the group writes was committed by another
+    /// community since the group was judged: the group is judged and written once more.
     HeadMoved(store::StoreError),
     /// Anything else.
     Api(ApiError),
@@ -335,7 +360,13 @@ impl From<ApiError> for Refused {
 
 impl From<store::StoreError> for Refused {
     fn from(e: store::StoreError) -> Self {
-        Refused::Api(e.into())
+        match e {
+            // A row (an entry, visit, grid cell, ticket or household claim) another community committed after this
+            // group's tenancy check: judged again, that check now sees the row and refuses the op that named it as
+            // `other_community`, and the other batches of the group are stored (review of h11r, findings 6 and 7).
+            store::StoreError::OtherCommunitysRow { .. } => Refused::HeadMoved(e),
+            e => Refused::Api(e.into()),
+        }
     }
 }
 
@@ -501,23 +532,15 @@ impl<'a> Group<'a> {
                 .validate_op(op)
                 .map_err(|e| reject(OpRejection::Invalid(e)))?;
             self.scratch.apply(op);
-            rows.push(OpRow {
-                community_id: self.community,
-                seq: self.next_seq + i64::try_from(k).unwrap_or(i64::MAX),
-                op_id: op.id.to_string(),
-                device_id: batch
-                    .who
-                    .map_or(ReplicaId::SERVER, |w| w.device)
-                    .to_string(),
-                author: op.author.to_string(),
-                kind: op.kind().as_str().to_string(),
-                entity: op.body.entity_id().to_string(),
-                grid: self.scratch.grid_of(op).map(|g| g.to_string()),
-                hlc_wall_ms: ms(op.time.wall_ms),
-                hlc_logical: i64::from(op.time.logical),
-                received_ms: ms(batch.now_ms),
-                body: received.json.clone(),
-            });
+            rows.push(OpRow::with_body(
+                crate::community::CommunityId(self.community),
+                self.next_seq + i64::try_from(k).unwrap_or(i64::MAX),
+                op,
+                received.body.clone(),
+                batch.who.map_or(ReplicaId::SERVER, |w| w.device),
+                self.scratch.grid_of(op),
+                ms(batch.now_ms),
+            ));
         }
         Ok(rows)
     }

@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod log_index;
 pub mod materialise;
 pub mod metrics;
+pub mod op_row;
 pub mod openapi;
 pub mod password;
 pub mod protocol;

@@ -19,6 +19,7 @@ use crate::db::Conn;
 use crate::db::schema::{
     card_movements, cards, devices, entries, grid_cells, ticket_community, tickets, visits,
 };
+use crate::op_row::id_bytes;
 use crate::store::StoreError;
 
 /// The entities a batch touched.
@@ -154,13 +155,13 @@ pub fn write(
             // A visit needs no approval: its one row says all, in `visits`.
             Record::Visit(v) => visit_rows.push(VisitRow {
                 community_id: community.0,
-                entry_id: id.to_string(),
-                volunteer: v.volunteer.to_string(),
-                grid: v.grid.to_string(),
-                household: v.household.to_string(),
+                entry_id: id_bytes(id.0),
+                volunteer: id_bytes(v.volunteer.0),
+                grid: id_bytes(v.grid.0),
+                household: id_bytes(v.household.0),
                 seen: v.seen,
                 health: v.health.map(|h| snake(&h)),
-                follow_up: v.follow_up.map(|t| t.to_string()),
+                follow_up: v.follow_up.map(|t| id_bytes(t.0)),
                 visited_ms: ms(stamp.time.wall_ms),
                 voided: status == EntryStatus::Void,
             }),
@@ -179,11 +180,43 @@ pub fn write(
             }),
         }
     }
+    // As for grid cells and tickets (D7): an entry id another community already holds is refused before its
+    // upsert, which would otherwise rewrite that community's row in place (two communities creating the same
+    // entry id at once both pass the tenancy check, which sees committed rows only).
     for chunk in entry_rows.chunks(CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|e| e.id.as_str()).collect();
+        let theirs: Option<(String, i64)> = entries::table
+            .filter(entries::id.eq_any(&ids))
+            .filter(entries::community_id.ne(community.0))
+            .select((entries::id, entries::community_id))
+            .first(conn)
+            .optional()?;
+        if let Some((id, owner)) = theirs {
+            return Err(StoreError::OtherCommunitysRow {
+                table: "entries",
+                id,
+                owner: CommunityId(owner),
+            });
+        }
         upsert!(conn, entries, id, chunk; kind, volunteer, grid, status, recorded_ms, activity, minutes,
             approved_minutes, updated_seq);
     }
     for chunk in visit_rows.chunks(CHUNK) {
+        let ids: Vec<&[u8]> = chunk.iter().map(|v| v.entry_id.as_slice()).collect();
+        let theirs: Option<(Vec<u8>, i64)> = visits::table
+            .filter(visits::entry_id.eq_any(&ids))
+            .filter(visits::community_id.ne(community.0))
+            .select((visits::entry_id, visits::community_id))
+            .first(conn)
+            .optional()?;
+        if let Some((id, owner)) = theirs {
+            return Err(StoreError::OtherCommunitysRow {
+                table: "visits",
+                id: crate::op_row::id_of(&id)
+                    .map_or_else(|| format!("{id:02x?}"), |u| u.to_string()),
+                owner: CommunityId(owner),
+            });
+        }
         upsert!(conn, visits, entry_id, chunk; volunteer, grid, household, seen, health, follow_up, visited_ms, voided);
     }
     // A card has one credit per entry (the smallest stamp wins): a credit that does not count writes no movement
@@ -300,15 +333,17 @@ struct EntryRow {
 #[derive(Insertable)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = visits)]
+/// Ids as 16-byte blobs (`hex(entry_id)` in the sqlite3 shell): half the bytes of their text (issue 11's lean op
+/// log).
 struct VisitRow {
     community_id: i64,
-    entry_id: String,
-    volunteer: String,
-    grid: String,
-    household: String,
+    entry_id: Vec<u8>,
+    volunteer: Vec<u8>,
+    grid: Vec<u8>,
+    household: Vec<u8>,
     seen: bool,
     health: Option<String>,
-    follow_up: Option<String>,
+    follow_up: Option<Vec<u8>>,
     visited_ms: i64,
     voided: bool,
 }
@@ -497,7 +532,7 @@ mod tests {
     /// the second (and a grid cell's upsert rewrote the other community's row in place). The write is refused now,
     /// and the row stays where it was.
     #[test]
-    fn a_ticket_or_grid_row_is_never_moved_to_another_community() {
+    fn a_ticket_grid_entry_or_visit_row_is_never_moved_to_another_community() {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = dir
             .path()
@@ -511,7 +546,15 @@ mod tests {
         let examples = wire_examples();
         let ops: Vec<&Op> = examples
             .iter()
-            .filter(|op| matches!(op.kind(), OpKind::GridCreate | OpKind::TicketCreate))
+            .filter(|op| {
+                matches!(
+                    op.kind(),
+                    OpKind::GridCreate
+                        | OpKind::TicketCreate
+                        | OpKind::EntryVisit
+                        | OpKind::EntryActivity
+                )
+            })
             .collect();
         let mut state = State::new(Rules::DEFAULT);
         let mut touched = Touched::default();
@@ -544,14 +587,59 @@ mod tests {
             "{refused:?}"
         );
         assert_eq!(community_of(&mut conn), [other.id.0]);
-        // The ticket alone, and the grid cell alone: each refused by its own table's check.
+        // The ticket, the grid cell, the activity and the visit alone: each refused by its own table's check.
+        let entry_rows = |conn: &mut Conn| -> Vec<(String, i64, String)> {
+            let mut rows: Vec<(String, i64, String)> = entries::table
+                .select((entries::id, entries::community_id, entries::volunteer))
+                .load(conn)
+                .expect("entries");
+            rows.extend(
+                visits::table
+                    .select((visits::entry_id, visits::community_id, visits::volunteer))
+                    .load::<(Vec<u8>, i64, Vec<u8>)>(conn)
+                    .expect("visits")
+                    .into_iter()
+                    .map(|(id, c, v)| {
+                        let text = |b: &[u8]| {
+                            crate::op_row::id_of(b)
+                                .map(|u| u.to_string())
+                                .unwrap_or_default()
+                        };
+                        (text(&id), c, text(&v))
+                    }),
+            );
+            rows
+        };
+        let before = entry_rows(&mut conn);
+        assert_eq!(before.len(), 2, "{before:?}");
+        assert!(
+            before.iter().all(|(_, c, _)| *c == other.id.0),
+            "{before:?}"
+        );
+        // The first community's state has the same entry ids with another volunteer: the upsert would rewrite them.
+        let mut theirs = State::new(Rules::DEFAULT);
+        for op in &ops {
+            let mut op = (*op).clone();
+            match &mut op.body {
+                OpBody::Entry(_, linli_sync_core::entry::EntryOp::Visit(v)) => {
+                    v.volunteer = UserId::random();
+                }
+                OpBody::Entry(_, linli_sync_core::entry::EntryOp::Activity(a)) => {
+                    a.volunteer = UserId::random();
+                }
+                _ => {}
+            }
+            theirs.apply(&op);
+        }
         for (kind, table) in [
             (OpKind::TicketCreate, "tickets"),
             (OpKind::GridCreate, "grid_cells"),
+            (OpKind::EntryActivity, "entries"),
+            (OpKind::EntryVisit, "visits"),
         ] {
             let mut only = Touched::default();
             only.add(ops.iter().find(|op| op.kind() == kind).expect("op"));
-            let refused = write(&mut conn, CommunityId::FIRST, &state, &only, &[], 2, 0);
+            let refused = write(&mut conn, CommunityId::FIRST, &theirs, &only, &[], 2, 0);
             assert!(
                 matches!(&refused, Err(StoreError::OtherCommunitysRow { table: t, .. }) if *t == table),
                 "{refused:?}"
@@ -562,5 +650,6 @@ mod tests {
             .load(&mut conn)
             .expect("grids");
         assert_eq!(grid_owner, [other.id.0]);
+        assert_eq!(entry_rows(&mut conn), before);
     }
 }

@@ -35,13 +35,22 @@ pub struct Received {
     pub op: Op,
     /// `op.to_json()`.
     pub json: String,
+    /// What the op log will store of it (`op_row::body_of`: compressed here, on the request's thread, not under
+    /// the writer lock).
+    pub body: crate::op_row::Body,
 }
 
 impl Received {
     /// An op made on the server.
     pub fn new(op: Op) -> Self {
         let json = op.to_json();
-        Received { op, json }
+        Received::of(op, json)
+    }
+
+    /// A received op and its canonical JSON.
+    pub fn of(op: Op, json: String) -> Self {
+        let body = crate::op_row::body_of(&op, &json);
+        Received { op, json, body }
     }
 }
 
@@ -132,7 +141,7 @@ pub fn parse_sync(body: &[u8], limits: &Limits) -> Result<Incoming, ApiError> {
             if json.len() > limits.max_op_bytes {
                 return Err(too_large());
             }
-            Ok(Received { op, json })
+            Ok(Received::of(op, json))
         })
         .collect::<Result<_, ApiError>>()?;
     Ok(Incoming { cursor, limit, ops })

@@ -197,19 +197,16 @@ mod tests {
         let rows: Vec<OpRow> = ops
             .iter()
             .zip(1..)
-            .map(|(op, seq)| OpRow {
-                community_id: 1,
-                seq,
-                op_id: op.id.to_string(),
-                device_id: op.replica.to_string(),
-                author: op.author.to_string(),
-                kind: op.kind().as_str().to_string(),
-                entity: op.body.entity_id().to_string(),
-                grid: None,
-                hlc_wall_ms: i64::try_from(op.time.wall_ms).unwrap_or(i64::MAX),
-                hlc_logical: i64::from(op.time.logical),
-                received_ms: 0,
-                body: op.to_json(),
+            .map(|(op, seq)| {
+                OpRow::new(
+                    crate::community::CommunityId::FIRST,
+                    seq,
+                    op,
+                    &op.to_json(),
+                    op.replica,
+                    None,
+                    0,
+                )
             })
             .collect();
         let mut conn = pool.get().expect("connection");

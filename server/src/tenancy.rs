@@ -4,8 +4,9 @@
 //! `other_community` rather than as a broken rule, and never written into the report rows of another community.
 //!
 //! Households count too (review of issue 11, D3): a household belongs to the community that first named it
-//! (`household_community`, written by [`crate::materialise`] and the fee ledger), so a visit, a visit assignment or a
-//! fee offset of one community cannot name another community's household.
+//! (`household_community`, written by [`crate::materialise`], the fee ledger and [`claim_grid_households`] when a
+//! community loads), so a visit, a visit assignment, a ticket (its location's or reporter's household) or a fee
+//! offset of one community cannot name another community's household.
 //!
 //! Ids are unique across communities (UUIDs), so an id found in another community is never a coincidence. Only the
 //! ids the community's own state does not know are looked up (an entity it knows is its own), with one query per
@@ -24,7 +25,9 @@ use diesel::prelude::*;
 
 use crate::community::CommunityId;
 use crate::db::Conn;
-use crate::db::schema::{entries, grid_cells, household_community, ticket_community, visits};
+use crate::db::schema::{
+    communities, entries, grid_cells, household_community, ticket_community, visits,
+};
 use crate::store::StoreError;
 
 /// The ids of a group's ops that belong to another community.
@@ -94,6 +97,8 @@ fn refs(op: &Op) -> Vec<Ref> {
                 TicketOp::Create(c) => {
                     out.push(Ref::Grid(c.grid.0));
                     out.extend(c.from_visit.map(|e| Ref::Entry(e.0)));
+                    out.extend(c.location.household.map(|h| Ref::Household(h.0)));
+                    out.extend(c.reporter.household.map(|h| Ref::Household(h.0)));
                 }
                 TicketOp::Assign { user } | TicketOp::Unassign { user, .. } => {
                     out.push(Ref::User(user.0));
@@ -149,11 +154,84 @@ pub fn households<'a>(ops: impl IntoIterator<Item = &'a Op>) -> Vec<String> {
 }
 
 /// Records `households` as `community`'s, unless a community already has them (inside the caller's transaction).
+/// A claim lost to another community's claim committed since the group's tenancy check is found by
+/// [`claimed_elsewhere`], called by the writer on the households that were new to the community.
 pub fn claim_households(
     conn: &mut Conn,
     community: CommunityId,
     households: &[String],
 ) -> Result<(), StoreError> {
+    claim(conn, community, households)
+}
+
+/// Refuses, as [`StoreError::OtherCommunitysRow`], a group whose ops claimed a household that another community
+/// holds: run inside the write transaction after [`crate::materialise::write`] on the households the community's
+/// state did not know before the group. The tenancy check before the write sees committed claims only, so two
+/// communities adding the same new household at once both pass it, and the later `INSERT OR IGNORE` would drop
+/// its claim silently while storing its op (review of h11r, finding 6). The caller's `BEGIN IMMEDIATE` makes this
+/// check exact; the writer then judges the group again, and the tenancy check refuses the op as `other_community`.
+pub fn claimed_elsewhere(
+    conn: &mut Conn,
+    community: CommunityId,
+    households: &[String],
+) -> Result<(), StoreError> {
+    for chunk in households.chunks(CHUNK) {
+        let theirs: Option<(String, i64)> = household_community::table
+            .filter(household_community::household.eq_any(chunk))
+            .filter(household_community::community_id.ne(community.0))
+            .select((
+                household_community::household,
+                household_community::community_id,
+            ))
+            .first(conn)
+            .optional()?;
+        if let Some((id, owner)) = theirs {
+            return Err(StoreError::OtherCommunitysRow {
+                table: "household_community",
+                id,
+                owner: CommunityId(owner),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Claims the households of `community`'s grid cells in `state` that nobody has claimed yet, and leaves the others
+/// as they are; the number claimed. Run when a community's state is loaded, so the households an upgraded database
+/// knew only from grid cells (migration `2026-12-02-000300_fee_dues_by_community` fills the claims from visits and
+/// the fee ledger alone: SQL cannot read the ops) are claimed before the community's first write. The claims are
+/// read first (one `IN (…)` lookup per 500 households, no write lock): only a load that finds unclaimed households
+/// writes, in one short write transaction. A household another community already holds is not an error here: the
+/// state was accepted before the claims were kept.
+pub fn claim_grid_households(
+    conn: &mut Conn,
+    community: CommunityId,
+    state: &State,
+) -> Result<usize, StoreError> {
+    let households: HashSet<String> = state
+        .grids()
+        .values()
+        .flat_map(|g| g.household_details.keys().map(|h| h.0.to_string()))
+        .collect();
+    let households: Vec<String> = households.into_iter().collect();
+    let mut unclaimed = Vec::new();
+    for chunk in households.chunks(CHUNK) {
+        let claimed: HashSet<String> = household_community::table
+            .filter(household_community::household.eq_any(chunk))
+            .select(household_community::household)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        unclaimed.extend(chunk.iter().filter(|h| !claimed.contains(*h)).cloned());
+    }
+    if !unclaimed.is_empty() {
+        crate::db::sqlite::write_txn(conn, |c| claim(c, community, &unclaimed))?;
+    }
+    Ok(unclaimed.len())
+}
+
+/// `INSERT OR IGNORE` of `households` as `community`'s.
+fn claim(conn: &mut Conn, community: CommunityId, households: &[String]) -> Result<(), StoreError> {
     for chunk in households.chunks(CHUNK) {
         let rows: Vec<_> = chunk
             .iter()
@@ -226,6 +304,16 @@ impl Unknown {
         }
         u
     }
+
+    /// Of `claimed` (households a group's ops claim), those the community's state did not know: the claims a
+    /// concurrent group of another community can have taken first.
+    pub fn new_households(&self, claimed: &[String]) -> Vec<String> {
+        claimed
+            .iter()
+            .filter(|h| self.households.contains(h))
+            .cloned()
+            .collect()
+    }
 }
 
 /// Ids per `IN (…)` lookup.
@@ -238,7 +326,18 @@ pub fn foreign(
     unknown: &Unknown,
 ) -> Result<Foreign, StoreError> {
     let mut found: Vec<String> = Vec::new();
-    for chunk in unknown.grids.chunks(CHUNK) {
+    // Each new entity (every visit a phone pushes is a new entry) costs a lookup in each table that may hold it,
+    // two b-tree probes per visit: the regression of ingest after tenancy (issue 11, docs/benchmarks.md "Lean op
+    // log (after)"). While the database holds one community, no other community has such rows: nothing to look
+    // up. (A community created meanwhile has no cells, tickets or entries until its own ops commit, which a
+    // lookup here would not see either.)
+    let alone = communities::table.count().get_result::<i64>(conn)? <= 1;
+    let (grids, tickets, entries_named): (&[String], &[String], &[String]) = if alone {
+        (&[], &[], &[])
+    } else {
+        (&unknown.grids, &unknown.tickets, &unknown.entries)
+    };
+    for chunk in grids.chunks(CHUNK) {
         found.extend(
             grid_cells::table
                 .filter(grid_cells::id.eq_any(chunk))
@@ -247,7 +346,7 @@ pub fn foreign(
                 .load::<String>(conn)?,
         );
     }
-    for chunk in unknown.tickets.chunks(CHUNK) {
+    for chunk in tickets.chunks(CHUNK) {
         found.extend(
             ticket_community::table
                 .filter(ticket_community::id.eq_any(chunk))
@@ -256,13 +355,22 @@ pub fn foreign(
                 .load::<String>(conn)?,
         );
     }
-    for chunk in unknown.entries.chunks(CHUNK) {
+    for chunk in entries_named.chunks(CHUNK) {
+        // `visits` keys its rows by the id's 16 bytes.
+        let blobs: Vec<Vec<u8>> = chunk
+            .iter()
+            .filter_map(|s| s.parse::<Uuid>().ok())
+            .map(crate::op_row::id_bytes)
+            .collect();
         found.extend(
             visits::table
-                .filter(visits::entry_id.eq_any(chunk))
+                .filter(visits::entry_id.eq_any(blobs))
                 .filter(visits::community_id.ne(community.0))
                 .select(visits::entry_id)
-                .load::<String>(conn)?,
+                .load::<Vec<u8>>(conn)?
+                .iter()
+                .filter_map(|b| crate::op_row::id_of(b))
+                .map(|id| id.to_string()),
         );
         found.extend(
             entries::table

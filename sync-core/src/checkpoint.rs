@@ -29,6 +29,14 @@ pub const MAGIC: [u8; 4] = *b"LNCK";
 /// any type inside [`State`] changes in a way the previous reader would not read back equal.
 pub const FORMAT_VERSION: u16 = 1;
 
+/// The version of the merge logic a checkpoint's state was built by. A checkpoint stores a state, not the ops that
+/// made it: a release that changes what [`State::apply`] (or any merge it calls: card balances, ticket clocks,
+/// membership, …) makes of the same ops, while the types stay the same, would read an old checkpoint back without
+/// error and serve a state its own code would not build from the log. Bump this with any such change (a test of
+/// the change's new behaviour is the reminder); the server stores it (with its own package version, which changes
+/// at every release anyway) in the checkpoint's row and rebuilds from the log when it differs (ADR 0006).
+pub const STATE_LOGIC: u32 = 1;
+
 /// Bytes before the body.
 pub const HEADER_LEN: usize = 36;
 

@@ -26,7 +26,11 @@ CREATE TABLE household_community (
 );
 INSERT OR IGNORE INTO household_community (household, community_id)
     SELECT household, MIN(community_id) FROM (
-        SELECT household, community_id FROM visits
+        -- `visits` holds ids as 16-byte blobs since the lean op log (2026-12-02-000200); the fee ledger and this
+        -- table as text, hyphenated lower-case.
+        SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) || '-' || substr(h, 17, 4)
+            || '-' || substr(h, 21, 12) AS household, community_id
+            FROM (SELECT lower(hex(household)) AS h, community_id FROM visits)
         UNION ALL SELECT household, community_id FROM fee_dues
         UNION ALL SELECT household, community_id FROM fee_payments
     ) GROUP BY household;

@@ -35,11 +35,18 @@ pub fn open(database_url: &str, max_size: u32) -> Result<DbPool, StoreError> {
     Ok(pool)
 }
 
-/// Runs every pending migration.
+/// Runs every pending migration, then — while the lean op log migration's `maintenance` row says so, whoever ran
+/// the migration and however often a pass was cut short — the compression of the rows its SQL migrated
+/// ([`crate::store::compress_plain_rows`]). On a database without that row this costs one lookup.
 pub fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
     conn.run_pending_migrations(SQLITE_MIGRATIONS)
-        .map(|_| ())
-        .map_err(|e| StoreError::Migration(e.to_string()))
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    if crate::store::compression_pending(conn)? {
+        let n = crate::store::compress_plain_rows(conn)?;
+        crate::store::compression_done(conn)?;
+        tracing::info!(rows = n, "op log bodies compressed after the upgrade");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -50,10 +57,84 @@ mod tests {
     #[test]
     fn every_migration_runs_up_and_down_and_up_again() {
         let mut conn = Conn::establish(":memory:").expect("in-memory database");
+        sqlite::register_functions(&mut conn).expect("the server's SQL functions");
         conn.run_pending_migrations(SQLITE_MIGRATIONS).expect("up");
         conn.revert_all_migrations(SQLITE_MIGRATIONS).expect("down");
         conn.run_pending_migrations(SQLITE_MIGRATIONS)
             .expect("up again");
+    }
+
+    /// The lean op log's compression is finished at a later start when a pass was cut short (or another tool ran
+    /// the migration): while the `maintenance` row is there, `migrate` compresses what is left, then drops the row;
+    /// every op reads back the same either way.
+    #[test]
+    fn a_compression_cut_short_is_finished_at_the_next_start() {
+        use crate::community::CommunityId;
+        use crate::db::schema::op_log;
+        use diesel::prelude::*;
+        let mut conn = Conn::establish(":memory:").expect("in-memory database");
+        sqlite::register_functions(&mut conn).expect("the server's SQL functions");
+        migrate(&mut conn).expect("up");
+        assert!(!crate::store::compression_pending(&mut conn).expect("read"));
+        let ops = linli_sync_core::test_support::community_year_of(7, 1_700_000_000_000, 1);
+        let ops = &ops[..200];
+        let rows: Vec<crate::store::OpRow> = ops
+            .iter()
+            .zip(1..)
+            .map(|(op, seq)| {
+                crate::store::OpRow::new(
+                    CommunityId::FIRST,
+                    seq,
+                    op,
+                    &op.to_json(),
+                    op.replica,
+                    None,
+                    0,
+                )
+            })
+            .collect();
+        crate::store::append(&mut conn, &rows).expect("append");
+        // As the SQL migration leaves them: plain bodies (format 1), and the task to compress them.
+        let plain: Vec<(i64, Vec<u8>)> = rows
+            .iter()
+            .filter(|r| r.format == crate::op_row::FORMAT_BODY_ZSTD_1)
+            .map(|r| (r.seq, crate::op_row::inflate(&r.body).expect("inflates")))
+            .collect();
+        assert!(plain.len() > 100, "most bodies compress: {}", plain.len());
+        for (seq, body) in &plain {
+            diesel::update(op_log::table.filter(op_log::seq.eq(seq)))
+                .set((
+                    op_log::format.eq(crate::op_row::FORMAT_BODY),
+                    op_log::body.eq(body),
+                ))
+                .execute(&mut conn)
+                .expect("plain body");
+        }
+        let format_1 = || {
+            op_log::table
+                .filter(op_log::format.eq(crate::op_row::FORMAT_BODY))
+                .count()
+        };
+        let before = format_1().get_result::<i64>(&mut conn).expect("count");
+        // Without the task, a start leaves the rows as they are.
+        migrate(&mut conn).expect("a start");
+        assert_eq!(format_1().get_result::<i64>(&mut conn), Ok(before));
+        diesel::sql_query("INSERT INTO maintenance (task) VALUES ('compress_op_log_bodies')")
+            .execute(&mut conn)
+            .expect("the task");
+        migrate(&mut conn).expect("the next start");
+        assert!(!crate::store::compression_pending(&mut conn).expect("read"));
+        let after = format_1().get_result::<i64>(&mut conn).expect("count");
+        assert_eq!(
+            before - after,
+            i64::try_from(plain.len()).unwrap_or(0),
+            "every plain row compressed"
+        );
+        let back = crate::store::after(&mut conn, CommunityId::FIRST, 0, 1_000).expect("read back");
+        assert_eq!(back.len(), ops.len());
+        for ((_, got), want) in back.iter().zip(ops) {
+            assert_eq!(got.to_json(), want.to_json());
+        }
     }
 
     fn rows(conn: &mut Conn, sql: &str) -> Vec<String> {
@@ -67,6 +148,22 @@ mod tests {
             .into_iter()
             .map(|row| row.r)
             .collect()
+    }
+
+    /// The `op_kinds` table (for readers of the file) names every code the server writes, and only those.
+    #[test]
+    fn the_op_kinds_table_is_the_servers_kind_codes() {
+        let mut conn = Conn::establish(":memory:").expect("in-memory database");
+        migrate(&mut conn).expect("up");
+        let table = rows(
+            &mut conn,
+            "SELECT code || ' ' || name AS r FROM op_kinds ORDER BY code",
+        );
+        let codes: Vec<String> = crate::op_row::KIND_CODES
+            .iter()
+            .map(|(code, kind)| format!("{code} {kind}"))
+            .collect();
+        assert_eq!(table, codes);
     }
 
     #[test]

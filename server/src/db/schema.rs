@@ -50,16 +50,18 @@ diesel::table! {
     op_log (community_id, seq) {
         community_id -> BigInt,
         seq -> BigInt,
-        op_id -> Text,
-        device_id -> Text,
-        author -> Text,
-        kind -> Text,
-        entity -> Text,
-        grid -> Nullable<Text>,
+        op_id -> Binary,
+        device_id -> Binary,
+        replica -> Nullable<Binary>,
+        author -> Binary,
+        kind -> BigInt,
+        entity -> Binary,
+        grid -> Nullable<Binary>,
         hlc_wall_ms -> BigInt,
         hlc_logical -> BigInt,
         received_ms -> BigInt,
-        body -> Text,
+        format -> BigInt,
+        body -> Binary,
     }
 }
 
@@ -126,13 +128,13 @@ diesel::table! {
 
 diesel::table! {
     visits (entry_id) {
-        entry_id -> Text,
-        volunteer -> Text,
-        grid -> Text,
-        household -> Text,
+        entry_id -> Binary,
+        volunteer -> Binary,
+        grid -> Binary,
+        household -> Binary,
         seen -> Bool,
         health -> Nullable<Text>,
-        follow_up -> Nullable<Text>,
+        follow_up -> Nullable<Binary>,
         visited_ms -> BigInt,
         voided -> Bool,
         community_id -> BigInt,
@@ -246,5 +248,6 @@ diesel::table! {
         state -> Binary,
         log_index -> Binary,
         created_ms -> BigInt,
+        logic -> Text,
     }
 }

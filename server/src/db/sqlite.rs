@@ -109,8 +109,22 @@ impl CustomizeConnection<Conn, R2d2Error> for Pragmas {
                 .execute(conn)
                 .map_err(R2d2Error::QueryError)?;
         }
-        Ok(())
+        register_functions(conn).map_err(R2d2Error::QueryError)
     }
+}
+
+diesel::define_sql_function! {
+    /// A format-2 op-log body inflated (`crate::op_row`), NULL if it does not inflate: what the lean op log's
+    /// down migration needs to write whole JSON back, which plain SQL cannot.
+    fn linli_inflate_body(body: diesel::sql_types::Binary) -> diesel::sql_types::Nullable<diesel::sql_types::Binary>;
+}
+
+/// Registers the server's SQL functions on `conn` (every pooled connection has them; a connection opened by hand
+/// to run migrations needs them too).
+pub fn register_functions(conn: &mut Conn) -> diesel::QueryResult<()> {
+    linli_inflate_body_utils::register_impl(conn, |body: Vec<u8>| {
+        crate::op_row::inflate(&body).ok()
+    })
 }
 
 /// Runs `f` in a write transaction. On SQLite it takes the write lock at `BEGIN` (`BEGIN IMMEDIATE`), so a

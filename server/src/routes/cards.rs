@@ -32,7 +32,7 @@ pub struct Grant {
 }
 
 /// The handler: answers `201` with the stored `card.transfer` op.
-#[utoipa::path(post, path = "/v1/cards/{volunteer}/grants", tag = "admin", security(("bearer" = [])), params(("volunteer" = String, Path, description = "The volunteer's user id (the card)")), request_body = Grant, responses((status = 201, body = crate::openapi::OpDoc, description = "The stored card.transfer op"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 400, description = "invalid_request: the device is revoked or its user's role may not redeem", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "No such device", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "insufficient_rights: the pool holds less", body = ProblemDoc, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/cards/{volunteer}/grants", tag = "admin", security(("bearer" = [])), params(("volunteer" = String, Path, description = "The volunteer's user id (the card)")), request_body = Grant, responses((status = 201, body = crate::openapi::OpDoc, description = "The stored card.transfer op"), (status = 401, description = "Not authenticated", body = ProblemDoc, content_type = "application/problem+json"), (status = 400, description = "invalid_request: the device is revoked or its user's role may not redeem", body = ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "Not an admin", body = ProblemDoc, content_type = "application/problem+json"), (status = 404, description = "No such device or volunteer (district admins; a community's staff get 403 other_community)", body = ProblemDoc, content_type = "application/problem+json"), (status = 422, description = "insufficient_rights: the pool holds less", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn grant(
     state: web::Data<AppState>,
     auth: Auth,
@@ -52,6 +52,17 @@ pub async fn grant(
     let community = auth.community(community)?;
     let district = auth.user.is_district_admin();
     with_conn(state.pool.clone(), move |conn| {
+        // The card's volunteer first: to a community's staff an unknown volunteer and another community's read the
+        // same (`other_community`), as for the device below (review of h11r, finding 8).
+        let owner = match identity::user_by_id(conn, volunteer) {
+            Err(identity::IdentityError::NoSuchUser) if !district => {
+                return Err(ApiError::other_community("user"));
+            }
+            found => found?,
+        };
+        if owner.community != Some(community) {
+            return Err(ApiError::other_community("user"));
+        }
         let device = match identity::device(conn, device_id) {
             Err(identity::IdentityError::NoSuchDevice) if !district => {
                 return Err(ApiError::other_community("device"));

@@ -1,4 +1,4 @@
-//! `GET /healthz` (the database answers and the replica is loaded) and `GET /metrics` (Prometheus text).
+//! `GET /healthz` (the database answers; communities load on their first request) and `GET /metrics` (Prometheus text).
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -10,10 +10,11 @@ use crate::routes::with_conn;
 use crate::state::AppState;
 
 /// Liveness and readiness in one: 200 when the database answers. Without a token it says no more than that and
-/// how many communities there are (review of issue 11: an unauthenticated caller listed every community and its
-/// activity). With an access token, `communities` lists the heads the caller may see — every community's for a
-/// district admin, their own community's for anybody else — and `last_seq` is their sum.
-#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Ready", content_type = "application/json", example = json!({"status": "ok", "communities": 2, "version": "0.1.0"})), (status = 500, description = "The database does not answer", body = ProblemDoc, content_type = "application/problem+json")))]
+/// how many communities there are, `community_count` (review of issue 11: an unauthenticated caller listed every
+/// community and its activity). With an access token it adds `communities`, the heads the caller may see — every
+/// community's for a district admin, their own community's for anybody else — and `last_seq`, their sum. Each
+/// field has one type whoever asks (review of h11r: `communities` was a number or a list by the caller).
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Ready", content_type = "application/json", example = json!({"status": "ok", "community_count": 2, "version": "0.1.0"})), (status = 500, description = "The database does not answer", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn healthz(
     state: web::Data<AppState>,
     auth: Option<Auth>,
@@ -22,7 +23,7 @@ pub async fn healthz(
     let Some(auth) = auth else {
         return Ok(HttpResponse::Ok().json(json!({
             "status": "ok",
-            "communities": heads.len(),
+            "community_count": heads.len(),
             "version": env!("CARGO_PKG_VERSION"),
         })));
     };
@@ -37,6 +38,7 @@ pub async fn healthz(
         .collect();
     Ok(HttpResponse::Ok().json(json!({
         "status": "ok",
+        "community_count": heads.len(),
         "last_seq": stored,
         "communities": communities,
         "version": env!("CARGO_PKG_VERSION"),

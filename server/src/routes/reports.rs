@@ -216,7 +216,10 @@ pub async fn report(
             let mut json = Vec::with_capacity(communities.len());
             let mut tables = Vec::with_capacity(communities.len());
             for c in communities {
-                match one_report(&engines, &pool, c.id, user, role, &report, &q, csv)? {
+                // Not a use of the community: a district's report must not push the communities phones are using
+                // out of the state cache (one it loads is the first to be evicted).
+                let engine = engines.get_untouched(c.id)?;
+                match one_report(&engine, &pool, c.id, user, role, &report, &q, csv)? {
                     Body::Json(report) => json.push(serde_json::json!({
                         "community": c.id, "name": c.name, "street_office": c.street_office, "report": report,
                     })),
@@ -245,9 +248,11 @@ pub async fn report(
             })
             .transpose()?,
     )?;
-    let body =
-        blocking(move || one_report(&engines, &pool, community, user, role, &report, &q, csv))
-            .await?;
+    let body = blocking(move || {
+        let engine = engines.get(community)?;
+        one_report(&engine, &pool, community, user, role, &report, &q, csv)
+    })
+    .await?;
     Ok(answer(&name, body))
 }
 
@@ -290,7 +295,8 @@ fn district_ranking(
     let as_of = crate::now_ms();
     let mut parts = Vec::with_capacity(communities.len());
     for c in communities {
-        let engine = engines.get(c.id)?;
+        // Not a use (as for `community=all`): the ranking reads every community once.
+        let engine = engines.get_untouched(c.id)?;
         let view = engine.view();
         let basis = Basis::new(u64::try_from(view.last_seq).unwrap_or(0), as_of);
         let handled = ranking::handled(&view.state, &filter, &policy, as_of);
@@ -314,7 +320,7 @@ fn district_ranking(
     reason = "the parts of one report request, each used once"
 )]
 fn one_report(
-    engines: &crate::engine::Engines,
+    engine: &crate::engine::Engine,
     pool: &crate::db::DbPool,
     community: CommunityId,
     user: linli_sync_core::ids::UserId,
@@ -323,7 +329,6 @@ fn one_report(
     q: &ReportQuery,
     csv: bool,
 ) -> Result<Body, ApiError> {
-    let engine = engines.get(community)?;
     let policy = ReportPolicy::DEFAULT;
     // The ledger is read before the merged state is locked: no database work under the lock.
     let ledger = if report == "fees" {

@@ -386,13 +386,16 @@ async fn each_community_numbers_its_own_ops_under_concurrent_pushes() {
     // the heads the caller may see.
     let anonymous = app.get("/healthz", None).await;
     assert_eq!(
-        anonymous.body["communities"],
+        anonymous.body["community_count"],
         json!(2),
         "{:#}",
         anonymous.body
     );
     assert_eq!(anonymous.body.get("last_seq"), None);
+    assert_eq!(anonymous.body.get("communities"), None);
     let own = app.get("/healthz", Some(&b_admin)).await;
+    // The same field, of the same type, with a token (review of h11r: `communities` was a number or a list).
+    assert_eq!(own.body["community_count"], json!(2), "{:#}", own.body);
     let listed: Vec<&Value> = own.body["communities"]
         .as_array()
         .expect("communities")
@@ -488,6 +491,21 @@ async fn an_op_naming_another_communitys_household_is_refused() {
     app.push(&wb.butler, &[knock])
         .await
         .assert_problem(403, "other_community");
+    // A ticket of B about A's household, as its location's or its reporter's (review of h11r, finding 5).
+    for reporter in [false, true] {
+        let mut create = ticket_create(wb.g1);
+        if let TicketOp::Create(c) = &mut create {
+            if reporter {
+                c.reporter.household = Some(wa.h1);
+            } else {
+                c.location.household = Some(wa.h1);
+            }
+        }
+        let ticket = wb.worker.op(OpBody::Ticket(TicketId::random(), create));
+        app.push(&wb.worker, &[ticket])
+            .await
+            .assert_problem(403, "other_community");
+    }
     assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
     // B's own household is still B's to visit.
     let own = wb.butler.op(OpBody::Entry(
@@ -495,6 +513,60 @@ async fn an_op_naming_another_communitys_household_is_refused() {
         EntryOp::Visit(visit(wb.butler.user, wb.g1, wb.h1)),
     ));
     app.push_ok(&wb.butler, &[own]).await;
+}
+
+/// Review of h11r, finding 6: two communities adding the same new household at once both pass the tenancy check
+/// (it sees committed claims only), and the later claim (`INSERT OR IGNORE`) was dropped silently while its op was
+/// stored. The other community's claim landing inside A's transaction, after A's check, is what a trigger on the
+/// real database does here (it fires on A's op row): A's group is rolled back, nothing stored, and once the claim
+/// is gone A's op goes through as before.
+#[actix_web::test]
+async fn a_household_claimed_by_another_community_meanwhile_is_not_lost() {
+    use diesel::connection::SimpleConnection;
+    let Two { app, b, mut wa, .. } = two().await;
+    let household = HouseholdId::random();
+    app.db()
+        .batch_execute(&format!(
+            "CREATE TRIGGER the_other_community_claims_first AFTER INSERT ON op_log BEGIN \
+             INSERT OR IGNORE INTO household_community (household, community_id) VALUES ('{household}', {}); END;",
+            b.0
+        ))
+        .expect("trigger");
+    let before = app.fingerprint();
+    let add = |w: &mut World| {
+        w.admin.op(OpBody::Grid(
+            w.g1,
+            GridOp::AddHousehold {
+                household,
+                details: Household {
+                    building: "12".into(),
+                    unit: "1".into(),
+                    room: "301".into(),
+                    elderly_alone: false,
+                    contact_name: None,
+                },
+            },
+        ))
+    };
+    let op = add(&mut wa);
+    let reply = app.push(&wa.admin, std::slice::from_ref(&op)).await;
+    // Met twice (the trigger fires again on the second judgement: the first claim was rolled back with A's group).
+    reply.assert_problem(503, "log_moved");
+    assert_eq!(app.fingerprint(), before, "nothing stored by a refusal");
+    app.db()
+        .batch_execute("DROP TRIGGER the_other_community_claims_first;")
+        .expect("drop trigger");
+    app.push_ok(&wa.admin, &[op]).await;
+    let owner: i64 = {
+        use diesel::prelude::*;
+        use linli_server::db::schema::household_community;
+        household_community::table
+            .find(household.to_string())
+            .select(household_community::community_id)
+            .first(&mut app.db())
+            .expect("claimed")
+    };
+    assert_eq!(owner, CommunityId::FIRST.0);
 }
 
 /// Review of issue 11 (D5): an op id already stored in another community's log failed the unique index at commit,
@@ -754,9 +826,22 @@ async fn not_yours_and_no_such_read_the_same_to_a_communitys_staff() {
         assert_eq!(
             (&code.body["detail"], &revoke.body["detail"]),
             (
-                &json!("the user is not of your community"),
-                &json!("the device is not of your community")
+                &json!("the user is not in your community"),
+                &json!("the device is not in your community")
             )
+        );
+        // The card's volunteer too (review of h11r, finding 8): B's or nobody's, to A's own device.
+        let grant = app
+            .post(
+                &format!("/v1/cards/{user}/grants"),
+                Some(&a),
+                json!({"device_id": wa.butler.id.to_string(), "points": 1}),
+            )
+            .await;
+        grant.assert_problem(403, "other_community");
+        assert_eq!(
+            grant.body["detail"],
+            json!("the user is not in your community")
         );
     }
     app.post(

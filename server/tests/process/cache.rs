@@ -152,27 +152,49 @@ async fn district(server: &Server, dir: &Path) -> String {
     login["access_token"].as_str().expect("token").to_string()
 }
 
-/// Issue 11: a 3 MiB budget and six communities of 3,000 ops each (1.4 MB estimated each: two fit).
+/// Ops per community in the budget test: 30,000 (13.9 MB estimated each at 460 B/op: two fit in the budget,
+/// three do not).
+const OPS: usize = 30_000;
+/// The budget test's `LINLI_STATE_CACHE_MB`.
+const BUDGET_MB: u64 = 32;
+/// What the seeding leaves resident besides the loaded communities: glibc's arenas of the request threads after
+/// 180 pushes of 1,000 ops and their group commits (measured: 148 MB after seeding with the budget, 50 MB at start,
+/// two communities loaded ~28 MB: ~70 MB).
+const SEEDING_OVERHEAD_MB: u64 = 75;
+
+/// Issue 11: a 32 MiB budget and six communities of 30,000 ops each (13.9 MB estimated each: two fit).
 /// Every phone's full pull answers every op of its community, twice round, each sync a cache miss loaded from a
-/// checkpoint; after every request the loaded communities' estimate is within the budget; the resident set stays
-/// under 160 MB (the process without a community loaded is about 40–60 MB: workers, hashing threads, SQLite).
+/// checkpoint; after every request the loaded communities' estimate is within the budget, and the cache's
+/// estimated peak (at a load's end) within the budget and one community. The resident set stays under the process's
+/// own at start, plus the budget, one community (a miss loads while the least recently used is dropped) and the
+/// seeding's overhead ([`SEEDING_OVERHEAD_MB`]): 171 MB here.
+///
+/// That bound can fail: measured on this machine (debug build, other engineers building at the same time; set
+/// `LINLI_TEST_BUDGET_MB` to rerun with another budget), VmRSS at start 50 MB; with the 32 MB budget 148 MB after
+/// seeding and at most 155 MB during the cold syncs; with `LINLI_TEST_BUDGET_MB=1000` (nothing evicted) 197 MB
+/// already after seeding.
 #[actix_web::test]
 async fn with_more_communities_than_the_budget_holds_every_phone_still_syncs() {
+    let budget_mb = std::env::var("LINLI_TEST_BUDGET_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BUDGET_MB);
     let dir = tempfile::tempdir().expect("temp dir");
     let server = Server::start_in(
         dir.path(),
         "info",
         &[
-            ("LINLI_STATE_CACHE_MB", "3"),
-            ("LINLI_CHECKPOINT_EVERY", "500"),
+            ("LINLI_STATE_CACHE_MB", &budget_mb.to_string()),
+            ("LINLI_CHECKPOINT_EVERY", "5000"),
         ],
     );
     let district = district(&server, dir.path()).await;
+    let rss_at_start = server.proc_status("VmRSS");
     let mut phones = Vec::new();
     for n in 1..=6 {
-        phones.push(community(&server, &district, n, 3000).await);
+        phones.push(community(&server, &district, n, OPS).await);
     }
-    let budget = 3 * MIB;
+    let budget = budget_mb * MIB;
     eprintln!(
         "ops per community: {:?}",
         phones.iter().map(|p| p.pushed).collect::<Vec<_>>()
@@ -184,6 +206,12 @@ async fn with_more_communities_than_the_budget_holds_every_phone_still_syncs() {
     let loaded_after_seeding = server.metric("linli_state_cache_bytes").await;
     assert!(loaded_after_seeding <= budget, "{loaded_after_seeding}");
     let rss_after_seeding = server.proc_status("VmRSS");
+    eprintln!(
+        "VmRSS at start {} MB, after seeding {} MB",
+        rss_at_start / MIB,
+        rss_after_seeding / MIB
+    );
+    let mut rss_max = rss_after_seeding;
     for round in 0..2 {
         for (i, phone) in phones.iter().enumerate() {
             assert_eq!(
@@ -197,6 +225,7 @@ async fn with_more_communities_than_the_budget_holds_every_phone_still_syncs() {
                 "round {round}, community {i}: {loaded} bytes loaded, budget {budget}"
             );
             assert!(server.metric("linli_communities_loaded").await <= 2);
+            rss_max = rss_max.max(server.proc_status("VmRSS"));
         }
     }
     let from_checkpoint = server
@@ -213,14 +242,30 @@ async fn with_more_communities_than_the_budget_holds_every_phone_still_syncs() {
         0
     );
     assert!(server.metric("linli_evictions_total").await >= 12);
+    let peak = server.metric("linli_state_cache_peak_bytes").await;
+    let one = 64 * 1024 + 460 * OPS as u64;
+    assert!(
+        peak <= budget + one,
+        "the cache's estimated peak {peak} within the budget and one community"
+    );
     let rss = server.proc_status("VmRSS");
     eprintln!(
-        "VmRSS after seeding {} MB, after two rounds of cold syncs {} MB, VmHWM {} MB",
+        "VmRSS at start {} MB, after seeding {} MB, at most {} MB between the syncs, after two rounds of cold syncs {} \
+         MB, VmHWM {} MB; estimated peak {} MB",
+        rss_at_start / MIB,
         rss_after_seeding / MIB,
+        rss_max / MIB,
         rss / MIB,
-        server.proc_status("VmHWM") / MIB
+        server.proc_status("VmHWM") / MIB,
+        peak / MIB
     );
-    assert!(rss < 160 * MIB, "VmRSS {} MB", rss / MIB);
+    let bound = rss_at_start + budget + one + SEEDING_OVERHEAD_MB * MIB;
+    assert!(
+        rss_max < bound,
+        "VmRSS {} MB, bound {} MB",
+        rss_max / MIB,
+        bound / MIB
+    );
 }
 
 /// Issue 11: a clean shutdown (SIGTERM) writes a checkpoint of every loaded community with ops after its last one,

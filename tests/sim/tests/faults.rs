@@ -125,9 +125,11 @@ fn an_answer_cut_after_the_commit_is_retried_without_doubling() {
             .local_ops()
             .iter()
             .filter(|(id, _)| {
-                conn.query_row("SELECT count(*) FROM op_log WHERE op_id = ?1", [id], |r| {
-                    r.get::<_, i64>(0)
-                })
+                conn.query_row(
+                    "SELECT count(*) FROM op_log WHERE op_id = unhex(replace(?1, '-', ''))",
+                    [id],
+                    |r| r.get::<_, i64>(0),
+                )
                 .expect("count")
                     == 1
             })
