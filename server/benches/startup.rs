@@ -22,7 +22,7 @@
 //! - **the office**: then `LINLI_BENCH_ROUNDS` rounds (3) in which every community's phone syncs once, in a random
 //!   order, every other one pushing 100 new visits; a thread samples the server's `VmRSS` every 2 ms; peak, `VmHWM`,
 //!   and what `/metrics` says about loaded communities, caches and checkpoints. The pushed visits stay in the cache
-//!   (600 ops a run over 20 communities).
+//!   (3,000 visits a run over 20 communities with the defaults).
 //! - **ingest and pull** (a fresh temporary directory, not the cache; `LINLI_BENCH_INGEST_DAYS` days of
 //!   `community_year_of`, 60): one community pushing alone, then two other communities pushing at once (their sum),
 //!   then a fourth alone again (the load of the machine drifts: the two alone runs bracket the pair), then a new
