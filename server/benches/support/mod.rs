@@ -1,9 +1,9 @@
 //! What the server benches share: an in-process server on loopback over a fresh data directory, the first admin
 //! with one enrolled device, and community-years pushed through `/v1/sync` as that device.
 //!
-//! Today a server holds one log, so every community-year goes through the first admin's one device. When
-//! communities become tenants (issue 11), [`Seeder::push`] takes the community: it creates the community and its
-//! admin (as the district admin), enrols a device for that admin and pushes through it; nothing else here changes.
+//! [`Seeder`] pushes everything through the first admin's one device, so into the first community. The start-up
+//! bench (`startup.rs`), which needs one admin and device per community and clean restarts between them, seeds
+//! through the real binary instead and uses only [`year0`], [`community_year`] and [`database`] from here.
 
 use linli_server::config::Config;
 use linli_server::{app, now_ms};
