@@ -117,8 +117,8 @@ pub struct Stored {
 }
 
 /// This build's merge-logic tag: sync-core's [`state_codec::STATE_LOGIC`] (bumped by hand when `State::apply` or a
-/// merge changes) and this server's package version (which moves at every release, so a change nobody remembered
-/// to tag still costs only one rebuild per community, never a stale state). A row with another tag is not read.
+/// merge changes; a sync-core test pins it to a fingerprint of a fixed history's merged state, so a merge change
+/// cannot forget it) and this server's package version. A row with another tag is not read.
 pub fn logic_tag() -> String {
     format!("{}/{}", state_codec::STATE_LOGIC, env!("CARGO_PKG_VERSION"))
 }

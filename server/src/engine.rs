@@ -434,6 +434,18 @@ pub struct Engines {
     stats: Arc<CacheStats>,
     /// Engines evicted and not yet dropped.
     evicted: Arc<Evicted>,
+    /// The estimated bytes of the communities being loaded now (each counted from before its room is made until its
+    /// engine is in its slot): concurrent cold loads each make room for all of them, not only for themselves.
+    loading: AtomicU64,
+}
+
+/// Takes a load's estimate off [`Engines::loading`] when the load ends, however it ends.
+struct Loading<'a>(&'a AtomicU64, u64);
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(self.1, Ordering::AcqRel);
+    }
 }
 
 /// Evicted engines waiting to be dropped (and, if their tail is long, checkpointed first) by the one eviction
@@ -468,6 +480,7 @@ impl Engines {
             cache,
             slots: Mutex::new(HashMap::new()),
             tick: AtomicU64::new(0),
+            loading: AtomicU64::new(0),
             stats: Arc::default(),
             evicted: Arc::default(),
         }
@@ -519,7 +532,7 @@ impl Engines {
         }
         drop(guard);
         // Checked at every request, not only after a load: a loaded community grows with every commit.
-        self.enforce_budget(0);
+        self.enforce_budget();
         Ok(engine)
     }
 
@@ -535,22 +548,30 @@ impl Engines {
             crate::community::head(&mut conn, community).unwrap_or(0)
         };
         let newcomer = BYTES_BASE + BYTES_PER_OP * u64::try_from(head).unwrap_or(0);
-        self.enforce_budget(newcomer);
+        self.loading.fetch_add(newcomer, Ordering::AcqRel);
+        let _loading = Loading(&self.loading, newcomer);
+        // Room for this load and for every other one under way (`enforce_budget` counts `loading`).
+        self.enforce_budget();
         // The engines just evicted are dropped on the eviction thread; wait for them (bounded: one with a long tail
         // is checkpointed first) rather than load on top of them.
         let until = std::time::Instant::now() + EVICTED_WAIT;
         while self.evicted.bytes.load(Ordering::Acquire) > 0
-            && self.loaded_bytes() + self.evicted.bytes.load(Ordering::Acquire) + newcomer
+            && self.loaded_bytes()
+                + self.evicted.bytes.load(Ordering::Acquire)
+                + self.loading.load(Ordering::Acquire)
                 > self.cache.budget_bytes
             && std::time::Instant::now() < until
         {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
         let engine = self.load(community)?;
-        // This community's slot is locked by the caller, so `loaded_bytes` does not count it: added here.
-        let now = self.loaded_bytes()
+        // This community's slot is locked by the caller, so `loaded_bytes` does not count it: its estimate is in
+        // `loading` until `_loading` drops; its real size is counted instead here.
+        let now = (self.loaded_bytes()
             + self.evicted.bytes.load(Ordering::Acquire)
-            + engine.estimated_bytes();
+            + self.loading.load(Ordering::Acquire)
+            + engine.estimated_bytes())
+        .saturating_sub(newcomer);
         self.stats.peak_bytes.fetch_max(now, Ordering::Relaxed);
         Ok(engine)
     }
@@ -686,12 +707,12 @@ impl Engines {
         Ok(engine)
     }
 
-    /// While the loaded engines' estimated size, plus that of the evicted ones not yet dropped, plus `room` (a
-    /// community about to be loaded) is over the budget, evicts the least recently used engine that no request
+    /// While the loaded engines' estimated size, plus that of the evicted ones not yet dropped, plus that of the
+    /// communities being loaded now ([`Engines::loading`]) is over the budget, evicts the least recently used engine that no request
     /// holds (a look at each loaded community's size, kept in an atomic: no view is locked). Evicted engines are
     /// dropped by one eviction thread at a time ([`Engines::drop_evicted`]). The engine of the request may be the
     /// only one left and over the budget alone: it is kept (its request holds it).
-    fn enforce_budget(&self, room: u64) {
+    fn enforce_budget(&self) {
         let slots: Vec<Slot> = self
             .slots
             .lock()
@@ -712,7 +733,7 @@ impl Engines {
         let budget = self.cache.budget_bytes;
         let mut total: u64 = loaded.iter().map(|(_, b, _)| b).sum::<u64>()
             + self.evicted.bytes.load(Ordering::Acquire)
-            + room;
+            + self.loading.load(Ordering::Acquire);
         if total <= budget {
             return;
         }
@@ -789,7 +810,9 @@ impl Engines {
                     let (last, bytes) = (engine.view().last_seq, engine.estimated_bytes());
                     let tail = last - engine.checkpointed();
                     tracing::info!(community = %engine.community, ops = last, tail, "community evicted");
-                    if tail >= engine.checkpoints.every {
+                    // Not while its periodic checkpoint is still being written (that one stands), nor before a
+                    // failed one's retry point (a full disk must not cost a re-encoding at every eviction).
+                    if engine.checkpoint_due() && !engine.checkpoints.in_flight.load(Ordering::Acquire) {
                         engine.checkpoint_now();
                     }
                     drop(engine);

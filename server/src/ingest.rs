@@ -363,7 +363,9 @@ impl From<store::StoreError> for Refused {
         match e {
             // A row (an entry, visit, grid cell, ticket or household claim) another community committed after this
             // group's tenancy check: judged again, that check now sees the row and refuses the op that named it as
-            // `other_community`, and the other batches of the group are stored (review of h11r, findings 6 and 7).
+            // `other_community`, and the other batches of the group are stored (review of h11r, finding 6). Not
+            // covered: two communities committing the same new op id at once, where the loser's unique-index
+            // failure still fails its group (a retry answers it `op_id_conflict`).
             store::StoreError::OtherCommunitysRow { .. } => Refused::HeadMoved(e),
             e => Refused::Api(e.into()),
         }

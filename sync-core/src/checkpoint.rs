@@ -32,9 +32,10 @@ pub const FORMAT_VERSION: u16 = 1;
 /// The version of the merge logic a checkpoint's state was built by. A checkpoint stores a state, not the ops that
 /// made it: a release that changes what [`State::apply`] (or any merge it calls: card balances, ticket clocks,
 /// membership, …) makes of the same ops, while the types stay the same, would read an old checkpoint back without
-/// error and serve a state its own code would not build from the log. Bump this with any such change (a test of
-/// the change's new behaviour is the reminder); the server stores it (with its own package version, which changes
-/// at every release anyway) in the checkpoint's row and rebuilds from the log when it differs (ADR 0006).
+/// error and serve a state its own code would not build from the log. Bump this with any such change: the test
+/// `the_merge_logic_tag_moves_with_the_merge_logic` (tests/checkpoint.rs) holds it to a fingerprint of the state
+/// merged from a fixed history and fails until it is bumped. The server stores it (with its own package version)
+/// in the checkpoint's row and rebuilds from the log when it differs (ADR 0006).
 pub const STATE_LOGIC: u32 = 1;
 
 /// Bytes before the body.

@@ -120,3 +120,28 @@ fn the_header_is_as_documented() {
     let body = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
     assert_eq!(bytes.len() as u64, HEADER_LEN as u64 + body);
 }
+
+/// `STATE_LOGIC` is held to what `State::apply` makes of a fixed history (30 days of a community and every wire
+/// example): a change to any merge that alters the merged state of these ops fails here until `STATE_LOGIC` is
+/// bumped and this fingerprint updated with it, so a server never reads a checkpoint its own code would not build
+/// (review of the checkpoints change: the server's package version does not move at every release).
+#[test]
+fn the_merge_logic_tag_moves_with_the_merge_logic() {
+    let mut state = State::new(Rules::DEFAULT);
+    for op in linli_sync_core::test_support::community_year_of(3, 1_700_000_000_000, 30)
+        .iter()
+        .chain(&linli_sync_core::test_support::wire_examples())
+    {
+        state.apply(op);
+    }
+    let bytes = rmp_serde::to_vec_named(&state).expect("a state encodes");
+    assert_eq!(
+        (
+            checkpoint::STATE_LOGIC,
+            bytes.len(),
+            crc32fast::hash(&bytes)
+        ),
+        (1, 9_062_514, 2_599_302_212),
+        "the merged state of a fixed history changed: bump checkpoint::STATE_LOGIC and update this fingerprint"
+    );
+}
