@@ -373,8 +373,7 @@ mod tests {
     const FIRST: CommunityId = CommunityId::FIRST;
 
     fn pool(dir: &tempfile::TempDir) -> crate::db::DbPool {
-        let url = dir.path().join("cp.sqlite3").to_string_lossy().into_owned();
-        crate::db::open(&url, 4).expect("database")
+        crate::db::temp_pool(dir, 4)
     }
 
     /// Stores `ops` as community 1's log (seq 1, 2, …) and moves its head row with them, as a commit does.

@@ -137,12 +137,7 @@ mod tests {
     #[test]
     fn one_communitys_import_never_rewrites_anothers_due() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = dir
-            .path()
-            .join("linli.sqlite3")
-            .to_string_lossy()
-            .into_owned();
-        let pool = crate::db::open(&url, 1).expect("database");
+        let pool = crate::db::temp_pool(&dir, 1);
         let mut conn = pool.get().expect("connection");
         let other =
             crate::community::create(&mut conn, "和平里社区", "城东街道", 0).expect("community");

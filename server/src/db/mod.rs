@@ -49,6 +49,17 @@ pub fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// For the crate's tests: a fresh database file `linli.sqlite3` in `dir`, migrated, in a pool of `size`.
+#[cfg(test)]
+pub(crate) fn temp_pool(dir: &tempfile::TempDir, size: u32) -> DbPool {
+    let url = dir
+        .path()
+        .join("linli.sqlite3")
+        .to_string_lossy()
+        .into_owned();
+    open(&url, size).expect("database")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
