@@ -38,6 +38,83 @@ pub fn date_of(ms: u64, utc_offset_minutes: i32) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The instant `ms` as a W3C (ISO 8601) date-time at `utc_offset_minutes`, to the second, with the offset:
+/// `2026-12-03T14:20:05+08:00` (`Z` at offset 0), as GeoReport v2 writes times.
+pub fn w3c_datetime(ms: u64, utc_offset_minutes: i32) -> String {
+    let local = i64::try_from(ms).unwrap_or(i64::MAX) / 1000 + i64::from(utc_offset_minutes) * 60;
+    let (y, m, d) = civil_from_days(local.div_euclid(86_400));
+    let secs = local.rem_euclid(86_400);
+    let offset = if utc_offset_minutes == 0 {
+        "Z".to_string()
+    } else {
+        let sign = if utc_offset_minutes < 0 { '-' } else { '+' };
+        let abs = utc_offset_minutes.unsigned_abs();
+        format!("{sign}{:02}:{:02}", abs / 60, abs % 60)
+    };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{offset}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Reads a W3C date-time (`YYYY-MM-DDTHH:MM:SS` with optional fraction of a second, then `Z` or `±HH:MM`; a
+/// date alone, `YYYY-MM-DD`, is its midnight at `default_offset_minutes`) into ms since the epoch. `None` if it
+/// is not one, or before 1970.
+pub fn parse_w3c_datetime(s: &str, default_offset_minutes: i32) -> Option<u64> {
+    if s.len() == 10 {
+        return day_range(s, default_offset_minutes).map(|r| r.0);
+    }
+    let (date, rest) = (s.get(0..10)?, s.get(10..)?);
+    let (day_start, _) = day_range(date, 0)?;
+    let rest = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' '))?;
+    let b = rest.as_bytes();
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        let t = rest.get(r)?;
+        if t.bytes().all(|c| c.is_ascii_digit()) {
+            t.parse().ok()
+        } else {
+            None
+        }
+    };
+    let (h, mi, se) = (num(0..2)?, num(3..5)?, num(6..8)?);
+    if h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut tail = &rest[8..];
+    let mut millis = 0u64;
+    if let Some(frac) = tail.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let padded = format!("{:0<3}", &frac[..digits.min(3)]);
+        millis = padded.parse().ok()?;
+        tail = &frac[digits..];
+    }
+    let offset_minutes: i64 = match tail {
+        "Z" | "z" => 0,
+        t if t.len() == 6 && (t.starts_with('+') || t.starts_with('-')) && &t[3..4] == ":" => {
+            let oh: i64 = t.get(1..3)?.parse().ok()?;
+            let om: i64 = t.get(4..6)?.parse().ok()?;
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let m = oh * 60 + om;
+            if t.starts_with('-') { -m } else { m }
+        }
+        "" => i64::from(default_offset_minutes),
+        _ => return None,
+    };
+    let local_ms = i64::try_from(day_start).ok()?
+        + i64::try_from((h * 3600 + mi * 60 + se) * 1000 + millis).ok()?;
+    u64::try_from(local_ms - offset_minutes * 60_000).ok()
+}
+
 fn days_in_month(y: i64, m: i64) -> i64 {
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     [
@@ -125,5 +202,39 @@ mod tests {
         );
         assert_eq!(month_range("2026-13", 480), None);
         assert_eq!(month_range("2026-1", 480), None);
+    }
+
+    #[test]
+    fn w3c_times_round_trip_with_their_offset() {
+        let t = 1_795_708_800_000 + 14 * 3_600_000 + 20 * 60_000 + 5_000;
+        assert_eq!(w3c_datetime(t, 480), "2026-11-27T14:20:05+08:00");
+        assert_eq!(w3c_datetime(t, 0), "2026-11-27T06:20:05Z");
+        assert_eq!(w3c_datetime(t, -330), "2026-11-27T00:50:05-05:30");
+        for s in [
+            "2026-11-27T14:20:05+08:00",
+            "2026-11-27T06:20:05Z",
+            "2026-11-27T00:50:05-05:30",
+        ] {
+            assert_eq!(parse_w3c_datetime(s, 480), Some(t), "{s}");
+        }
+        assert_eq!(
+            parse_w3c_datetime("2026-11-27T06:20:05.25Z", 0),
+            Some(t + 250)
+        );
+        assert_eq!(parse_w3c_datetime("2026-11-27T14:20:05", 480), Some(t));
+        assert_eq!(
+            parse_w3c_datetime("2026-11-27", 480),
+            Some(1_795_708_800_000)
+        );
+        for bad in [
+            "",
+            "2026-11-27T25:00:00Z",
+            "2026-11-27T14:20Z",
+            "2026-11-27T14:20:05+8",
+            "yesterday",
+            "2026-02-30T00:00:00Z",
+        ] {
+            assert_eq!(parse_w3c_datetime(bad, 480), None, "{bad}");
+        }
     }
 }

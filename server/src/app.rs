@@ -175,6 +175,7 @@ pub fn server(state: AppState, listener: TcpListener) -> std::io::Result<Server>
             .wrap(middleware::from_fn(crate::body::decode))
             .wrap(middleware::from_fn(crate::metrics::record))
             .configure(routes::configure)
+            .configure(crate::open311::configure)
             .default_service(web::to(routes::not_found))
     })
     .workers(workers)

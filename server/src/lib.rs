@@ -24,6 +24,7 @@ pub mod log_index;
 pub mod materialise;
 pub mod metrics;
 pub mod op_row;
+pub mod open311;
 pub mod openapi;
 pub mod password;
 pub mod protocol;

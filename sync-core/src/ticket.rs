@@ -52,6 +52,8 @@ pub enum Channel {
     Hotline,
     /// Spotted by a grid worker on patrol.
     Patrol,
+    /// Filed over Open311 GeoReport v2 by a city system or app (the server writes it for the client).
+    Open311,
 }
 
 /// Small problems are held to the 20-minute rule, complex ones to the 2-day plan and answer rules.

@@ -251,3 +251,26 @@ diesel::table! {
         logic -> Text,
     }
 }
+
+diesel::table! {
+    /// Open311 clients (`open311/clients.rs`): an api_key's SHA-256 per client, per community.
+    open311_clients (id) {
+        id -> Text,
+        community_id -> BigInt,
+        name -> Text,
+        key_hash -> Text,
+        created_ms -> BigInt,
+        revoked_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// Requests filed over Open311: the ticket, its client, the SHA-256 of its token.
+    open311_requests (ticket_id) {
+        ticket_id -> Text,
+        community_id -> BigInt,
+        client_id -> Text,
+        token_hash -> Text,
+        created_ms -> BigInt,
+    }
+}

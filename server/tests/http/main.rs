@@ -9,6 +9,7 @@ mod dashboard;
 mod errors;
 mod login;
 mod matrix;
+mod open311;
 mod reports;
 mod sizes;
 mod sync;
