@@ -32,6 +32,9 @@ use crate::routes;
         routes::cards::grant,
         routes::reports::report,
         routes::reports::record_payment,
+        crate::open311::add_client,
+        crate::open311::list_clients,
+        crate::open311::revoke_client,
         openapi_json,
     ),
     components(schemas(
@@ -52,6 +55,9 @@ use crate::routes;
         routes::cards::Grant,
         routes::reports::PaymentIn,
         routes::reports::PaymentOut,
+        crate::open311::NewClient,
+        crate::open311::IssuedClient,
+        crate::open311::clients::Client,
         SyncRequestDoc,
         SyncResponseDoc,
         SnapshotDoc,
@@ -357,6 +363,37 @@ pub const FAILURES: &[(&str, &str, bool, &[Failure])] = &[
             (404, "`not_found`"),
         ],
     ),
+    (
+        "post",
+        "/v1/open311/clients",
+        true,
+        &[
+            (400, "`community_required`"),
+            TOKEN,
+            (403, "`forbidden`, `other_community`"),
+        ],
+    ),
+    (
+        "get",
+        "/v1/open311/clients",
+        false,
+        &[
+            (400, "`invalid_request`, `community_required`"),
+            TOKEN,
+            (403, "`forbidden`, `other_community`"),
+        ],
+    ),
+    (
+        "post",
+        "/v1/open311/clients/{id}/revoke",
+        false,
+        &[
+            (400, "`invalid_request`, `community_required`"),
+            TOKEN,
+            (403, "`forbidden`, `other_community`"),
+            (404, "`not_found`"),
+        ],
+    ),
 ];
 
 /// Writes [`FAILURES`] into the operations' responses (replacing what an annotation said for the same status).
@@ -454,13 +491,16 @@ mod tests {
             "post /v1/cards/{volunteer}/grants",
             "get /v1/reports/{name}",
             "post /v1/fees/payments",
+            "post /v1/open311/clients",
+            "get /v1/open311/clients",
+            "post /v1/open311/clients/{id}/revoke",
         ]
         .map(String::from)
         .to_vec();
         served.sort();
         assert_eq!(
             described, served,
-            "the routes of routes::configure (less the dashboard)"
+            "the routes of routes::configure (less the dashboard) and open311's admin routes (GeoReport itself is its own standard, docs/open311.md)"
         );
         let snapshot = &paths["/v1/snapshot"]["get"]["parameters"][0];
         assert_eq!(

@@ -1138,6 +1138,7 @@ pub struct IssuedClient {
 
 /// `GET /v1/open311/clients` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ClientsQuery {
     /// The community (district admins).
     #[param(value_type = Option<i64>)]
