@@ -366,7 +366,10 @@ impl Store {
     /// Takes a lifecycle step on a ticket.
     pub fn ticket_step(&mut self, now_ms: u64, ticket_id: &str, step: TicketStep) -> Result<()> {
         let ticket: TicketId = parse_id("ticket_id", ticket_id)?;
-        let note = |n: Option<String>| Note { note: n };
+        let note = |n: Option<String>| Note {
+            note: n,
+            public: false,
+        };
         let op = match step {
             TicketStep::Take(n) => TicketOp::Take(note(n)),
             TicketStep::Arrive(n) => TicketOp::Arrive(note(n)),

@@ -205,6 +205,10 @@ pub enum TicketStatus {
     SentBack,
     /// Closed.
     Closed,
+    /// Dispatched to a linked body, not yet accepted by it.
+    Dispatched,
+    /// Accepted by the linked body, being handled there.
+    WithAgency,
 }
 
 /// Where one step of the 5-20-2-2 rule stands.
@@ -529,6 +533,8 @@ impl From<core::Status> for TicketStatus {
             S::Reopened => TicketStatus::Reopened,
             S::SentBack => TicketStatus::SentBack,
             S::Closed => TicketStatus::Closed,
+            S::Dispatched => TicketStatus::Dispatched,
+            S::WithAgency => TicketStatus::WithAgency,
         }
     }
 }
@@ -547,6 +553,8 @@ impl TicketStatus {
             TicketStatus::Reopened => "reopened",
             TicketStatus::SentBack => "sent_back",
             TicketStatus::Closed => "closed",
+            TicketStatus::Dispatched => "dispatched",
+            TicketStatus::WithAgency => "with_agency",
         }
     }
 
@@ -562,6 +570,8 @@ impl TicketStatus {
             TicketStatus::Reopened,
             TicketStatus::SentBack,
             TicketStatus::Closed,
+            TicketStatus::Dispatched,
+            TicketStatus::WithAgency,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

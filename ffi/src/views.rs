@@ -61,6 +61,9 @@ pub fn refresh(tx: &Transaction, state: &State, me: Me, ops: &[Op]) -> Result<()
                 me_dirty = true;
             }
             OpBody::Card(..) => me_dirty = true,
+            // Linked bodies, decisions and routing rules have no view of their own yet; a dispatch or a decision
+            // is a ticket op and refreshes its ticket above.
+            OpBody::Agency(..) | OpBody::Decision(..) | OpBody::Route(..) => {}
         }
     }
     if me_dirty {

@@ -93,7 +93,8 @@ fn facts(id: TicketId, t: &Ticket, policy: &ReportPolicy, as_of_ms: u64) -> Opti
         satisfaction: t.satisfaction(),
         reopened: has(EventKind::Reopened),
         sent_back: has(EventKind::SentBack),
-        solved: has(EventKind::Solved),
+        // A linked body's completion solves the ticket as the handler's own solve does.
+        solved: has(EventKind::Solved) || has(EventKind::AgencyCompleted),
     })
 }
 

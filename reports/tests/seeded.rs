@@ -153,6 +153,7 @@ fn world() -> World {
     let n = Note::default;
     let text = || Note {
         note: Some("内容".into()),
+        public: false,
     };
     let ev = |w: &mut Writer, t: TicketId, at: u64, op: TicketOp| w.op(at, OpBody::Ticket(t, op));
     let mut ops = vec![

@@ -39,6 +39,9 @@ impl Touched {
             OpBody::Ticket(id, _) => self.tickets.insert(*id),
             OpBody::Entry(id, _) => self.entries.insert(*id),
             OpBody::Card(id, _) => self.cards.insert(*id),
+            // The community-level entities have no report rows of their own; a dispatch or a decision is a
+            // ticket op and rewrites its ticket's row.
+            OpBody::Agency(..) | OpBody::Decision(..) | OpBody::Route(..) => false,
         };
     }
 }
@@ -417,7 +420,11 @@ fn ticket_row(state: &State, id: TicketId, t: &Ticket, seq: i64, now_ms: u64) ->
         taken_ms: first(EventKind::Taken),
         on_site_ms: first(EventKind::OnSite),
         solved_ms: first(EventKind::Solved),
-        planned_ms: first(EventKind::PlanMade),
+        // A council decision is the plan of a complex ticket: whichever came first.
+        planned_ms: [first(EventKind::PlanMade), first(EventKind::Decided)]
+            .into_iter()
+            .flatten()
+            .min(),
         answered_ms: first(EventKind::Answered),
         satisfaction: t.satisfaction().map(i64::from),
         verdicts: serde_json::to_string(&eval).unwrap_or_else(|_| "{}".into()),

@@ -39,7 +39,7 @@ const LEVEL: i32 = 3;
 
 /// The op kinds' codes in the `kind` column, as the migration `2026-12-02-000200_lean_op_log` wrote them into the
 /// `op_kinds` table: fixed forever (a new kind takes the next free code), whatever order `OpKind::ALL` lists.
-pub const KIND_CODES: [(i64, OpKind); 30] = [
+pub const KIND_CODES: [(i64, OpKind); 39] = [
     (1, OpKind::TicketCreate),
     (2, OpKind::TicketEdit),
     (3, OpKind::TicketAssign),
@@ -70,6 +70,16 @@ pub const KIND_CODES: [(i64, OpKind); 30] = [
     (28, OpKind::CardCredit),
     (29, OpKind::CardTransfer),
     (30, OpKind::CardRedeem),
+    // Migration `2026-12-03-001300_linked_body_op_kinds` (issue 13).
+    (31, OpKind::TicketDispatch),
+    (32, OpKind::TicketAgencyAccept),
+    (33, OpKind::TicketAgencyComplete),
+    (34, OpKind::TicketDecide),
+    (35, OpKind::AgencyCreate),
+    (36, OpKind::AgencyEdit),
+    (37, OpKind::DecisionRecord),
+    (38, OpKind::DecisionEdit),
+    (39, OpKind::RouteSet),
 ];
 
 /// The code of `kind` in the `kind` column.

@@ -16,6 +16,7 @@ use linli_sync_core::card::{CardOp, Purpose};
 use linli_sync_core::entry::EntryOp;
 use linli_sync_core::grid::GridOp;
 use linli_sync_core::op::{Op, OpBody};
+use linli_sync_core::route::{Handler, RouteOp};
 use linli_sync_core::state::State;
 use linli_sync_core::ticket::TicketOp;
 use std::collections::HashSet;
@@ -121,6 +122,16 @@ fn refs(op: &Op) -> Vec<Ref> {
                 _ => {}
             }
         }
+        // Linked bodies, council decisions and routing rules live in their community's state only (no table
+        // holds them): one of another community is simply unknown here, and refused by validation. A rule names
+        // a grid cell and may name a person, which are looked up like any other.
+        OpBody::Route(_, RouteOp::Set(set)) => {
+            out.extend(set.grid.map(|g| Ref::Grid(g.0)));
+            if let Some(Handler::User(u)) = set.to {
+                out.push(Ref::User(u.0));
+            }
+        }
+        OpBody::Agency(..) | OpBody::Decision(..) => {}
         OpBody::Card(volunteer, c) => {
             out.push(Ref::User(volunteer.0));
             match c {

@@ -155,6 +155,7 @@ fn tickets(grid: GridId) -> Vec<Vec<Op>> {
             TicketOp::Solve(Note::default()),
             TicketOp::Answer(Note {
                 note: Some("已处理".into()),
+                public: false,
             }),
             TicketOp::Close(Note::default()),
         ];

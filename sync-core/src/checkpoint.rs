@@ -36,7 +36,8 @@ pub const FORMAT_VERSION: u16 = 1;
 /// `the_merge_logic_tag_moves_with_the_merge_logic` (tests/checkpoint.rs) holds it to a fingerprint of the state
 /// merged from a fixed history and fails until it is bumped. The server stores it (with its own package version)
 /// in the checkpoint's row and rebuilds from the log when it differs (ADR 0006).
-pub const STATE_LOGIC: u32 = 1;
+/// 2: linked bodies, council decisions and routing rules in the state; public flags on notes (issue 13).
+pub const STATE_LOGIC: u32 = 2;
 
 /// Bytes before the body.
 pub const HEADER_LEN: usize = 36;

@@ -83,6 +83,18 @@ uuid_id!(
     /// A volunteer log entry: a door-knock visit or a service activity.
     EntryId
 );
+uuid_id!(
+    /// A linked body (联动单位): law enforcement, the police station, a utility, a firm… that tickets are dispatched to.
+    AgencyId
+);
+uuid_id!(
+    /// A decision of a residents' council (居民议事会) or the deliberation clinic (议事门诊).
+    DecisionId
+);
+uuid_id!(
+    /// A routing rule: which handler a ticket category (optionally in one grid cell) goes to by default.
+    RouteId
+);
 
 impl ReplicaId {
     /// The server's replica. Every server process acts as this one logical replica; it is the pool that

@@ -23,11 +23,16 @@ use std::str::FromStr;
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::agency::AgencyOp;
 use crate::card::CardOp;
+use crate::decision::DecisionOp;
 use crate::entry::EntryOp;
 use crate::grid::GridOp;
 use crate::hlc::{Hlc, Stamp};
-use crate::ids::{EntryId, GridId, OpId, ReplicaId, TicketId, UserId};
+use crate::ids::{
+    AgencyId, DecisionId, EntryId, GridId, OpId, ReplicaId, RouteId, TicketId, UserId,
+};
+use crate::route::RouteOp;
 use crate::ticket::TicketOp;
 
 mod canonical;
@@ -51,6 +56,12 @@ pub enum EntityKind {
     Entry,
     /// A green energy card; entity id is the volunteer's [`UserId`].
     Card,
+    /// A linked body; entity id is an [`AgencyId`]. Community-level.
+    Agency,
+    /// A council decision; entity id is a [`DecisionId`]. Community-level.
+    Decision,
+    /// A routing rule; entity id is a [`RouteId`]. Community-level.
+    Route,
 }
 
 impl EntityKind {
@@ -61,6 +72,9 @@ impl EntityKind {
             EntityKind::Grid => "grid",
             EntityKind::Entry => "entry",
             EntityKind::Card => "card",
+            EntityKind::Agency => "agency",
+            EntityKind::Decision => "decision",
+            EntityKind::Route => "route",
         }
     }
 }
@@ -115,6 +129,10 @@ op_kinds! {
     TicketReopen => Ticket, "ticket.reopen";
     TicketSendBack => Ticket, "ticket.send_back";
     TicketClose => Ticket, "ticket.close";
+    TicketDispatch => Ticket, "ticket.dispatch";
+    TicketAgencyAccept => Ticket, "ticket.agency_accept";
+    TicketAgencyComplete => Ticket, "ticket.agency_complete";
+    TicketDecide => Ticket, "ticket.decide";
     GridCreate => Grid, "grid.create";
     GridRename => Grid, "grid.rename";
     GridAddHousehold => Grid, "grid.add_household";
@@ -131,6 +149,11 @@ op_kinds! {
     CardCredit => Card, "card.credit";
     CardTransfer => Card, "card.transfer";
     CardRedeem => Card, "card.redeem";
+    AgencyCreate => Agency, "agency.create";
+    AgencyEdit => Agency, "agency.edit";
+    DecisionRecord => Decision, "decision.record";
+    DecisionEdit => Decision, "decision.edit";
+    RouteSet => Route, "route.set";
 }
 
 impl fmt::Display for OpKind {
@@ -150,6 +173,12 @@ pub enum OpBody {
     Entry(EntryId, EntryOp),
     /// On a volunteer's card.
     Card(UserId, CardOp),
+    /// On a linked body.
+    Agency(AgencyId, AgencyOp),
+    /// On a council decision.
+    Decision(DecisionId, DecisionOp),
+    /// On a routing rule.
+    Route(RouteId, RouteOp),
 }
 
 impl OpBody {
@@ -160,6 +189,9 @@ impl OpBody {
             OpBody::Grid(..) => EntityKind::Grid,
             OpBody::Entry(..) => EntityKind::Entry,
             OpBody::Card(..) => EntityKind::Card,
+            OpBody::Agency(..) => EntityKind::Agency,
+            OpBody::Decision(..) => EntityKind::Decision,
+            OpBody::Route(..) => EntityKind::Route,
         }
     }
 
@@ -170,6 +202,9 @@ impl OpBody {
             OpBody::Grid(id, _) => id.0,
             OpBody::Entry(id, _) => id.0,
             OpBody::Card(id, _) => id.0,
+            OpBody::Agency(id, _) => id.0,
+            OpBody::Decision(id, _) => id.0,
+            OpBody::Route(id, _) => id.0,
         }
     }
 
@@ -203,6 +238,10 @@ impl OpBody {
                 TicketOp::Reopen(_) => K::TicketReopen,
                 TicketOp::SendBack(_) => K::TicketSendBack,
                 TicketOp::Close(_) => K::TicketClose,
+                TicketOp::Dispatch(_) => K::TicketDispatch,
+                TicketOp::AgencyAccept(_) => K::TicketAgencyAccept,
+                TicketOp::AgencyComplete(_) => K::TicketAgencyComplete,
+                TicketOp::Decide { .. } => K::TicketDecide,
             },
             OpBody::Grid(_, op) => match op {
                 GridOp::Create { .. } => K::GridCreate,
@@ -226,6 +265,17 @@ impl OpBody {
                 CardOp::Transfer { .. } => K::CardTransfer,
                 CardOp::Redeem { .. } => K::CardRedeem,
             },
+            OpBody::Agency(_, op) => match op {
+                AgencyOp::Create(_) => K::AgencyCreate,
+                AgencyOp::Edit(_) => K::AgencyEdit,
+            },
+            OpBody::Decision(_, op) => match op {
+                DecisionOp::Record(_) => K::DecisionRecord,
+                DecisionOp::Edit(_) => K::DecisionEdit,
+            },
+            OpBody::Route(_, op) => match op {
+                RouteOp::Set(_) => K::RouteSet,
+            },
         }
     }
 
@@ -236,6 +286,9 @@ impl OpBody {
             OpBody::Grid(_, op) => serde_json::to_value(op),
             OpBody::Entry(_, op) => serde_json::to_value(op),
             OpBody::Card(_, op) => serde_json::to_value(op),
+            OpBody::Agency(_, op) => serde_json::to_value(op),
+            OpBody::Decision(_, op) => serde_json::to_value(op),
+            OpBody::Route(_, op) => serde_json::to_value(op),
         };
         // Serialising these plain data types into a Value cannot fail (no maps with non-string keys).
         match tagged {
@@ -255,6 +308,9 @@ impl OpBody {
             OpBody::Grid(_, op) => c.write_content(op, overrides),
             OpBody::Entry(_, op) => c.write_content(op, overrides),
             OpBody::Card(_, op) => c.write_content(op, overrides),
+            OpBody::Agency(_, op) => c.write_content(op, overrides),
+            OpBody::Decision(_, op) => c.write_content(op, overrides),
+            OpBody::Route(_, op) => c.write_content(op, overrides),
         }
     }
 
@@ -266,6 +322,11 @@ impl OpBody {
             EntityKind::Grid => OpBody::Grid(GridId(entity), serde_json::from_value(tagged)?),
             EntityKind::Entry => OpBody::Entry(EntryId(entity), serde_json::from_value(tagged)?),
             EntityKind::Card => OpBody::Card(UserId(entity), serde_json::from_value(tagged)?),
+            EntityKind::Agency => OpBody::Agency(AgencyId(entity), serde_json::from_value(tagged)?),
+            EntityKind::Decision => {
+                OpBody::Decision(DecisionId(entity), serde_json::from_value(tagged)?)
+            }
+            EntityKind::Route => OpBody::Route(RouteId(entity), serde_json::from_value(tagged)?),
         })
     }
 }

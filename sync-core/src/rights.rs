@@ -5,6 +5,11 @@
 //! Scope follows the grid cells: a grid worker acts within the cells whose worker set holds them; a volunteer
 //! logs their own visits and activities, visits only in cells whose micro-butler set holds them, and raises
 //! tickets there; an admin acts everywhere. Card spends are an admin's (the property office) and the server's.
+//!
+//! The community-level entities: linked bodies and routing rules are an admin's; council decisions are recorded by
+//! admins and grid workers (a council is not tied to one cell). Dispatching a ticket, recording a linked body's
+//! acceptance and completion, and linking a decision are ticket lifecycle steps, scoped like the others: an admin
+//! anywhere, a grid worker within the ticket's cell. Volunteers issue none of these.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -76,6 +81,9 @@ pub fn permits(role: Role, kind: OpKind) -> bool {
                 | K::GridRemoveMember
                 | K::CardTransfer
                 | K::CardRedeem
+                | K::AgencyCreate
+                | K::AgencyEdit
+                | K::RouteSet
         ),
         Role::Volunteer => matches!(
             kind,
@@ -207,6 +215,10 @@ fn authorize_as_of(
                     return out("a credit goes to the card of the entry's volunteer");
                 }
             }
+            if let OpBody::Decision(..) = &op.body {
+                // A council serves the community, not one cell.
+                return Ok(());
+            }
             if member_of(state.grid_of(op), MemberRole::Worker) {
                 Ok(())
             } else {
@@ -274,7 +286,8 @@ fn authorize_as_of(
 /// Every user also sees the *directory* of grid cells — each cell's id, name and community, from `grid.create` and
 /// `grid.rename`, none of its households or members — so that a volunteer can log service hours in any cell and a
 /// phone can show cell names. Membership ops about the user themself are always visible, so a device learns that
-/// its scope grew.
+/// its scope grew. The community-level entities — linked bodies, council decisions, routing rules — hold nothing
+/// personal and are visible to every user.
 #[derive(Clone, Copy, Debug)]
 pub struct Viewer {
     /// The user.
@@ -351,6 +364,7 @@ impl Viewer {
                     .entry(&EntryId(entity))
                     .is_some_and(|e| self.sees_entry(state, e)),
                 EntityKind::Card => UserId(entity) == self.user,
+                EntityKind::Agency | EntityKind::Decision | EntityKind::Route => true,
             },
         }
     }

@@ -3,9 +3,10 @@
 //! Each step's clock starts when the previous step happened, and all times are event times from the devices'
 //! hybrid logical clocks (when the work was done), never sync times:
 //! - **on site**: first `OnSite` at most 5 minutes after the first `Taken`;
-//! - **small problem solved**: first `Solved` at most 20 minutes after arriving on site (after taking, when no
-//!   arrival was recorded);
-//! - **complex problem, plan**: first `PlanMade` at most 2 days after taking;
+//! - **small problem solved**: first `Solved` (or `AgencyCompleted`, the linked body's completion) at most 20
+//!   minutes after arriving on site (after taking, when no arrival was recorded);
+//! - **complex problem, plan**: first `PlanMade` (or `Decided`, a council decision linked) at most 2 days after
+//!   taking;
 //! - **complex problem, answer**: first `Answered` at most 2 days after the plan.
 //!
 //! Deadlines are inclusive: on site at exactly 5:00 meets the rule, at 5:00.001 it does not. Only the first
@@ -118,12 +119,13 @@ impl Evaluation {
 /// Evaluates a ticket against `policy` as of `now_ms` (the time at which "not done yet" is judged pending or
 /// overdue).
 pub fn evaluate(ticket: &Ticket, policy: &Policy52022, now_ms: u64) -> Evaluation {
-    let first = |kind: EventKind, after: u64| {
+    let first_of = |kinds: &[EventKind], after: u64| {
         ticket
             .timeline()
-            .find(|(s, e)| e.kind == kind && s.time.wall_ms >= after)
+            .find(|(s, e)| kinds.contains(&e.kind) && s.time.wall_ms >= after)
             .map(|(s, _)| s.time.wall_ms)
     };
+    let first = |kind: EventKind, after: u64| first_of(&[kind], after);
     let complexity = ticket.effective_complexity();
     let Some(taken) = first(EventKind::Taken, 0) else {
         let (solved, plan, answer) = match complexity {
@@ -153,7 +155,7 @@ pub fn evaluate(ticket: &Ticket, policy: &Policy52022, now_ms: u64) -> Evaluatio
             let start = on_site_at.unwrap_or(taken);
             let solved = step(
                 Some(start),
-                first(EventKind::Solved, start),
+                first_of(&[EventKind::Solved, EventKind::AgencyCompleted], start),
                 policy.small_solve_ms,
                 now_ms,
             );
@@ -166,7 +168,7 @@ pub fn evaluate(ticket: &Ticket, policy: &Policy52022, now_ms: u64) -> Evaluatio
             }
         }
         Complexity::Complex => {
-            let plan_at = first(EventKind::PlanMade, taken);
+            let plan_at = first_of(&[EventKind::PlanMade, EventKind::Decided], taken);
             let plan = step(Some(taken), plan_at, policy.complex_plan_ms, now_ms);
             let answer = step(
                 plan_at,

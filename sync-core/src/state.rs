@@ -1,4 +1,5 @@
-//! A replica's whole state: every ticket, grid cell, log entry and card it holds, with the one `apply` path that
+//! A replica's whole state: every ticket, grid cell, log entry and card it holds, and the community's linked
+//! bodies, council decisions and routing rules, with the one `apply` path that
 //! local writes and remote ops both go through, and the validation that guards it.
 //!
 //! `State` implements the `crdts` crate's `CmRDT` (validate an op, then apply it infallibly) and `CvRDT`
@@ -12,13 +13,18 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
+use crate::agency::{Agency, AgencyOp};
 use crate::card::{Card, CardOp, CardPolicy, Points, Purpose};
+use crate::decision::{Decision, DecisionOp, valid_date};
 use crate::entry::{Entry, EntryOp, EntryStatus, Record};
 use crate::error::OpError;
 use crate::grid::{Grid, GridOp};
 use crate::hlc::DriftPolicy;
-use crate::ids::{EntryId, GridId, OpId, ReplicaId, TicketId, UserId};
+use crate::ids::{
+    AgencyId, DecisionId, EntryId, GridId, OpId, ReplicaId, RouteId, TicketId, UserId,
+};
 use crate::op::{Op, OpBody};
+use crate::route::{Handler, Route, RouteOp};
 use crate::rule52022::Policy52022;
 use crate::ticket::{Ticket, TicketOp, transition_allowed};
 
@@ -62,6 +68,23 @@ pub struct State {
     grids: BTreeMap<GridId, Grid>,
     entries: BTreeMap<EntryId, Entry>,
     cards: BTreeMap<UserId, Card>,
+    agencies: BTreeMap<AgencyId, Agency>,
+    decisions: BTreeMap<DecisionId, Decision>,
+    routes: BTreeMap<RouteId, Route>,
+}
+
+/// Who is responsible for a ticket now ([`State::handler_of`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Responsible {
+    /// The ticket's assignees (never empty).
+    Users(Vec<UserId>),
+    /// The linked body it is dispatched to.
+    Agency(AgencyId),
+    /// Nobody was assigned or dispatched: the routing rule for its category and grid cell.
+    Routed(Handler),
+    /// No assignee, no dispatch, no rule.
+    Nobody,
 }
 
 impl State {
@@ -98,6 +121,9 @@ impl State {
                 .entry(*id)
                 .or_default()
                 .apply(stamp, op.replica, op.author, c),
+            OpBody::Agency(id, a) => self.agencies.entry(*id).or_default().apply(stamp, a),
+            OpBody::Decision(id, d) => self.decisions.entry(*id).or_default().apply(stamp, d),
+            OpBody::Route(id, r) => self.routes.entry(*id).or_default().apply(stamp, r),
         }
     }
 
@@ -110,6 +136,9 @@ impl State {
             OpBody::Grid(id, g) => self.validate_grid(op, *id, g),
             OpBody::Entry(id, e) => self.validate_entry(op, *id, e),
             OpBody::Card(id, c) => self.validate_card(op, *id, c),
+            OpBody::Agency(id, a) => self.validate_agency(op, *id, a),
+            OpBody::Decision(id, d) => self.validate_decision(op, *id, d),
+            OpBody::Route(_, r) => self.validate_route(r),
         }
     }
 
@@ -242,7 +271,7 @@ impl State {
             TicketOp::Unassign { observed, .. } if observed.is_empty() => {
                 return Err(invalid("observed", "must name the assign ops being undone"));
             }
-            TicketOp::Comment { text } => self.text("text", text, true)?,
+            TicketOp::Comment { text, .. } => self.text("text", text, true)?,
             TicketOp::Rate(r) => {
                 if !(1..=5).contains(&r.satisfaction) {
                     return Err(invalid("satisfaction", "must be 1 to 5"));
@@ -259,9 +288,137 @@ impl State {
             | TicketOp::Reopen(n)
             | TicketOp::SendBack(n)
             | TicketOp::Close(n) => self.opt_text("note", &n.note)?,
+            TicketOp::Dispatch(a) => {
+                self.known_agency(a.agency)?;
+                self.opt_text("note", &a.note)?;
+            }
+            // The body named must be the ticket's agency as of the op's stamp (the latest dispatch stamped before
+            // it, among those this state holds): an acceptance written offline for the body the ticket was
+            // dispatched to stays valid when a reassignment stamped later reaches the server first.
+            TicketOp::AgencyAccept(a) | TicketOp::AgencyComplete(a) => {
+                self.known_agency(a.agency)?;
+                let current = self.tickets.get(&id).and_then(|t| t.agency_at(op.stamp()));
+                if current != Some(a.agency) {
+                    return Err(invalid(
+                        "agency",
+                        "is not the linked body the ticket is dispatched to",
+                    ));
+                }
+                self.opt_text("note", &a.note)?;
+            }
+            TicketOp::Decide { decision } => {
+                if !self.decisions.get(decision).is_some_and(Decision::exists) {
+                    return Err(unknown("decision", decision));
+                }
+            }
             TicketOp::Create(_) | TicketOp::Assign { .. } | TicketOp::Unassign { .. } => {}
         }
         Ok(())
+    }
+
+    fn known_agency(&self, id: AgencyId) -> Result<(), OpError> {
+        if self.agencies.get(&id).is_some_and(Agency::exists) {
+            Ok(())
+        } else {
+            Err(unknown("agency", id))
+        }
+    }
+
+    fn categories(&self, categories: &[String]) -> Result<(), OpError> {
+        categories
+            .iter()
+            .try_for_each(|c| self.text("categories", c, true))
+    }
+
+    fn validate_agency(&self, op: &Op, id: AgencyId, a: &AgencyOp) -> Result<(), OpError> {
+        let created = self.agencies.get(&id).and_then(|a| a.created);
+        match a {
+            AgencyOp::Create(c) => {
+                if let Some(stamp) = created
+                    && stamp.op != op.id
+                {
+                    return Err(OpError::AlreadyExists {
+                        entity: "agency",
+                        id: id.to_string(),
+                    });
+                }
+                self.text("name", &c.name, true)?;
+                self.text("contact_role", &c.contact_role, true)?;
+                self.categories(&c.categories)
+            }
+            AgencyOp::Edit(e) => {
+                if created.is_none() {
+                    return Err(unknown("agency", id));
+                }
+                if e.is_empty() {
+                    return Err(invalid("body", "an edit must change at least one field"));
+                }
+                if let Some(n) = &e.name {
+                    self.text("name", n, true)?;
+                }
+                if let Some(r) = &e.contact_role {
+                    self.text("contact_role", r, true)?;
+                }
+                e.categories
+                    .as_deref()
+                    .map_or(Ok(()), |c| self.categories(c))
+            }
+        }
+    }
+
+    fn validate_decision(&self, op: &Op, id: DecisionId, d: &DecisionOp) -> Result<(), OpError> {
+        let recorded = self.decisions.get(&id).and_then(|d| d.recorded);
+        let date = |d: &str| {
+            if valid_date(d) {
+                Ok(())
+            } else {
+                Err(invalid("date", "must be a calendar day written YYYY-MM-DD"))
+            }
+        };
+        match d {
+            DecisionOp::Record(r) => {
+                if let Some((stamp, _)) = recorded
+                    && stamp.op != op.id
+                {
+                    return Err(OpError::AlreadyExists {
+                        entity: "decision",
+                        id: id.to_string(),
+                    });
+                }
+                date(&r.date)?;
+                self.text("council_name", &r.council_name, true)?;
+                self.text("text", &r.text, true)
+            }
+            DecisionOp::Edit(e) => {
+                if recorded.is_none() {
+                    return Err(unknown("decision", id));
+                }
+                if e.is_empty() {
+                    return Err(invalid("body", "an edit must change at least one field"));
+                }
+                e.date.as_deref().map_or(Ok(()), date)?;
+                if let Some(n) = &e.council_name {
+                    self.text("council_name", n, true)?;
+                }
+                e.text
+                    .as_deref()
+                    .map_or(Ok(()), |t| self.text("text", t, true))
+            }
+        }
+    }
+
+    fn validate_route(&self, r: &RouteOp) -> Result<(), OpError> {
+        let RouteOp::Set(set) = r;
+        self.text("category", &set.category, true)?;
+        if let Some(grid) = set.grid
+            && self.grids.get(&grid).is_none_or(|g| g.created.is_none())
+        {
+            return Err(unknown("grid", grid));
+        }
+        match set.to {
+            Some(Handler::Agency(a)) => self.known_agency(a),
+            Some(Handler::User(_)) | None => Ok(()),
+        }
     }
 
     fn validate_grid(&self, op: &Op, id: GridId, g: &GridOp) -> Result<(), OpError> {
@@ -500,6 +657,7 @@ impl State {
             OpBody::Entry(id, _) => self.entry_grid(id),
             OpBody::Card(_, CardOp::Credit { entry, .. }) => self.entry_grid(entry),
             OpBody::Card(..) => None,
+            OpBody::Agency(..) | OpBody::Decision(..) | OpBody::Route(..) => None,
         }
     }
 
@@ -524,6 +682,15 @@ impl State {
         for (id, c) in other.cards {
             self.cards.entry(id).or_default().merge(c);
         }
+        for (id, a) in other.agencies {
+            self.agencies.entry(id).or_default().merge(a);
+        }
+        for (id, d) in other.decisions {
+            self.decisions.entry(id).or_default().merge(d);
+        }
+        for (id, r) in other.routes {
+            self.routes.entry(id).or_default().merge(r);
+        }
     }
 
     /// The part of this state that validating and applying `ops` (in order) can read: their entities, the grid
@@ -534,6 +701,8 @@ impl State {
         let mut out = State::new(self.rules);
         let mut grids: Vec<GridId> = Vec::new();
         let mut entries: Vec<EntryId> = Vec::new();
+        let mut agencies: Vec<AgencyId> = Vec::new();
+        let mut decisions: Vec<DecisionId> = Vec::new();
         for op in ops {
             match &op.body {
                 OpBody::Ticket(id, t) => {
@@ -541,8 +710,24 @@ impl State {
                         grids.extend(ticket.grid());
                         out.tickets.entry(*id).or_insert_with(|| ticket.clone());
                     }
-                    if let TicketOp::Create(c) = t {
-                        grids.push(c.grid);
+                    match t {
+                        TicketOp::Create(c) => grids.push(c.grid),
+                        TicketOp::Dispatch(a)
+                        | TicketOp::AgencyAccept(a)
+                        | TicketOp::AgencyComplete(a) => agencies.push(a.agency),
+                        TicketOp::Decide { decision } => decisions.push(*decision),
+                        _ => {}
+                    }
+                }
+                OpBody::Agency(id, _) => agencies.push(*id),
+                OpBody::Decision(id, _) => decisions.push(*id),
+                OpBody::Route(id, RouteOp::Set(set)) => {
+                    if let Some(route) = self.routes.get(id) {
+                        out.routes.entry(*id).or_insert_with(|| route.clone());
+                    }
+                    grids.extend(set.grid);
+                    if let Some(Handler::Agency(a)) = set.to {
+                        agencies.push(a);
                     }
                 }
                 OpBody::Grid(id, _) => grids.push(*id),
@@ -575,11 +760,22 @@ impl State {
                 out.grids.entry(id).or_insert_with(|| grid.clone());
             }
         }
+        for id in agencies {
+            if let Some(agency) = self.agencies.get(&id) {
+                out.agencies.entry(id).or_insert_with(|| agency.clone());
+            }
+        }
+        for id in decisions {
+            if let Some(decision) = self.decisions.get(&id) {
+                out.decisions.entry(id).or_insert_with(|| decision.clone());
+            }
+        }
         out
     }
 
     /// A copy holding only the entities the predicates keep (same rules). `grid` may also return a reduced copy
-    /// of a grid cell (its directory entry).
+    /// of a grid cell (its directory entry). The community-level entities (linked bodies, council decisions,
+    /// routing rules) are visible to every user of the community and always kept.
     pub fn filtered(
         &self,
         grid: impl Fn(&GridId, &Grid) -> Option<Grid>,
@@ -606,6 +802,9 @@ impl State {
                 .collect(),
             entries: keep(&self.entries, entry),
             cards: keep(&self.cards, card),
+            agencies: self.agencies.clone(),
+            decisions: self.decisions.clone(),
+            routes: self.routes.clone(),
         }
     }
 
@@ -640,6 +839,78 @@ impl State {
     /// All cards.
     pub fn cards(&self) -> &BTreeMap<UserId, Card> {
         &self.cards
+    }
+    /// A linked body.
+    pub fn agency(&self, id: &AgencyId) -> Option<&Agency> {
+        self.agencies.get(id)
+    }
+    /// All linked bodies.
+    pub fn agencies(&self) -> &BTreeMap<AgencyId, Agency> {
+        &self.agencies
+    }
+    /// A council decision.
+    pub fn decision(&self, id: &DecisionId) -> Option<&Decision> {
+        self.decisions.get(id)
+    }
+    /// All council decisions.
+    pub fn decisions(&self) -> &BTreeMap<DecisionId, Decision> {
+        &self.decisions
+    }
+    /// A routing rule.
+    pub fn route(&self, id: &RouteId) -> Option<&Route> {
+        self.routes.get(id)
+    }
+    /// All routing rules (cleared ones included).
+    pub fn routes(&self) -> &BTreeMap<RouteId, Route> {
+        &self.routes
+    }
+
+    /// The tickets linked to a council decision (`ticket.decide`), in id order.
+    pub fn tickets_decided_by(&self, decision: &DecisionId) -> Vec<TicketId> {
+        self.tickets
+            .iter()
+            .filter(|(_, t)| t.decisions().any(|d| d == *decision))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The default handler for a ticket of `category` in `grid`: among the live rules for that category, one for
+    /// that very grid cell beats a community-wide one (no grid); between rules of the same rank, the one set last
+    /// (greatest stamp) wins. A rule for another grid cell never applies.
+    pub fn route_for(&self, category: &str, grid: Option<GridId>) -> Option<Handler> {
+        self.routes
+            .values()
+            .filter_map(|r| r.live().map(|(set, to)| (set, to, r.rule.marker)))
+            .filter(|(set, _, _)| set.category == category)
+            .filter_map(|(set, to, stamp)| match set.grid {
+                None => Some((false, stamp, to)),
+                Some(g) if Some(g) == grid => Some((true, stamp, to)),
+                Some(_) => None,
+            })
+            .max_by_key(|(exact, stamp, _)| (*exact, *stamp))
+            .map(|(_, _, to)| to)
+    }
+
+    /// Who is responsible for `ticket` now: its assignees if it has any, else the linked body it is dispatched to,
+    /// else the routing rule for its current category and grid cell ([`State::route_for`]).
+    ///
+    /// Routing is derived on every call, not recorded by an op (see [`crate::route`]): a `ticket.edit` that
+    /// changes the category re-routes the ticket with no further op, and every replica holding the same ops
+    /// answers the same.
+    pub fn handler_of(&self, ticket: &Ticket) -> Responsible {
+        let users: Vec<UserId> = ticket.assignees.iter().copied().collect();
+        if !users.is_empty() {
+            return Responsible::Users(users);
+        }
+        if let Some(agency) = ticket.agency() {
+            return Responsible::Agency(agency);
+        }
+        ticket
+            .category
+            .val
+            .as_deref()
+            .and_then(|c| self.route_for(c, ticket.grid()))
+            .map_or(Responsible::Nobody, Responsible::Routed)
     }
 }
 

@@ -11,18 +11,23 @@
 use proptest::prelude::*;
 use uuid::Uuid;
 
+use crate::agency::{AgencyCreate, AgencyEdit, AgencyKind, AgencyOp};
 use crate::card::{CardOp, Points, Purpose};
+use crate::decision::{Council, DecisionEdit, DecisionOp, DecisionRecord};
 use crate::entry::{Activity, EntryOp, HealthFlag, Need, Reason, Visit};
 use crate::grid::{GridOp, Household, MemberRole};
 use crate::hlc::DriftPolicy;
 use crate::hlc::HlcClock;
-use crate::ids::{EntryId, GridId, HouseholdId, ReplicaId, TicketId, UserId};
+use crate::ids::{
+    AgencyId, DecisionId, EntryId, GridId, HouseholdId, ReplicaId, RouteId, TicketId, UserId,
+};
 use crate::op::{Op, OpBody};
 use crate::rights::{Role, authorize_local};
+use crate::route::{Handler, RouteOp, RouteSet};
 use crate::state::{Rules, State};
 use crate::ticket::{
-    Channel, Complexity, Location, Note, Rating, Reporter, RequestType, TicketCreate, TicketEdit,
-    TicketOp,
+    AgencyStep, Channel, Complexity, Location, Note, Rating, Reporter, RequestType, TicketCreate,
+    TicketEdit, TicketOp,
 };
 use crate::writer::Writer;
 
@@ -52,6 +57,12 @@ pub struct Cast {
     pub butler: UserId,
     /// The property-office admin.
     pub office: UserId,
+    /// Linked bodies the admins may create (and create concurrently).
+    pub agencies: [AgencyId; 2],
+    /// Council decisions the admins and grid workers may record.
+    pub decisions: [DecisionId; 2],
+    /// Routing rules the admins may set.
+    pub routes: [RouteId; 3],
 }
 
 impl Default for Cast {
@@ -75,6 +86,9 @@ impl Default for Cast {
             worker_b: UserId(id(102)),
             butler: UserId(id(103)),
             office: UserId(id(104)),
+            agencies: [AgencyId(id(301)), AgencyId(id(302))],
+            decisions: [DecisionId(id(401)), DecisionId(id(402))],
+            routes: [RouteId(id(501)), RouteId(id(502)), RouteId(id(503))],
         }
     }
 }
@@ -116,7 +130,7 @@ pub fn action() -> impl Strategy<Value = Action> {
     (
         any::<u8>(),
         prop::bool::weighted(0.3),
-        0u8..16,
+        0u8..19,
         any::<u8>(),
         any::<u8>(),
         0u16..900,
@@ -326,9 +340,18 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
         }
         1..=4 => {
             let Some(t) = ticket else { return Vec::new() };
-            let note = Note { note: None };
+            let public = act.b % 2 == 1;
+            let note = Note { note: None, public };
             let text = Note {
-                note: Some("方案/答复".into()),
+                note: Some(
+                    if public {
+                        "方案/答复"
+                    } else {
+                        "内部：方案/答复"
+                    }
+                    .into(),
+                ),
+                public,
             };
             let op = match act.a % 17 {
                 0..=2 => TicketOp::Take(note),
@@ -344,12 +367,25 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                 11 => TicketOp::SendBack(note),
                 12 => TicketOp::Close(note),
                 13 => TicketOp::Comment {
-                    text: "已联系".into(),
+                    text: if public {
+                        "已联系"
+                    } else {
+                        "内部：已联系"
+                    }
+                    .into(),
+                    public,
                 },
                 14 => TicketOp::Edit(TicketEdit {
                     complexity: Some(Complexity::Complex),
                     description: Some(format!("更新 {}", act.b)),
-                    category: None,
+                    // Recategorising re-routes the ticket (`State::handler_of`).
+                    category: act.b.is_multiple_of(3).then(|| {
+                        if act.b.is_multiple_of(2) {
+                            "dispute".into()
+                        } else {
+                            "water_leak".into()
+                        }
+                    }),
                 }),
                 15 => TicketOp::Assign { user: author },
                 _ => {
@@ -475,6 +511,120 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                 ),
             )]
         }
+        16 => {
+            // The community-level entities: creates of the same id race between the two admins.
+            let agency = cast.agencies[usize::from(act.b) % 2];
+            let decision = cast.decisions[usize::from(act.b) % 2];
+            let categories = |n: u8| -> Vec<String> {
+                ["dispute", "water_leak", "parking"][..usize::from(n % 3) + 1]
+                    .iter()
+                    .map(|c| (*c).to_string())
+                    .collect()
+            };
+            let body = match act.a % 4 {
+                0 => OpBody::Agency(
+                    agency,
+                    AgencyOp::Create(AgencyCreate {
+                        name: format!("联动单位{}", act.b % 2 + 1),
+                        kind: if act.a.is_multiple_of(8) {
+                            AgencyKind::Police
+                        } else {
+                            AgencyKind::LawEnforcement
+                        },
+                        contact_role: "值班".into(),
+                        categories: categories(act.a),
+                    }),
+                ),
+                1 => OpBody::Agency(
+                    agency,
+                    AgencyOp::Edit(AgencyEdit {
+                        name: act
+                            .a
+                            .is_multiple_of(3)
+                            .then(|| format!("联动单位{}（新）", act.b)),
+                        kind: (!act.a.is_multiple_of(3)).then_some(AgencyKind::Firm),
+                        contact_role: None,
+                        categories: act.a.is_multiple_of(5).then(|| categories(act.b)),
+                    }),
+                ),
+                2 => OpBody::Decision(
+                    decision,
+                    DecisionOp::Record(DecisionRecord {
+                        date: "2026-11-27".into(),
+                        council: if act.a.is_multiple_of(8) {
+                            Council::DeliberationClinic
+                        } else {
+                            Council::ResidentsCouncil
+                        },
+                        council_name: "1号楼居民议事会".into(),
+                        text: format!("决议{}", act.b),
+                    }),
+                ),
+                _ => OpBody::Decision(
+                    decision,
+                    DecisionOp::Edit(DecisionEdit {
+                        date: act.a.is_multiple_of(3).then(|| "2026-11-28".into()),
+                        council_name: None,
+                        text: Some(format!("决议修订{}", act.b)),
+                    }),
+                ),
+            };
+            vec![w.op(now, body)]
+        }
+        17 => {
+            let route = cast.routes[usize::from(act.b) % 3];
+            let to = match act.a % 4 {
+                0 => None,
+                1 => Some(Handler::User(cast.worker_a)),
+                _ => Some(Handler::Agency(cast.agencies[usize::from(act.a) % 2])),
+            };
+            vec![
+                w.op(
+                    now,
+                    OpBody::Route(
+                        route,
+                        RouteOp::Set(RouteSet {
+                            category: if act.b.is_multiple_of(2) {
+                                "dispute"
+                            } else {
+                                "water_leak"
+                            }
+                            .into(),
+                            grid: (!act.a.is_multiple_of(3)).then_some(grid),
+                            to,
+                        }),
+                    ),
+                ),
+            ]
+        }
+        18 => {
+            // Dispatch steps on a ticket: the body accepting or completing is the ticket's current one as this
+            // replica sees it, so a reassignment elsewhere makes them concurrent.
+            let Some(t) = ticket else { return Vec::new() };
+            let public = act.b % 2 == 1;
+            let current = sim.state.ticket(&t).and_then(|t| t.agency());
+            let step = |agency| AgencyStep {
+                agency,
+                note: Some(
+                    if public {
+                        "已派单"
+                    } else {
+                        "内部：派单"
+                    }
+                    .into(),
+                ),
+                public,
+            };
+            let op = match act.a % 4 {
+                0 => TicketOp::Dispatch(step(cast.agencies[usize::from(act.b) % 2])),
+                1 => TicketOp::AgencyAccept(step(current.unwrap_or(cast.agencies[0]))),
+                2 => TicketOp::AgencyComplete(step(current.unwrap_or(cast.agencies[0]))),
+                _ => TicketOp::Decide {
+                    decision: cast.decisions[usize::from(act.b) % 2],
+                },
+            };
+            vec![w.op(now, OpBody::Ticket(t, op))]
+        }
         _ => {
             let observed = sim
                 .state
@@ -563,10 +713,11 @@ pub fn wire_examples() -> Vec<Op> {
     let w = cast.worker_a;
     let note = |s: &str| Note {
         note: Some(s.into()),
+        public: false,
     };
     let t = |op| OpBody::Ticket(ticket, op);
     let g = |op| OpBody::Grid(grid, op);
-    vec![
+    let mut all = vec![
         op(
             w,
             phone,
@@ -621,6 +772,7 @@ pub fn wire_examples() -> Vec<Op> {
             2,
             t(TicketOp::Comment {
                 text: "已联系物业维修".into(),
+                public: false,
             }),
         ),
         op(w, phone, 3, t(TicketOp::Take(Note::default()))),
@@ -837,7 +989,126 @@ pub fn wire_examples() -> Vec<Op> {
                 },
             ),
         ),
-    ]
+    ];
+    // The kinds added later take the next op ids, so the older examples keep their bytes; each goes where its
+    // kind is in the documentation order.
+    let ticket_steps = vec![
+        op(
+            w,
+            phone,
+            160,
+            t(TicketOp::Dispatch(AgencyStep {
+                agency: cast.agencies[0],
+                note: Some("占道经营，转执法队".into()),
+                public: true,
+            })),
+        ),
+        op(
+            w,
+            phone,
+            170,
+            t(TicketOp::AgencyAccept(AgencyStep {
+                agency: cast.agencies[0],
+                note: None,
+                public: false,
+            })),
+        ),
+        op(
+            w,
+            phone,
+            240,
+            t(TicketOp::AgencyComplete(AgencyStep {
+                agency: cast.agencies[0],
+                note: Some("已清理".into()),
+                public: true,
+            })),
+        ),
+        op(
+            w,
+            phone,
+            250,
+            t(TicketOp::Decide {
+                decision: cast.decisions[0],
+            }),
+        ),
+    ];
+    let community = vec![
+        op(
+            cast.admin,
+            ReplicaId::SERVER,
+            0,
+            OpBody::Agency(
+                cast.agencies[0],
+                AgencyOp::Create(AgencyCreate {
+                    name: "综合行政执法局".into(),
+                    kind: AgencyKind::LawEnforcement,
+                    contact_role: "执法队值班".into(),
+                    categories: vec!["street_vending".into(), "illegal_construction".into()],
+                }),
+            ),
+        ),
+        op(
+            cast.admin,
+            ReplicaId::SERVER,
+            1,
+            OpBody::Agency(
+                cast.agencies[0],
+                AgencyOp::Edit(AgencyEdit {
+                    name: None,
+                    kind: None,
+                    contact_role: Some("城东中队值班".into()),
+                    categories: None,
+                }),
+            ),
+        ),
+        op(
+            w,
+            phone,
+            200,
+            OpBody::Decision(
+                cast.decisions[0],
+                DecisionOp::Record(DecisionRecord {
+                    date: "2026-11-27".into(),
+                    council: Council::ResidentsCouncil,
+                    council_name: "3号楼居民议事会".into(),
+                    text: "更换3号楼立管，费用由维修基金列支".into(),
+                }),
+            ),
+        ),
+        op(
+            w,
+            phone,
+            210,
+            OpBody::Decision(
+                cast.decisions[0],
+                DecisionOp::Edit(DecisionEdit {
+                    date: None,
+                    council_name: None,
+                    text: Some("更换3号楼2单元立管，费用由维修基金列支".into()),
+                }),
+            ),
+        ),
+        op(
+            cast.admin,
+            ReplicaId::SERVER,
+            2,
+            OpBody::Route(
+                cast.routes[0],
+                RouteOp::Set(RouteSet {
+                    category: "street_vending".into(),
+                    grid: Some(grid),
+                    to: Some(Handler::Agency(cast.agencies[0])),
+                }),
+            ),
+        ),
+    ];
+    let after_close = all
+        .iter()
+        .position(|o| o.kind() == crate::op::OpKind::TicketClose)
+        .map_or(all.len(), |i| i + 1);
+    all.splice(after_close..after_close, ticket_steps);
+    all.extend(community);
+    all
 }
 
 /// A year (or `days` days) of a 10-building community, for benchmarks: 7 grid cells with a grid worker and a
@@ -1022,6 +1293,7 @@ pub fn community_year_of(community: u16, year0_ms: u64, days: u64) -> Vec<Op> {
                 50 * MIN,
                 TicketOp::Answer(Note {
                     note: Some("已答复".into()),
+                    public: false,
                 }),
             ),
             ev(

@@ -7,6 +7,11 @@
 //! - Editable fields (category, description, complexity) are last-writer-wins registers (`crdts::LWWReg`) whose
 //!   marker is the op's [`Stamp`]; the create op writes their first value.
 //! - Assignees form an add-wins set ([`AwSet`]); comments are a grow-only map keyed by stamp.
+//! - Dispatch to a linked body is a lifecycle event too: the ticket's current agency is the one of the dispatch
+//!   with the greatest stamp (a reassignment is a later dispatch), so concurrent dispatches settle on the same
+//!   agency everywhere. A council decision is linked by a `Decided` event, which counts as the plan.
+//! - Notes, plans, answers and comments are internal unless marked `public`; [`Ticket::public_updates`] is what a
+//!   resident may see (the Open311 face), and it never holds an internal note.
 //!
 //! Why not `crdts::GSet` for events: it offers no borrowing iterator (only `read()`, which clones the whole set),
 //! and the status fold reads events on every query. A `BTreeMap<Stamp, _>` that is only ever inserted into is the
@@ -18,7 +23,7 @@ use std::collections::BTreeMap;
 
 use crate::awset::AwSet;
 use crate::hlc::Stamp;
-use crate::ids::{EntryId, GridId, HouseholdId, OpId, UserId};
+use crate::ids::{AgencyId, DecisionId, EntryId, GridId, HouseholdId, OpId, UserId};
 
 /// What the resident asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -148,6 +153,32 @@ pub struct Note {
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The note may be shown to the resident (a public update); internal by default. Absent on the wire when
+    /// false, so ops written before it existed keep their bytes.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub public: bool,
+}
+
+/// Body of the linked-body steps `ticket.dispatch`, `ticket.agency_accept` and `ticket.agency_complete`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyStep {
+    /// The linked body.
+    pub agency: AgencyId,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The note may be shown to the resident.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub public: bool,
+}
+
+/// For `skip_serializing_if`: flags that are false are left out of the wire form.
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Body of `ticket.rate`.
@@ -189,6 +220,9 @@ pub enum TicketOp {
     Comment {
         /// The text.
         text: String,
+        /// The comment may be shown to the resident; internal by default.
+        #[serde(default, skip_serializing_if = "is_false")]
+        public: bool,
     },
     /// 签收: a handler takes the ticket; the 5-minute clock starts.
     Take(Note),
@@ -208,6 +242,17 @@ pub enum TicketOp {
     SendBack(Note),
     /// 办结: closed.
     Close(Note),
+    /// 派单: dispatched to a linked body, or reassigned to another (a later dispatch).
+    Dispatch(AgencyStep),
+    /// The linked body accepted the ticket (recorded by staff on its behalf).
+    AgencyAccept(AgencyStep),
+    /// The linked body reports the work done (recorded by staff on its behalf).
+    AgencyComplete(AgencyStep),
+    /// 议事: linked to a council decision, which is the ticket's plan.
+    Decide {
+        /// The decision.
+        decision: DecisionId,
+    },
 }
 
 /// A lifecycle event kind.
@@ -234,6 +279,14 @@ pub enum EventKind {
     SentBack,
     /// Closed.
     Closed,
+    /// Dispatched to a linked body.
+    Dispatched,
+    /// Accepted by the linked body.
+    AgencyAccepted,
+    /// Completed by the linked body.
+    AgencyCompleted,
+    /// Linked to a council decision (counts as the plan).
+    Decided,
 }
 
 /// One lifecycle event as stored.
@@ -249,6 +302,15 @@ pub struct TicketEvent {
     /// Note, plan or answer text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Whether the note may be shown to the resident.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub public: bool,
+    /// The linked body, for `Dispatched`, `AgencyAccepted` and `AgencyCompleted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency: Option<AgencyId>,
+    /// The council decision, for `Decided`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionId>,
 }
 
 /// A comment as stored.
@@ -258,6 +320,34 @@ pub struct Comment {
     pub by: UserId,
     /// Text.
     pub text: String,
+    /// Whether the resident may see it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub public: bool,
+}
+
+/// What a public update reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateKind {
+    /// A lifecycle event.
+    Event(EventKind),
+    /// A public comment.
+    Comment,
+}
+
+/// One entry of what a resident may see of their ticket: no author, and text only where it was marked public.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicUpdate {
+    /// When (the stamp of the op).
+    pub stamp: Stamp,
+    /// What happened.
+    pub kind: UpdateKind,
+    /// The linked body, for dispatch steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency: Option<AgencyId>,
+    /// The public note or comment text; `None` for an event whose note is internal or absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// The status shown to people: a fold over the events in stamp order.
@@ -284,6 +374,10 @@ pub enum Status {
     SentBack,
     /// Closed.
     Closed,
+    /// Dispatched to a linked body, not yet accepted by it.
+    Dispatched,
+    /// Accepted by the linked body, being handled there.
+    WithAgency,
 }
 
 /// The replicated state of one ticket.
@@ -322,6 +416,10 @@ impl TicketOp {
             TicketOp::Reopen(_) => EventKind::Reopened,
             TicketOp::SendBack(_) => EventKind::SentBack,
             TicketOp::Close(_) => EventKind::Closed,
+            TicketOp::Dispatch(_) => EventKind::Dispatched,
+            TicketOp::AgencyAccept(_) => EventKind::AgencyAccepted,
+            TicketOp::AgencyComplete(_) => EventKind::AgencyCompleted,
+            TicketOp::Decide { .. } => EventKind::Decided,
             TicketOp::Edit(_)
             | TicketOp::Assign { .. }
             | TicketOp::Unassign { .. }
@@ -334,8 +432,20 @@ impl Ticket {
     /// Applies one op. Never fails: validation happens before (see `State::validate_op`).
     pub fn apply(&mut self, stamp: Stamp, by: UserId, op: &TicketOp) {
         if let Some(kind) = op.event_kind() {
-            let (satisfaction, note) = match op {
-                TicketOp::Rate(r) => (Some(r.satisfaction), r.note.clone()),
+            let mut event = TicketEvent {
+                kind,
+                by,
+                satisfaction: None,
+                note: None,
+                public: false,
+                agency: None,
+                decision: None,
+            };
+            match op {
+                TicketOp::Rate(r) => {
+                    event.satisfaction = Some(r.satisfaction);
+                    event.note = r.note.clone();
+                }
                 TicketOp::Take(n)
                 | TicketOp::Arrive(n)
                 | TicketOp::Solve(n)
@@ -343,18 +453,19 @@ impl Ticket {
                 | TicketOp::Answer(n)
                 | TicketOp::Reopen(n)
                 | TicketOp::SendBack(n)
-                | TicketOp::Close(n) => (None, n.note.clone()),
-                _ => (None, None),
-            };
-            self.events.insert(
-                stamp,
-                TicketEvent {
-                    kind,
-                    by,
-                    satisfaction,
-                    note,
-                },
-            );
+                | TicketOp::Close(n) => {
+                    event.note = n.note.clone();
+                    event.public = n.public;
+                }
+                TicketOp::Dispatch(a) | TicketOp::AgencyAccept(a) | TicketOp::AgencyComplete(a) => {
+                    event.note = a.note.clone();
+                    event.public = a.public;
+                    event.agency = Some(a.agency);
+                }
+                TicketOp::Decide { decision } => event.decision = Some(*decision),
+                _ => {}
+            }
+            self.events.insert(stamp, event);
         }
         match op {
             TicketOp::Create(c) => {
@@ -382,12 +493,13 @@ impl Ticket {
             }
             TicketOp::Assign { user } => self.assignees.add(*user, stamp.op),
             TicketOp::Unassign { observed, .. } => self.assignees.remove(stamp, observed),
-            TicketOp::Comment { text } => {
+            TicketOp::Comment { text, public } => {
                 self.comments.insert(
                     stamp,
                     Comment {
                         by,
                         text: text.clone(),
+                        public: *public,
                     },
                 );
             }
@@ -422,9 +534,14 @@ impl Ticket {
         self.created.as_ref().map(|(_, c)| c.grid)
     }
 
-    /// The effective complexity: as classified, and complex in any case once a plan was made.
+    /// The effective complexity: as classified, and complex in any case once a plan was made (or a council
+    /// decided it).
     pub fn effective_complexity(&self) -> Complexity {
-        if self.events.values().any(|e| e.kind == EventKind::PlanMade) {
+        if self
+            .events
+            .values()
+            .any(|e| matches!(e.kind, EventKind::PlanMade | EventKind::Decided))
+        {
             Complexity::Complex
         } else {
             self.complexity.val.unwrap_or_default()
@@ -439,7 +556,10 @@ impl Ticket {
                 EventKind::Created => Status::Open,
                 EventKind::Taken => Status::Taken,
                 EventKind::OnSite => Status::OnSite,
-                EventKind::PlanMade => Status::Planned,
+                EventKind::PlanMade | EventKind::Decided => Status::Planned,
+                EventKind::Dispatched => Status::Dispatched,
+                EventKind::AgencyAccepted => Status::WithAgency,
+                EventKind::AgencyCompleted => Status::Solved,
                 EventKind::Solved => Status::Solved,
                 EventKind::Answered => Status::Answered,
                 EventKind::Rated => status,
@@ -462,6 +582,54 @@ impl Ticket {
     pub fn timeline(&self) -> impl Iterator<Item = (&Stamp, &TicketEvent)> {
         self.events.iter()
     }
+
+    /// The linked body the ticket is dispatched to: the one of the dispatch with the greatest stamp.
+    pub fn agency(&self) -> Option<AgencyId> {
+        self.events
+            .values()
+            .rev()
+            .find(|e| e.kind == EventKind::Dispatched)
+            .and_then(|e| e.agency)
+    }
+
+    /// [`Ticket::agency`] as of `at`: the agency of the latest dispatch stamped before it.
+    pub fn agency_at(&self, at: Stamp) -> Option<AgencyId> {
+        self.events
+            .range(..at)
+            .rev()
+            .find(|(_, e)| e.kind == EventKind::Dispatched)
+            .and_then(|(_, e)| e.agency)
+    }
+
+    /// The council decisions linked to the ticket, in stamp order.
+    pub fn decisions(&self) -> impl Iterator<Item = DecisionId> + '_ {
+        self.events.values().filter_map(|e| e.decision)
+    }
+
+    /// What the resident may see, in stamp order: every lifecycle event (its kind, stamp and linked body) with its
+    /// note only when that was marked public, and the public comments. Internal notes and comments never appear,
+    /// nor does who did what.
+    pub fn public_updates(&self) -> Vec<PublicUpdate> {
+        let events = self.events.iter().map(|(stamp, e)| PublicUpdate {
+            stamp: *stamp,
+            kind: UpdateKind::Event(e.kind),
+            agency: e.agency,
+            text: e.note.clone().filter(|_| e.public),
+        });
+        let comments = self
+            .comments
+            .iter()
+            .filter(|(_, c)| c.public)
+            .map(|(stamp, c)| PublicUpdate {
+                stamp: *stamp,
+                kind: UpdateKind::Comment,
+                agency: None,
+                text: Some(c.text.clone()),
+            });
+        let mut all: Vec<PublicUpdate> = events.chain(comments).collect();
+        all.sort_by_key(|u| u.stamp);
+        all
+    }
 }
 
 /// Whether a lifecycle op makes sense from `status`. This is a guard for the *local* writer (a phone's UI must
@@ -480,6 +648,22 @@ pub fn transition_allowed(status: Status, op: &TicketOp) -> bool {
         TicketOp::Reopen(_) => matches!(status, S::Solved | S::Answered | S::Closed),
         TicketOp::SendBack(_) => matches!(status, S::Open | S::Taken | S::Reopened),
         TicketOp::Close(_) => !matches!(status, S::Unknown | S::Closed),
+        TicketOp::Dispatch(_) => matches!(
+            status,
+            S::Open
+                | S::Taken
+                | S::OnSite
+                | S::Reopened
+                | S::SentBack
+                | S::Dispatched
+                | S::WithAgency
+                | S::Planned
+        ),
+        TicketOp::AgencyAccept(_) => matches!(status, S::Dispatched),
+        TicketOp::AgencyComplete(_) => matches!(status, S::Dispatched | S::WithAgency),
+        TicketOp::Decide { .. } => {
+            matches!(status, S::Taken | S::OnSite | S::Dispatched | S::WithAgency)
+        }
         TicketOp::Edit(_)
         | TicketOp::Assign { .. }
         | TicketOp::Unassign { .. }

@@ -59,11 +59,13 @@ fn solve() -> TicketOp {
 fn plan() -> TicketOp {
     TicketOp::Plan(Note {
         note: Some("plan".into()),
+        public: false,
     })
 }
 fn answer() -> TicketOp {
     TicketOp::Answer(Note {
         note: Some("answer".into()),
+        public: false,
     })
 }
 

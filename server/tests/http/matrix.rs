@@ -2,6 +2,9 @@
 //! with the exact expected answer. "Inside" is grid cell g1 (where the grid worker works and the volunteer
 //! visits) and the user's own entries and raised tickets; "outside" is grid cell g2 and other people's entries.
 //! The expectations are written out here as the specification, not computed from the code under test.
+//!
+//! Linked bodies, council decisions and routing rules belong to the community, not to a grid cell: for them
+//! "inside" and "outside" differ only in the grid cell a routing rule names, and the answer is the same.
 
 use linli_sync_core::prelude::*;
 use reqwest::StatusCode;
@@ -24,7 +27,12 @@ fn expected(role: Role, kind: OpKind, inside: bool) -> &'static str {
             | K::GridAddMember
             | K::GridRemoveMember
             | K::CardTransfer
-            | K::CardRedeem => "role_forbidden",
+            | K::CardRedeem
+            | K::AgencyCreate
+            | K::AgencyEdit
+            | K::RouteSet => "role_forbidden",
+            // A council serves the whole community.
+            K::DecisionRecord | K::DecisionEdit => "ok",
             _ => scoped,
         },
         Role::Volunteer => match kind {
@@ -60,6 +68,51 @@ async fn build(app: &TestApp, w: &mut World, who: Role, kind: OpKind, inside: bo
     let mut approval = OpId::random();
     let (removed_household, removed_user) = (HouseholdId::random(), UserId::random());
     let mut added = vec![OpId::random()];
+    // A linked body and a council decision for the ops that name one, and the ticket dispatched to the body for
+    // the body's acceptance and completion.
+    let (agency, decision) = (AgencyId::random(), DecisionId::random());
+    let linked = matches!(
+        kind,
+        K::TicketDispatch
+            | K::TicketAgencyAccept
+            | K::TicketAgencyComplete
+            | K::TicketDecide
+            | K::AgencyEdit
+            | K::DecisionEdit
+    );
+    if linked {
+        let mut ops = vec![
+            w.admin.op(OpBody::Agency(
+                agency,
+                AgencyOp::Create(AgencyCreate {
+                    name: "综合行政执法局".into(),
+                    kind: AgencyKind::LawEnforcement,
+                    contact_role: "执法队值班".into(),
+                    categories: vec!["street_vending".into()],
+                }),
+            )),
+            w.admin.op(OpBody::Decision(
+                decision,
+                DecisionOp::Record(DecisionRecord {
+                    date: "2026-11-27".into(),
+                    council: Council::ResidentsCouncil,
+                    council_name: "3号楼居民议事会".into(),
+                    text: "更换立管".into(),
+                }),
+            )),
+        ];
+        if matches!(kind, K::TicketAgencyAccept | K::TicketAgencyComplete) {
+            ops.push(w.admin.op(OpBody::Ticket(
+                ticket,
+                TicketOp::Dispatch(AgencyStep {
+                    agency,
+                    note: None,
+                    public: false,
+                }),
+            )));
+        }
+        app.push_ok(&w.admin, &ops).await;
+    }
     match kind {
         K::EntryApprove | K::EntryReject | K::CardCredit => {
             let a = w
@@ -119,6 +172,7 @@ async fn build(app: &TestApp, w: &mut World, who: Role, kind: OpKind, inside: bo
     let me = d.user;
     let note = || Note {
         note: Some("plan agreed with the residents' council".into()),
+        public: false,
     };
     let body = match kind {
         K::TicketCreate => OpBody::Ticket(ticket, ticket_create(g)),
@@ -141,6 +195,7 @@ async fn build(app: &TestApp, w: &mut World, who: Role, kind: OpKind, inside: bo
             ticket,
             TicketOp::Comment {
                 text: "on my way".into(),
+                public: false,
             },
         ),
         K::TicketTake => OpBody::Ticket(ticket, TicketOp::Take(Note::default())),
@@ -158,6 +213,62 @@ async fn build(app: &TestApp, w: &mut World, who: Role, kind: OpKind, inside: bo
         K::TicketReopen => OpBody::Ticket(ticket, TicketOp::Reopen(Note::default())),
         K::TicketSendBack => OpBody::Ticket(ticket, TicketOp::SendBack(Note::default())),
         K::TicketClose => OpBody::Ticket(ticket, TicketOp::Close(Note::default())),
+        K::TicketDispatch | K::TicketAgencyAccept | K::TicketAgencyComplete => {
+            let step = AgencyStep {
+                agency,
+                note: Some("转执法队".into()),
+                public: true,
+            };
+            OpBody::Ticket(
+                ticket,
+                match kind {
+                    K::TicketDispatch => TicketOp::Dispatch(step),
+                    K::TicketAgencyAccept => TicketOp::AgencyAccept(step),
+                    _ => TicketOp::AgencyComplete(step),
+                },
+            )
+        }
+        K::TicketDecide => OpBody::Ticket(ticket, TicketOp::Decide { decision }),
+        K::AgencyCreate => OpBody::Agency(
+            AgencyId::random(),
+            AgencyOp::Create(AgencyCreate {
+                name: "城东派出所".into(),
+                kind: AgencyKind::Police,
+                contact_role: "社区民警".into(),
+                categories: vec!["dispute".into()],
+            }),
+        ),
+        K::AgencyEdit => OpBody::Agency(
+            agency,
+            AgencyOp::Edit(AgencyEdit {
+                contact_role: Some("城东中队值班".into()),
+                ..AgencyEdit::default()
+            }),
+        ),
+        K::DecisionRecord => OpBody::Decision(
+            DecisionId::random(),
+            DecisionOp::Record(DecisionRecord {
+                date: "2026-11-28".into(),
+                council: Council::DeliberationClinic,
+                council_name: "议事门诊".into(),
+                text: "增设25个停车位".into(),
+            }),
+        ),
+        K::DecisionEdit => OpBody::Decision(
+            decision,
+            DecisionOp::Edit(DecisionEdit {
+                text: Some("更换3号楼2单元立管".into()),
+                ..DecisionEdit::default()
+            }),
+        ),
+        K::RouteSet => OpBody::Route(
+            RouteId::random(),
+            RouteOp::Set(RouteSet {
+                category: "street_vending".into(),
+                grid: Some(g),
+                to: Some(Handler::User(admin_user)),
+            }),
+        ),
         K::GridCreate => OpBody::Grid(
             GridId::random(),
             GridOp::Create {

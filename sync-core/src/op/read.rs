@@ -25,7 +25,9 @@ use uuid::Uuid;
 use super::canonical::Canonical;
 use super::{OpBody, OpKind, Unknown, WIRE_VERSION};
 use crate::hlc::Hlc;
-use crate::ids::{EntryId, GridId, OpId, ReplicaId, TicketId, UserId};
+use crate::ids::{
+    AgencyId, DecisionId, EntryId, GridId, OpId, ReplicaId, RouteId, TicketId, UserId,
+};
 use crate::op::Op;
 
 /// An op read on the fast path.
@@ -262,6 +264,15 @@ fn typed_body(kind: OpKind, entity: Uuid, body: &str) -> Result<OpBody, serde_js
             OpBody::Entry(EntryId(entity), Deserialize::deserialize(tagged)?)
         }
         super::EntityKind::Card => OpBody::Card(UserId(entity), Deserialize::deserialize(tagged)?),
+        super::EntityKind::Agency => {
+            OpBody::Agency(AgencyId(entity), Deserialize::deserialize(tagged)?)
+        }
+        super::EntityKind::Decision => {
+            OpBody::Decision(DecisionId(entity), Deserialize::deserialize(tagged)?)
+        }
+        super::EntityKind::Route => {
+            OpBody::Route(RouteId(entity), Deserialize::deserialize(tagged)?)
+        }
     })
 }
 

@@ -265,11 +265,12 @@ fn main() {
             ));
             year_times.push(at);
             for (s, step) in [
-                TicketOp::Take(Note { note: None }),
-                TicketOp::Arrive(Note { note: None }),
-                TicketOp::Solve(Note { note: None }),
+                TicketOp::Take(Note::default()),
+                TicketOp::Arrive(Note::default()),
+                TicketOp::Solve(Note::default()),
                 TicketOp::Answer(Note {
                     note: Some("已答复".into()),
+                    public: false,
                 }),
             ]
             .into_iter()
