@@ -1079,7 +1079,11 @@ async fn post_update(
             .state
             .ticket(&id)
             .map(linli_sync_core::ticket::Ticket::status);
-        let reopen = TicketOp::Reopen(Note { note });
+        // The resident's words stay internal (they may name people); the reopen itself is a public update.
+        let reopen = TicketOp::Reopen(Note {
+            note,
+            public: false,
+        });
         match status {
             None => {
                 return Err(ApiError::NotFound {

@@ -3,10 +3,11 @@
 
 use linli_reports::calendar::w3c_datetime;
 use linli_sync_core::hlc::Stamp;
-use linli_sync_core::ids::TicketId;
+use linli_sync_core::ids::{AgencyId, TicketId};
+use linli_sync_core::route::Handler;
 use linli_sync_core::rule52022::{Policy52022, Verdict, evaluate};
-use linli_sync_core::state::State;
-use linli_sync_core::ticket::{Complexity, EventKind, Status, Ticket};
+use linli_sync_core::state::{Responsible, State};
+use linli_sync_core::ticket::{Complexity, EventKind, Status, Ticket, UpdateKind};
 
 use super::catalogue::{self, Lang};
 use super::privacy::mask;
@@ -30,6 +31,8 @@ pub fn state_label(status: Status, lang: Lang) -> &'static str {
         Status::Answered => ("已答复居民", "the resident has been answered"),
         Status::Reopened => ("已重新办理", "reopened"),
         Status::SentBack => ("重新派单中", "being dispatched again"),
+        Status::Dispatched => ("已转联动单位", "referred to a linked body"),
+        Status::WithAgency => ("联动单位已受理", "a linked body is handling it"),
         Status::Closed => ("已办结", "closed"),
     };
     match lang {
@@ -42,9 +45,10 @@ pub fn state_label(status: Status, lang: Lang) -> &'static str {
 fn update_status(kind: EventKind) -> &'static str {
     match kind {
         EventKind::Created | EventKind::Reopened | EventKind::SentBack => "OPEN",
-        EventKind::Taken | EventKind::OnSite => "IN_PROGRESS",
-        EventKind::PlanMade => "ACTION_SCHEDULED",
-        EventKind::Solved | EventKind::Answered => "FIXED",
+        EventKind::Taken | EventKind::OnSite | EventKind::AgencyAccepted => "IN_PROGRESS",
+        EventKind::PlanMade | EventKind::Decided => "ACTION_SCHEDULED",
+        EventKind::Dispatched => "INTERNAL_REFERRAL",
+        EventKind::Solved | EventKind::Answered | EventKind::AgencyCompleted => "FIXED",
         EventKind::Rated | EventKind::Closed => "CLOSED",
     }
 }
@@ -60,6 +64,10 @@ fn event_label(kind: EventKind, lang: Lang) -> &'static str {
         EventKind::Rated => ("居民已评价", "rated by the resident"),
         EventKind::Reopened => ("重新办理", "reopened"),
         EventKind::SentBack => ("退回重派", "sent back for dispatch"),
+        EventKind::Dispatched => ("已转联动单位", "referred to a linked body"),
+        EventKind::AgencyAccepted => ("联动单位已受理", "accepted by the linked body"),
+        EventKind::AgencyCompleted => ("联动单位已办结", "completed by the linked body"),
+        EventKind::Decided => ("议事会已作出决定", "decided by the residents' council"),
         EventKind::Closed => ("已办结", "closed"),
     };
     match lang {
@@ -73,21 +81,39 @@ fn event_label(kind: EventKind, lang: Lang) -> &'static str {
 pub struct Update {
     /// The op that made it.
     pub stamp: Stamp,
-    /// What happened.
-    pub kind: EventKind,
-    /// The public note, masked.
+    /// The event, or `None` for a public comment.
+    pub kind: Option<EventKind>,
+    /// The FixMyStreet status after it.
+    pub status: &'static str,
+    /// The linked body of a dispatch step.
+    pub agency: Option<AgencyId>,
+    /// The public note or comment (not yet masked).
     pub note: Option<String>,
 }
 
-/// The public updates of `ticket`, oldest first: every lifecycle event (what happened and when), never a comment
-/// or a note (notes are internal until an op marks one public).
+/// The public updates of `ticket`, oldest first: every lifecycle event (what happened and when) with its note when
+/// the note was marked public, and the public comments (`Ticket::public_updates`). A comment carries the status
+/// of the event before it.
 pub fn updates(ticket: &Ticket) -> Vec<Update> {
+    let mut status = "OPEN";
     ticket
-        .timeline()
-        .map(|(stamp, e)| Update {
-            stamp: *stamp,
-            kind: e.kind,
-            note: None,
+        .public_updates()
+        .into_iter()
+        .map(|u| {
+            let kind = match u.kind {
+                UpdateKind::Event(k) => {
+                    status = update_status(k);
+                    Some(k)
+                }
+                UpdateKind::Comment => None,
+            };
+            Update {
+                stamp: u.stamp,
+                kind,
+                status,
+                agency: u.agency,
+                note: u.text,
+            }
         })
         .collect()
 }
@@ -137,6 +163,24 @@ impl Context<'_> {
         Node::Text(w3c_datetime(ms, self.utc_offset_minutes))
     }
 
+    fn agency_name(&self, id: &AgencyId) -> Option<String> {
+        self.state.agency(id).and_then(|a| a.name.val.clone())
+    }
+
+    /// Who answers for the request: the linked body it is dispatched to, or that its category's routing rule
+    /// names; the community otherwise (a person's name never leaves through Open311).
+    fn responsible(&self, ticket: &Ticket) -> String {
+        let agency = match self.state.handler_of(ticket) {
+            Responsible::Agency(a) | Responsible::Routed(Handler::Agency(a)) => {
+                self.agency_name(&a)
+            }
+            Responsible::Users(_) | Responsible::Routed(Handler::User(_)) | Responsible::Nobody => {
+                None
+            }
+        };
+        agency.unwrap_or_else(|| self.community_name.to_string())
+    }
+
     /// The building-level address.
     fn address(&self, building: &str) -> String {
         let b = building.trim();
@@ -167,7 +211,7 @@ impl Context<'_> {
         let mut notes = state_label(status, self.lang).to_string();
         if let Some(note) = updates.iter().rev().find_map(|u| u.note.clone()) {
             notes.push_str(" — ");
-            notes.push_str(&note);
+            notes.push_str(&mask(&note, &create.reporter));
         }
         let description = ticket
             .description
@@ -202,7 +246,7 @@ impl Context<'_> {
                 "description",
                 Node::Text(mask(&description, &create.reporter)),
             ),
-            ("agency_responsible", Node::text(self.community_name)),
+            ("agency_responsible", Node::Text(self.responsible(ticket))),
             ("service_notice", Node::text(notice)),
             ("address_id", Node::text(create.location.building.trim())),
             (
@@ -230,7 +274,17 @@ impl Context<'_> {
         updates(ticket)
             .into_iter()
             .map(|u| {
-                let mut text = event_label(u.kind, self.lang).to_string();
+                let mut text = match u.kind {
+                    Some(k) => event_label(k, self.lang).to_string(),
+                    None => match self.lang {
+                        Lang::Zh => "工作人员留言".to_string(),
+                        Lang::En => "a note from the staff".to_string(),
+                    },
+                };
+                if let Some(name) = u.agency.and_then(|a| self.agency_name(&a)) {
+                    text.push_str(": ");
+                    text.push_str(&name);
+                }
                 if let Some(note) = &u.note {
                     text.push_str(" — ");
                     text.push_str(&mask(note, &create.reporter));
@@ -238,7 +292,7 @@ impl Context<'_> {
                 let node = Node::Obj(vec![
                     ("update_id", Node::text(u.stamp.op.to_string())),
                     ("service_request_id", Node::text(id.to_string())),
-                    ("status", Node::text(update_status(u.kind))),
+                    ("status", Node::text(u.status)),
                     ("updated_datetime", self.time(u.stamp.time.wall_ms)),
                     ("description", Node::Text(text)),
                     ("media_url", Node::Null),

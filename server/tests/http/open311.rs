@@ -489,10 +489,29 @@ async fn a_posted_request_reaches_its_cells_worker_and_shows_their_work() {
             id,
             TicketOp::Solve(Note {
                 note: Some(format!("换了水管，已告知 {PHONE}")),
+                public: true,
             }),
         )),
     ];
     t.app.push_ok(&t.world.worker, &ops).await;
+    // One comment for the resident, one internal.
+    let comments = vec![
+        t.world.worker.op(OpBody::Ticket(
+            id,
+            TicketOp::Comment {
+                text: "明天上午复查".into(),
+                public: true,
+            },
+        )),
+        t.world.worker.op(OpBody::Ticket(
+            id,
+            TicketOp::Comment {
+                text: "内部：楼上住户不配合".into(),
+                public: false,
+            },
+        )),
+    ];
+    t.app.push_ok(&t.world.worker, &comments).await;
     let solved = t.get_json(&format!("requests/{id}.json")).await;
     assert_eq!(solved[0]["status"], "closed", "{:#}", solved[0]);
     assert!(solved[0]["expected_datetime"].is_null());
@@ -507,8 +526,29 @@ async fn a_posted_request_reaches_its_cells_worker_and_shows_their_work() {
         .iter()
         .map(|u| u["status"].as_str().expect("status"))
         .collect();
-    assert_eq!(statuses, ["OPEN", "IN_PROGRESS", "IN_PROGRESS", "FIXED"]);
-    assert_private("updates", &updates.to_string());
+    // The public comment carries the status before it.
+    assert_eq!(
+        statuses,
+        ["OPEN", "IN_PROGRESS", "IN_PROGRESS", "FIXED", "FIXED"]
+    );
+    let text = updates.to_string();
+    assert_private("updates", &text);
+    assert!(
+        text.contains("换了水管，已告知 **"),
+        "the public note, masked: {text}"
+    );
+    assert!(text.contains("明天上午复查"), "{text}");
+    assert!(
+        !text.contains("不配合"),
+        "an internal comment leaked: {text}"
+    );
+    assert!(
+        solved[0]["status_notes"]
+            .as_str()
+            .is_some_and(|n| n.contains("明天上午复查")),
+        "{:#}",
+        solved[0]
+    );
 
     // "Not fixed": the resident reopens with the request's token; another token, or none, is refused.
     let (status, _, body) = t
@@ -904,4 +944,115 @@ async fn with_several_communities_the_jurisdiction_is_named() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
+
+#[actix_web::test]
+async fn routing_and_dispatch_name_the_linked_body_responsible() {
+    let mut t = setup().await;
+    let (water, repairs) = (AgencyId::random(), AgencyId::random());
+    let mut ops = Vec::new();
+    for (id, name, kind, categories) in [
+        (
+            water,
+            "自来水公司",
+            AgencyKind::Utility,
+            vec!["water_leak".to_string()],
+        ),
+        (
+            repairs,
+            "物业维修公司",
+            AgencyKind::Firm,
+            vec!["repair".to_string()],
+        ),
+    ] {
+        ops.push(t.world.admin.op(OpBody::Agency(
+            id,
+            AgencyOp::Create(AgencyCreate {
+                name: name.into(),
+                kind,
+                contact_role: "值班调度".into(),
+                categories,
+            }),
+        )));
+    }
+    ops.push(t.world.admin.op(OpBody::Route(
+        RouteId::random(),
+        RouteOp::Set(RouteSet {
+            category: "water_leak".into(),
+            grid: None,
+            to: Some(Handler::Agency(water)),
+        }),
+    )));
+    t.app.push_ok(&t.world.admin, &ops).await;
+    // Routed by its category: the rule names the water company.
+    let (id, _) = t.file("7").await;
+    let routed = t.get_json(&format!("requests/{id}.json")).await;
+    assert_eq!(
+        routed[0]["agency_responsible"], "自来水公司",
+        "{:#}",
+        routed[0]
+    );
+    // The cell's worker dispatches it elsewhere, with a note for the resident: that body answers now.
+    let step = |agency, note: &str| AgencyStep {
+        agency,
+        note: Some(note.into()),
+        public: true,
+    };
+    let dispatch = t.world.worker.op(OpBody::Ticket(
+        id,
+        TicketOp::Dispatch(step(repairs, "已联系维修公司")),
+    ));
+    t.app
+        .push_ok(&t.world.worker, std::slice::from_ref(&dispatch))
+        .await;
+    let dispatched = t.get_json(&format!("requests/{id}.json")).await;
+    assert_eq!(dispatched[0]["agency_responsible"], "物业维修公司");
+    assert_eq!(dispatched[0]["status"], "open");
+    let notes = dispatched[0]["status_notes"].as_str().expect("notes");
+    assert!(
+        notes.starts_with("已转联动单位") && notes.contains("已联系维修公司"),
+        "{notes}"
+    );
+    // The body accepts and completes: closed, and the updates say who.
+    let ops = vec![
+        t.world.worker.op(OpBody::Ticket(
+            id,
+            TicketOp::AgencyAccept(step(repairs, "已派师傅")),
+        )),
+        t.world.worker.op(OpBody::Ticket(
+            id,
+            TicketOp::AgencyComplete(step(repairs, "已修复")),
+        )),
+    ];
+    t.app.push_ok(&t.world.worker, &ops).await;
+    let done = t.get_json(&format!("requests/{id}.json")).await;
+    assert_eq!(done[0]["status"], "closed", "{:#}", done[0]);
+    let updates = t
+        .get_json(&format!(
+            "servicerequestupdates.json?service_request_id={id}"
+        ))
+        .await;
+    let seen: Vec<(&str, &str)> = updates
+        .as_array()
+        .expect("updates")
+        .iter()
+        .map(|u| {
+            (
+                u["status"].as_str().expect("status"),
+                u["description"].as_str().expect("text"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("OPEN", "诉求已受理"),
+            (
+                "INTERNAL_REFERRAL",
+                "已转联动单位: 物业维修公司 — 已联系维修公司"
+            ),
+            ("IN_PROGRESS", "联动单位已受理: 物业维修公司 — 已派师傅"),
+            ("FIXED", "联动单位已办结: 物业维修公司 — 已修复"),
+        ]
+    );
 }
