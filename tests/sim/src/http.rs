@@ -102,6 +102,16 @@ pub fn post(url: &str, token: Option<&str>, body: &[u8]) -> Result<Answer, HttpE
     read(response, packed.len())
 }
 
+/// `POST url` with a form-encoded body (as an Open311 client posts), no token.
+pub fn post_form(url: &str, fields: &[(&str, &str)]) -> Result<Answer, HttpError> {
+    let response = agent()
+        .post(url)
+        .header("Accept-Encoding", "gzip")
+        .send_form(fields.iter().copied())
+        .map_err(|e| HttpError::Network(e.to_string()))?;
+    read(response, 0)
+}
+
 /// `GET url` with a bearer token.
 pub fn get(url: &str, token: &str) -> Result<Answer, HttpError> {
     let response = agent()

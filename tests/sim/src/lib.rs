@@ -5,6 +5,7 @@
 //!
 //! Layers:
 //! - [`server`]: spawns, kills and restarts the `linli` binary on a fresh data directory;
+//! - [`app`]: a phone app on the exported `Replica`, as an app developer writes it;
 //! - [`http`]: the admin console over HTTP (users, enrolment, grants, revocation, snapshots) and raw sync calls;
 //! - [`phone`]: one simulated phone, a real [`linli_ffi::store::Store`] with its own clock and transport;
 //! - [`proxy`]: a loopback TCP proxy that can cut an answer after the server sent it;
@@ -14,6 +15,7 @@
 //! - [`script`]: the actions of a field day, each counted in the model as it is done;
 //! - [`rng`]: a small seeded generator, so every random schedule replays from its seed.
 
+pub mod app;
 pub mod http;
 pub mod model;
 pub mod phone;

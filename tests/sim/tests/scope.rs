@@ -4,79 +4,12 @@
 //! not its households until the app bootstrapped by hand, and a volunteer who left a cell kept its residents'
 //! names in the file.
 
-use linli_ffi::api::{Replica, ReplicaError};
-use linli_ffi::{
-    Channel, Complexity, DeviceIdentity, RequestType, Role as FfiRole, SyncOutcome, TicketInput,
-    VisitInput,
-};
-use linli_sim::http::Enrolment;
+use linli_ffi::api::ReplicaError;
+use linli_ffi::{Channel, Complexity, RequestType, TicketInput, VisitInput};
+use linli_sim::app::{App, holds};
 use linli_sim::world::{Spec, World};
 use linli_sync_core::grid::{GridOp, Household, MemberRole};
-use linli_sync_core::prelude::{GridId, HouseholdId, OpBody, OpId, Role, UserId};
-use std::path::{Path, PathBuf};
-
-/// A phone running the exported library against the server, for `user`.
-struct App {
-    replica: Replica,
-    path: PathBuf,
-    base: String,
-    token: String,
-}
-
-impl App {
-    fn open(world: &World, user: UserId, label: &str) -> App {
-        let e: Enrolment = world.console.enrol(user, label);
-        let path = world.scratch("apps").join(format!("{label}.db"));
-        let role = match e.role {
-            Role::Admin => FfiRole::Admin,
-            Role::GridWorker => FfiRole::GridWorker,
-            Role::Volunteer => FfiRole::Volunteer,
-        };
-        let identity = DeviceIdentity {
-            device_id: e.device.to_string(),
-            user_id: e.user.to_string(),
-            role,
-        };
-        App {
-            replica: Replica::open_at(&path, &identity).expect("open"),
-            path,
-            base: world.server.base.clone(),
-            token: e.token,
-        }
-    }
-
-    fn sync(&self) -> SyncOutcome {
-        self.replica
-            .sync(self.base.clone(), self.token.clone())
-            .expect("sync")
-    }
-
-    fn households(&self) -> Vec<String> {
-        let mut h: Vec<String> = self
-            .replica
-            .households_to_visit(0)
-            .expect("view")
-            .into_iter()
-            .map(|h| h.household_id)
-            .collect();
-        h.sort();
-        h
-    }
-
-    /// Whether `needle` occurs anywhere in the replica file or its WAL.
-    fn file_holds(&self, needle: &str) -> bool {
-        holds(&self.path, needle)
-    }
-}
-
-fn holds(path: &Path, needle: &str) -> bool {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    [path.to_path_buf(), PathBuf::from(wal)].iter().any(|p| {
-        std::fs::read(p)
-            .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
-    })
-}
+use linli_sync_core::prelude::{GridId, HouseholdId, OpBody, OpId, UserId};
 
 /// Adds `user` to cell `grid` as `role` (and, for a butler, assigns `visits`); returns the membership op's id.
 fn add_member(
