@@ -61,7 +61,8 @@ pub fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
 #[cfg(feature = "postgres")]
 pub fn migrate_postgres(url: &str) -> Result<(), StoreError> {
     use diesel::Connection;
-    let mut conn = diesel::PgConnection::establish(url).map_err(|e| StoreError::Pool(e.to_string()))?;
+    let mut conn =
+        diesel::PgConnection::establish(url).map_err(|e| StoreError::Pool(e.to_string()))?;
     conn.run_pending_migrations(POSTGRES_MIGRATIONS)
         .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(())
