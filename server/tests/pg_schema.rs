@@ -3,17 +3,21 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`, created here and dropped at the end) and a new SQLite file opened
 //! by the server's own `db::open` — and their catalogues read into one model: per table, its columns (name,
 //! normalised type, nullability, default, whether the database numbers new rows), primary key, unique column sets,
-//! indexes by name and foreign keys. The PostgreSQL migrations also run down to nothing and up again, and a TLS
+//! indexes by name and foreign keys. The migrations that convert rows convert the same rows to the same rows on both
+//! (and back again on the way down). The PostgreSQL migrations also run down to nothing and up again, and a TLS
 //! connection (`sslmode=require`) to the same server works.
 #![cfg(feature = "postgres")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_migrations::MigrationHarness;
-use linli_server::db::{self, POSTGRES_MIGRATIONS};
+use linli_server::db::{self, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+use linli_sync_core::prelude::*;
+use linli_sync_core::test_support::community_year;
 
 #[test]
 fn both_backends_reach_the_same_schema() {
@@ -73,6 +77,284 @@ fn a_tls_connection_with_sslmode_require_works() {
     .get_result(&mut conn)
     .expect("SELECT 1");
     assert_eq!((row.one, row.ssl), (1, true), "the connection is encrypted");
+}
+
+/// The first migration of the multi-community schema: the rows below are written as the release before it wrote
+/// them.
+const FIRST_NEW: &str = "2026-12-02-000000_communities";
+
+/// The same rows of the single-community release's schema, upgraded by each backend's migrations, are the same rows
+/// (op log ids as bytes, bodies by format, the replica column, visits' ids, household claims, dues by community,
+/// the head row); and the way down gives back what was written, on both.
+#[test]
+fn both_backends_upgrade_the_same_rows_to_the_same_rows() {
+    let old = old_rows();
+    let pg = TempPgDatabase::create();
+    let mut postgres = PgConnection::establish(&pg.url).expect("connect");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("linli.sqlite3");
+    let mut sqlite = SqliteConnection::establish(&path.to_string_lossy()).expect("open");
+    // The lean op log's way down calls the server's `linli_inflate_body`.
+    db::sqlite::register_functions(&mut sqlite).expect("the server's SQL functions");
+
+    while next_pending(sqlite.pending_migrations(SQLITE_MIGRATIONS)).as_str() < FIRST_NEW {
+        sqlite
+            .run_next_migration(SQLITE_MIGRATIONS)
+            .expect("SQLite");
+    }
+    while next_pending(postgres.pending_migrations(POSTGRES_MIGRATIONS)).as_str() < FIRST_NEW {
+        postgres
+            .run_next_migration(POSTGRES_MIGRATIONS)
+            .expect("PostgreSQL");
+    }
+    sqlite
+        .transaction(|c| c.batch_execute(&old))
+        .expect("old rows into SQLite");
+    postgres
+        .transaction(|c| c.batch_execute(&old))
+        .expect("old rows into PostgreSQL");
+    let before_sqlite = contents(&mut sqlite, &SQLITE_OLD);
+    assert_same_rows(
+        "as written",
+        &before_sqlite,
+        &contents(&mut postgres, &POSTGRES_OLD),
+    );
+
+    sqlite
+        .run_pending_migrations(SQLITE_MIGRATIONS)
+        .expect("SQLite up");
+    postgres
+        .run_pending_migrations(POSTGRES_MIGRATIONS)
+        .expect("PostgreSQL up");
+    let upgraded = contents(&mut sqlite, &SQLITE_NEW);
+    assert_same_rows(
+        "upgraded",
+        &upgraded,
+        &contents(&mut postgres, &POSTGRES_NEW),
+    );
+    let formats: BTreeSet<&str> = upgraded[0]
+        .iter()
+        .map(|l| l.split('|').nth(12).expect("format"))
+        .collect();
+    assert_eq!(
+        formats,
+        BTreeSet::from(["0", "1"]),
+        "lean rows and whole-JSON rows both converted"
+    );
+    assert!(
+        upgraded[0].iter().any(|l| l.split('|').nth(4) != Some("-")),
+        "a replica other than the pushing device is kept"
+    );
+
+    loop {
+        let v = sqlite
+            .revert_last_migration(SQLITE_MIGRATIONS)
+            .expect("SQLite down")
+            .to_string();
+        let w = postgres
+            .revert_last_migration(POSTGRES_MIGRATIONS)
+            .expect("PostgreSQL down")
+            .to_string();
+        assert_eq!(v, w, "the same migration reverted");
+        if v == FIRST_NEW
+            .split('_')
+            .next()
+            .expect("version")
+            .replace('-', "")
+        {
+            break;
+        }
+    }
+    assert_same_rows(
+        "SQLite, down again",
+        &before_sqlite,
+        &contents(&mut sqlite, &SQLITE_OLD),
+    );
+    assert_same_rows(
+        "PostgreSQL, down again",
+        &before_sqlite,
+        &contents(&mut postgres, &POSTGRES_OLD),
+    );
+}
+
+/// Asserts that two sets of tables hold the same rows, naming the first row that differs in each table.
+fn assert_same_rows(when: &str, sqlite: &[Vec<String>], postgres: &[Vec<String>]) {
+    let mut diff = String::new();
+    for (i, (s, p)) in sqlite.iter().zip(postgres).enumerate() {
+        if s.len() != p.len() {
+            diff.push_str(&format!("  query {i}: {} rows vs {}\n", s.len(), p.len()));
+        }
+        if let Some((a, b)) = s.iter().zip(p).find(|(a, b)| a != b) {
+            diff.push_str(&format!(
+                "  query {i}, first difference:\n    {a}\n    {b}\n"
+            ));
+        }
+    }
+    assert!(
+        sqlite.len() == postgres.len() && diff.is_empty(),
+        "{when}:\n{diff}"
+    );
+}
+
+/// The name of the first pending migration, or one that sorts after every name.
+fn next_pending<T>(
+    pending: Result<Vec<Box<dyn diesel::migration::Migration<T>>>, impl std::fmt::Debug>,
+) -> String
+where
+    T: diesel::backend::Backend,
+{
+    pending
+        .expect("pending migrations")
+        .first()
+        .map_or_else(|| "~".to_string(), |m| m.name().to_string())
+}
+
+/// The rows of the release before communities, as plain SQL both backends read: a week of a community's ops (every
+/// 97th pushed by the server's own device, one from a newer phone with an unknown top-level member), its visits,
+/// dues and payments.
+fn old_rows() -> String {
+    fn q(s: &str) -> String {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+    let mut ops = community_year(1_790_000_000_000, 7);
+    ops.truncate(1_500);
+    ops[5]
+        .unknown
+        .envelope
+        .insert("zone".into(), serde_json::Value::from("东区 3"));
+    let mut sql = String::new();
+    let mut households = Vec::new();
+    for (seq, op) in (1u64..).zip(&ops) {
+        let pushed_by = if seq % 97 == 0 {
+            ReplicaId::SERVER
+        } else {
+            op.replica
+        };
+        match &op.body {
+            OpBody::Entry(entry, EntryOp::Visit(v)) => sql.push_str(&format!(
+                "INSERT INTO visits VALUES ({}, {}, {}, {}, {}, NULL, {}, {}, FALSE);\n",
+                q(&entry.to_string()),
+                q(&v.volunteer.to_string()),
+                q(&v.grid.to_string()),
+                q(&v.household.to_string()),
+                if v.seen { "TRUE" } else { "FALSE" },
+                v.follow_up
+                    .map_or("NULL".to_string(), |t| q(&t.to_string())),
+                op.time.wall_ms,
+            )),
+            OpBody::Grid(_, GridOp::AddHousehold { household, .. }) => households.push(*household),
+            _ => {}
+        }
+        sql.push_str(&format!(
+            "INSERT INTO op_log (seq, op_id, device_id, author, kind, entity, grid, hlc_wall_ms, hlc_logical, \
+             received_ms, body) VALUES ({seq}, {}, {}, {}, {}, {}, {}, {}, {}, {seq}, {});\n",
+            q(&op.id.to_string()),
+            q(&pushed_by.to_string()),
+            q(&op.author.to_string()),
+            q(op.kind().as_str()),
+            q(&op.body.entity_id().to_string()),
+            if seq % 5 == 0 {
+                q(&op.body.entity_id().to_string())
+            } else {
+                "NULL".to_string()
+            },
+            op.time.wall_ms,
+            op.time.logical,
+            q(&op.to_json()),
+        ));
+    }
+    assert!(
+        households.len() > 4 && sql.contains("INSERT INTO visits"),
+        "households and visits among the ops"
+    );
+    for (i, h) in households.iter().enumerate() {
+        if i % 2 == 0 {
+            sql.push_str(&format!(
+                "INSERT INTO fee_dues VALUES ('{h}', '2026-11', 12000, 5);\n"
+            ));
+        }
+        if i % 3 == 0 {
+            sql.push_str(&format!(
+                "INSERT INTO fee_payments VALUES ('payment-{i}', '{h}', '2026-11', 12000, 'admin', 6);\n"
+            ));
+        }
+    }
+    sql
+}
+
+/// A query's rows, each as one line of text.
+#[derive(QueryableByName)]
+struct Line {
+    #[diesel(sql_type = Text)]
+    a: String,
+}
+
+fn lines<C>(conn: &mut C, sql: &str) -> Vec<String>
+where
+    C: Connection,
+    Line: QueryableByName<C::Backend>,
+    diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'static, C, Line>,
+{
+    diesel::sql_query(sql)
+        .load::<Line>(conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .map(|l| l.a)
+        .collect()
+}
+
+/// The single-community release's op log and visits, in SQLite's and PostgreSQL's SQL.
+const SQLITE_OLD: [&str; 2] = [
+    "SELECT seq || '|' || op_id || '|' || device_id || '|' || author || '|' || kind || '|' || entity || '|' \
+     || coalesce(grid, '-') || '|' || hlc_wall_ms || '|' || hlc_logical || '|' || received_ms || '|' || body AS a \
+     FROM op_log ORDER BY seq",
+    "SELECT entry_id || '|' || volunteer || '|' || grid || '|' || household || '|' || seen || '|' \
+     || coalesce(follow_up, '-') || '|' || visited_ms || '|' || voided AS a FROM visits ORDER BY entry_id",
+];
+const POSTGRES_OLD: [&str; 2] = [
+    SQLITE_OLD[0],
+    "SELECT entry_id || '|' || volunteer || '|' || grid || '|' || household || '|' || seen::int || '|' \
+     || coalesce(follow_up, '-') || '|' || visited_ms || '|' || voided::int AS a FROM visits ORDER BY entry_id",
+];
+
+/// The upgraded op log, visits, household claims, dues, head rows and maintenance tasks.
+const SQLITE_NEW: [&str; 6] = [
+    "SELECT community_id || '|' || seq || '|' || lower(hex(op_id)) || '|' || lower(hex(device_id)) || '|' \
+     || CASE WHEN replica IS NULL THEN '-' ELSE lower(hex(replica)) END || '|' || lower(hex(author)) || '|' || kind || '|' \
+     || lower(hex(entity)) || '|' || CASE WHEN grid IS NULL THEN '-' ELSE lower(hex(grid)) END || '|' || hlc_wall_ms || '|' || hlc_logical \
+     || '|' || received_ms || '|' || format || '|' || lower(hex(body)) AS a FROM op_log ORDER BY community_id, seq",
+    "SELECT lower(hex(entry_id)) || '|' || lower(hex(volunteer)) || '|' || lower(hex(grid)) || '|' \
+     || lower(hex(household)) || '|' || seen || '|' || CASE WHEN follow_up IS NULL THEN '-' ELSE lower(hex(follow_up)) END || '|' || visited_ms \
+     || '|' || voided || '|' || community_id AS a FROM visits ORDER BY entry_id",
+    "SELECT household || '|' || community_id AS a FROM household_community ORDER BY household",
+    "SELECT community_id || '|' || household || '|' || period || '|' || amount_fen || '|' || imported_ms AS a \
+     FROM fee_dues ORDER BY community_id, household, period",
+    "SELECT community_id || '|' || last_seq AS a FROM community_head ORDER BY community_id",
+    "SELECT task AS a FROM maintenance ORDER BY task",
+];
+const POSTGRES_NEW: [&str; 6] = [
+    "SELECT community_id || '|' || seq || '|' || encode(op_id, 'hex') || '|' || encode(device_id, 'hex') || '|' \
+     || coalesce(encode(replica, 'hex'), '-') || '|' || encode(author, 'hex') || '|' || kind || '|' \
+     || encode(entity, 'hex') || '|' || coalesce(encode(grid, 'hex'), '-') || '|' || hlc_wall_ms || '|' \
+     || hlc_logical || '|' || received_ms || '|' || format || '|' || encode(body, 'hex') AS a \
+     FROM op_log ORDER BY community_id, seq",
+    "SELECT encode(entry_id, 'hex') || '|' || encode(volunteer, 'hex') || '|' || encode(grid, 'hex') || '|' \
+     || encode(household, 'hex') || '|' || seen::int || '|' || coalesce(encode(follow_up, 'hex'), '-') || '|' \
+     || visited_ms || '|' || voided::int || '|' || community_id AS a FROM visits ORDER BY entry_id",
+    SQLITE_NEW[2],
+    SQLITE_NEW[3],
+    SQLITE_NEW[4],
+    SQLITE_NEW[5],
+];
+
+/// Each query's rows.
+fn contents<C>(conn: &mut C, queries: &[&str]) -> Vec<Vec<String>>
+where
+    C: Connection,
+    Line: QueryableByName<C::Backend>,
+    diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'static, C, Line>,
+{
+    queries.iter().map(|q| lines(conn, q)).collect()
 }
 
 /// One table of the logical schema.
