@@ -22,6 +22,11 @@ pub type PooledConn = PooledConnection<ConnectionManager<Conn>>;
 /// The SQLite migrations, compiled into the binary.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
 
+/// The PostgreSQL migrations, compiled into the binary: the twins of [`SQLITE_MIGRATIONS`], one for one, reaching
+/// the same logical schema (`migrations/postgres/README.md`; held to it by `tests/pg_schema.rs`).
+#[cfg(feature = "postgres")]
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
 /// Opens the pool (creating the database file and its directory when needed) and runs pending migrations.
 pub fn open(database_url: &str, max_size: u32) -> Result<DbPool, StoreError> {
     sqlite::prepare_path(database_url)?;
@@ -46,6 +51,20 @@ pub fn migrate(conn: &mut Conn) -> Result<(), StoreError> {
         crate::store::compression_done(conn)?;
         tracing::info!(rows = n, "op log bodies compressed after the upgrade");
     }
+    Ok(())
+}
+
+/// Connects to the PostgreSQL database at `url` (a libpq URL: `postgres://user@host:port/db?sslmode=require`) and
+/// runs every pending PostgreSQL migration. The lean op log's follow-up compression ([`migrate`]'s second step) is
+/// not run: a database created by these migrations has no rows to compress, and the migration asks for it (its
+/// `maintenance` row) only when it converted rows.
+#[cfg(feature = "postgres")]
+pub fn migrate_postgres(url: &str) -> Result<(), StoreError> {
+    use diesel::Connection;
+    let mut conn =
+        diesel::PgConnection::establish(url).map_err(|e| StoreError::Pool(e.to_string()))?;
+    conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! Diesel table definitions, written by hand to match `migrations/sqlite/` (and, later, `migrations/postgres/`):
-//! only portable SQL types (text, bigint, boolean), ids as UUID text, JSON as text.
+//! Diesel table definitions, written by hand to match `migrations/sqlite/` and its twin `migrations/postgres/`
+//! (`tests/pg_schema.rs` holds the two to one schema): only portable SQL types (text, bigint, boolean, binary); ids
+//! as UUID text, or as 16 bytes in the op log and visits.
 
 diesel::table! {
     users (id) {

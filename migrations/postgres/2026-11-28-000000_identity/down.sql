@@ -1,0 +1,4 @@
+DROP TABLE refresh_tokens;
+DROP TABLE enrolment_codes;
+DROP TABLE devices;
+DROP TABLE users;
