@@ -547,8 +547,8 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                     .map(|c| (*c).to_string())
                     .collect()
             };
-            let body = match act.a % 4 {
-                0 => OpBody::Agency(
+            let body = match act.a % 6 {
+                0 | 1 => OpBody::Agency(
                     agency,
                     AgencyOp::Create(AgencyCreate {
                         name: format!("联动单位{}", act.b % 2 + 1),
@@ -561,7 +561,7 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                         categories: categories(act.a),
                     }),
                 ),
-                1 => OpBody::Agency(
+                2 => OpBody::Agency(
                     agency,
                     AgencyOp::Edit(AgencyEdit {
                         name: act
@@ -573,7 +573,7 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                         categories: act.a.is_multiple_of(5).then(|| categories(act.b)),
                     }),
                 ),
-                2 => OpBody::Decision(
+                3 | 4 => OpBody::Decision(
                     decision,
                     DecisionOp::Record(DecisionRecord {
                         date: "2026-11-27".into(),

@@ -703,6 +703,7 @@ fn histories_exercise_dispatch_and_the_community_entities() {
         mut public,
     ) = (0, 0, 0, 0, 0, 0, 0);
     let mut dispatches = 0;
+    let mut racing_writes = 0;
     for i in 0..200 {
         let actions = strategy.new_tree(&mut runner).expect("tree").current();
         let h = History::simulate(2 + i % 4, &actions);
@@ -722,6 +723,24 @@ fn histories_exercise_dispatch_and_the_community_entities() {
                 .filter(|u| u.text.is_some())
                 .count();
         }
+        // Two creates of one linked body, or of one decision, from different replicas: the races the
+        // smallest-stamp rule settles.
+        let mut creators: std::collections::BTreeMap<
+            uuid::Uuid,
+            std::collections::BTreeSet<ReplicaId>,
+        > = Default::default();
+        for op in &h.ops {
+            if matches!(
+                op.kind(),
+                OpKind::AgencyCreate | OpKind::DecisionRecord | OpKind::RouteSet
+            ) {
+                creators
+                    .entry(op.body.entity_id())
+                    .or_default()
+                    .insert(op.replica);
+            }
+        }
+        racing_writes += creators.values().filter(|r| r.len() > 1).count();
         for op in &h.ops {
             match op.kind() {
                 OpKind::TicketDispatch => dispatches += 1,
@@ -735,6 +754,7 @@ fn histories_exercise_dispatch_and_the_community_entities() {
         }
     }
     let seen = (
+        racing_writes,
         dispatches,
         concurrent_dispatches,
         accepts,
@@ -745,6 +765,7 @@ fn histories_exercise_dispatch_and_the_community_entities() {
         public,
     );
     println!("{seen:?}");
+    assert!(racing_writes > 2, "{seen:?}");
     assert!(dispatches > 50 && concurrent_dispatches > 0, "{seen:?}");
     assert!(accepts > 0 && completes > 0 && decides > 0, "{seen:?}");
     assert!(agencies > 10 && routes > 10 && public > 10, "{seen:?}");
