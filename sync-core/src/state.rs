@@ -68,8 +68,12 @@ pub struct State {
     grids: BTreeMap<GridId, Grid>,
     entries: BTreeMap<EntryId, Entry>,
     cards: BTreeMap<UserId, Card>,
+    // Absent from a snapshot written before issue 13: a phone bootstrapping from an older server reads it as empty.
+    #[serde(default)]
     agencies: BTreeMap<AgencyId, Agency>,
+    #[serde(default)]
     decisions: BTreeMap<DecisionId, Decision>,
+    #[serde(default)]
     routes: BTreeMap<RouteId, Route>,
 }
 
