@@ -319,6 +319,16 @@ impl Replica {
         self.with(|s| s.ticket_step(now_ms(), &ticket_id, TicketStep::Reopen(note)))
     }
 
+    /// 派单: dispatches a ticket to a linked body (`agency_id`), or reassigns it to another.
+    pub fn dispatch_ticket(
+        &self,
+        ticket_id: String,
+        agency_id: String,
+        note: Option<String>,
+    ) -> Result<(), ReplicaError> {
+        self.with(|s| s.ticket_step(now_ms(), &ticket_id, TicketStep::Dispatch(agency_id, note)))
+    }
+
     /// Approves a volunteer's activity and credits their green energy card.
     pub fn approve_entry(
         &self,

@@ -10,9 +10,9 @@
 use linli_sync_core::entry::{Activity, EntryStatus, Reason, Record, Visit};
 use linli_sync_core::grid::MemberRole;
 use linli_sync_core::prelude::{
-    CardOp, EntryId, EntryOp, GridId, Hlc, HlcClock, HouseholdId, Location, Note, Op, OpBody,
-    OpError, OpId, Points, Purpose, Rating, ReplicaId, Reporter, RightsError, Role, Rules, State,
-    TicketCreate, TicketId, TicketOp, UserId, Writer, authorize_local,
+    AgencyStep, CardOp, EntryId, EntryOp, GridId, Hlc, HlcClock, HouseholdId, Location, Note, Op,
+    OpBody, OpError, OpId, Points, Purpose, Rating, ReplicaId, Reporter, RightsError, Role, Rules,
+    State, TicketCreate, TicketId, TicketOp, UserId, Writer, authorize_local,
 };
 use linli_sync_core::review::{ReviewReason, Subject, needs_review};
 use linli_sync_core::rights::grids_of;
@@ -66,6 +66,8 @@ pub enum TicketStep {
     Rate(u8, Option<String>),
     /// 重办: reopen.
     Reopen(Option<String>),
+    /// 派单: dispatch to a linked body (its id), or reassign to another; the note stays internal.
+    Dispatch(String, Option<String>),
 }
 
 /// Parses a UUID-based id, naming the field when it is not one.
@@ -381,6 +383,11 @@ impl Store {
                 note: n,
             }),
             TicketStep::Reopen(n) => TicketOp::Reopen(note(n)),
+            TicketStep::Dispatch(agency, n) => TicketOp::Dispatch(AgencyStep {
+                agency: parse_id("agency_id", &agency)?,
+                note: n,
+                public: false,
+            }),
         };
         let op = self.writer.op(now_ms, OpBody::Ticket(ticket, op));
         self.record(&[op])

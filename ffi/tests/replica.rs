@@ -8,9 +8,9 @@ use linli_ffi::{
     ReplicaError, RequestType, Role, TicketInput, TicketStatus, Verdict, VisitInput,
 };
 use linli_sync_core::prelude::{
-    CardOp, DriftPolicy, GridId, GridOp, Hlc, HlcClock, Household, HouseholdId, MemberRole, Op,
-    OpBody, PROTOCOL_VERSION, Points, ReplicaId, Snapshot, SyncRequest, SyncResponse, UserId,
-    Writer,
+    AgencyCreate, AgencyId, AgencyKind, AgencyOp, CardOp, DriftPolicy, GridId, GridOp, Hlc,
+    HlcClock, Household, HouseholdId, MemberRole, Op, OpBody, PROTOCOL_VERSION, Points, ReplicaId,
+    Snapshot, SyncRequest, SyncResponse, UserId, Writer,
 };
 use linli_sync_core::state::{Rules, State};
 use std::io::{Read, Write};
@@ -239,6 +239,55 @@ fn a_butler_records_visits_offline_and_the_worker_gets_the_follow_up() {
     let cells = worker.grid_cells().expect("cells");
     assert_eq!(cells.len(), 1);
     assert!(cells[0].as_worker && !cells[0].as_butler);
+}
+
+#[test]
+fn a_grid_worker_dispatches_a_ticket_to_a_linked_body_it_knows() {
+    let mut w = World::new("dispatch");
+    let mut worker = w.open(
+        "worker.db",
+        &w.identity(w.worker, Role::GridWorker, &ReplicaId::random().to_string()),
+    );
+    let agency = AgencyId::random();
+    let mut setup = w.setup_ops();
+    setup.push(w.admin.op(
+        T0 - 10 * MIN,
+        OpBody::Agency(
+            agency,
+            AgencyOp::Create(AgencyCreate {
+                name: "综合行政执法局".into(),
+                kind: AgencyKind::LawEnforcement,
+                contact_role: "执法队值班".into(),
+                categories: vec!["street_vending".into()],
+            }),
+        ),
+    ));
+    worker
+        .apply_sync_response(T0, &response(setup, vec![], 6))
+        .expect("apply");
+    let ticket = worker
+        .create_ticket(T0, &ticket_input(&w, Complexity::Complex))
+        .expect("create");
+    let before = worker.sync_status().expect("status").unsynced_ops;
+    let err = worker
+        .ticket_step(
+            T0 + MIN,
+            &ticket,
+            TicketStep::Dispatch(AgencyId::random().to_string(), None),
+        )
+        .expect_err("an unknown body");
+    assert_eq!(rejected_code(err), "unknown_entity");
+    assert_eq!(worker.sync_status().expect("status").unsynced_ops, before);
+    worker
+        .ticket_step(
+            T0 + MIN,
+            &ticket,
+            TicketStep::Dispatch(agency.to_string(), Some("转执法队".into())),
+        )
+        .expect("dispatch");
+    let open = worker.open_tickets(T0 + MIN).expect("tickets");
+    assert_eq!(open.len(), 1, "a dispatched ticket is still open");
+    assert_eq!(open[0].status, TicketStatus::Dispatched);
 }
 
 #[test]

@@ -432,6 +432,75 @@ fn outcomes_match_hand_computed_figures() {
     assert_eq!(o.basis.time, "device_event_time");
 }
 
+/// Tickets with a linked body (issue 13): dispatched and accepted ones are open, a completed one is resolved; the
+/// five seeded tickets keep their figures.
+#[test]
+fn a_ticket_with_a_linked_body_is_open_until_the_body_completes_it() {
+    let mut w = world();
+    let mut worker = phone(w.w1);
+    let agency = AgencyId::random();
+    let mut ops = vec![worker.op(
+        T0,
+        OpBody::Agency(
+            agency,
+            AgencyOp::Create(AgencyCreate {
+                name: "综合行政执法局".into(),
+                kind: AgencyKind::LawEnforcement,
+                contact_role: "执法队值班".into(),
+                categories: vec![],
+            }),
+        ),
+    )];
+    let step = || AgencyStep {
+        agency,
+        note: None,
+        public: false,
+    };
+    let tickets: [TicketId; 3] = std::array::from_fn(|_| TicketId::random());
+    for (i, t) in tickets.iter().enumerate() {
+        let at = T0 + 10 * MIN * i as u64;
+        let ev = |w: &mut Writer, dt: u64, op| w.op(at + dt, OpBody::Ticket(*t, op));
+        ops.push(ev(
+            &mut worker,
+            0,
+            TicketOp::Create(TicketCreate {
+                grid: w.g1,
+                request_type: RequestType::Report,
+                category: "street_vending".into(),
+                complexity: Complexity::Small,
+                location: Location {
+                    building: "2".into(),
+                    ..Location::default()
+                },
+                description: "占道经营".into(),
+                channel: Channel::Desk,
+                reporter: Reporter::default(),
+                from_visit: None,
+            }),
+        ));
+        ops.push(ev(&mut worker, MIN, TicketOp::Take(Note::default())));
+        ops.push(ev(&mut worker, 2 * MIN, TicketOp::Dispatch(step())));
+        if i >= 1 {
+            ops.push(ev(&mut worker, 3 * MIN, TicketOp::AgencyAccept(step())));
+        }
+        if i == 2 {
+            ops.push(ev(&mut worker, 4 * MIN, TicketOp::AgencyComplete(step())));
+        }
+    }
+    for op in &ops {
+        w.state
+            .validate_op(op)
+            .unwrap_or_else(|e| panic!("{}: {e}", op.kind()));
+        w.state.apply(op);
+    }
+    let o = outcomes(&w.state, &day_d(), &ReportPolicy::DEFAULT, basis());
+    assert_eq!(o.tickets, 8);
+    assert_eq!(o.by_status.get("dispatched"), Some(&1));
+    assert_eq!(o.by_status.get("with_agency"), Some(&1));
+    // Resolved: T1 and T3 as before, and the ticket the body completed.
+    assert_eq!(o.rates.resolution, rate(3, 8));
+}
+
 #[test]
 fn compliance_matches_hand_computed_figures_at_the_boundaries() {
     let w = world();

@@ -3,7 +3,8 @@
 //!
 //! Merge rules: every field is a last-writer-wins register (`crdts::LWWReg`, marker = op stamp); `agency.create`
 //! writes their first values, `agency.edit` the fields it names. If two creates ever carried the same agency id
-//! (the server refuses the second), the smaller stamp is the agency's creation on every replica, as for tickets.
+//! (the server refuses the second), the smaller stamp is the agency's creation on every replica and the fields hold
+//! the last writer's values, as for a ticket's create and its editable fields.
 //!
 //! An agency has no account: its acceptance and completion of a ticket are written by staff on its behalf
 //! (`ticket.agency_accept`, `ticket.agency_complete`). It holds no personal data: `contact_role` names a role such

@@ -9,7 +9,7 @@
 //! query from the rules and the ticket's *current* category and grid ([`crate::state::State::handler_of`]). So a
 //! recategorised ticket (`ticket.edit` with a new category) is re-routed with no extra op, a rule changed later
 //! re-routes the open tickets it covers, and every replica that holds the same ops routes the same way — a
-//! server-written "routed to" op would race with the edits made offline and need its own merge rule.
+//! server-written "routed to" op would race with the edits made offline and need its own merge rule (ADR 0008).
 
 use crdts::LWWReg;
 use serde::{Deserialize, Serialize};

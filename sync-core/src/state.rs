@@ -1,6 +1,6 @@
 //! A replica's whole state: every ticket, grid cell, log entry and card it holds, and the community's linked
-//! bodies, council decisions and routing rules, with the one `apply` path that
-//! local writes and remote ops both go through, and the validation that guards it.
+//! bodies, council decisions and routing rules, with the one `apply` path that local writes and remote ops both go
+//! through, and the validation that guards it.
 //!
 //! `State` implements the `crdts` crate's `CmRDT` (validate an op, then apply it infallibly) and `CvRDT`
 //! (state merge, used when a device merges a server snapshot). Applying is commutative and idempotent for every op,
@@ -68,8 +68,12 @@ pub struct State {
     grids: BTreeMap<GridId, Grid>,
     entries: BTreeMap<EntryId, Entry>,
     cards: BTreeMap<UserId, Card>,
+    // Absent from a snapshot written before issue 13: a phone bootstrapping from an older server reads it as empty.
+    #[serde(default)]
     agencies: BTreeMap<AgencyId, Agency>,
+    #[serde(default)]
     decisions: BTreeMap<DecisionId, Decision>,
+    #[serde(default)]
     routes: BTreeMap<RouteId, Route>,
 }
 

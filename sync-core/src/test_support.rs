@@ -130,7 +130,7 @@ pub fn action() -> impl Strategy<Value = Action> {
     (
         any::<u8>(),
         prop::bool::weighted(0.3),
-        0u8..19,
+        0u8..20,
         any::<u8>(),
         any::<u8>(),
         0u16..900,
@@ -278,6 +278,32 @@ fn setup(cast: &Cast, w: &mut Writer) -> Vec<Op> {
             ops.push(w.op(t, OpBody::Grid(*grid, GridOp::AddMember { user, role })));
         }
     }
+    // One linked body and one council decision known from the start, so that dispatches and decisions happen
+    // often; the second of each is left to the actions, whose creates can race.
+    ops.push(w.op(
+        t,
+        OpBody::Agency(
+            cast.agencies[0],
+            AgencyOp::Create(AgencyCreate {
+                name: "综合行政执法局".into(),
+                kind: AgencyKind::LawEnforcement,
+                contact_role: "执法队值班".into(),
+                categories: vec!["dispute".into()],
+            }),
+        ),
+    ));
+    ops.push(w.op(
+        t,
+        OpBody::Decision(
+            cast.decisions[0],
+            DecisionOp::Record(DecisionRecord {
+                date: "2026-11-26".into(),
+                council: Council::ResidentsCouncil,
+                council_name: "1号楼居民议事会".into(),
+                text: "决议".into(),
+            }),
+        ),
+    ));
     ops
 }
 
@@ -446,7 +472,7 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                 ),
             )]
         }
-        8 => {
+        8 | 19 => {
             let Some(e) = entry else { return Vec::new() };
             w.approve(&sim.state, now, e, None).unwrap_or_default()
         }
@@ -521,8 +547,8 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                     .map(|c| (*c).to_string())
                     .collect()
             };
-            let body = match act.a % 4 {
-                0 => OpBody::Agency(
+            let body = match act.a % 6 {
+                0 | 1 => OpBody::Agency(
                     agency,
                     AgencyOp::Create(AgencyCreate {
                         name: format!("联动单位{}", act.b % 2 + 1),
@@ -535,7 +561,7 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                         categories: categories(act.a),
                     }),
                 ),
-                1 => OpBody::Agency(
+                2 => OpBody::Agency(
                     agency,
                     AgencyOp::Edit(AgencyEdit {
                         name: act
@@ -547,7 +573,7 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                         categories: act.a.is_multiple_of(5).then(|| categories(act.b)),
                     }),
                 ),
-                2 => OpBody::Decision(
+                3 | 4 => OpBody::Decision(
                     decision,
                     DecisionOp::Record(DecisionRecord {
                         date: "2026-11-27".into(),
@@ -615,13 +641,24 @@ fn attempt(sim: &mut SimReplica, cast: &Cast, act: &Action, now: u64) -> Vec<Op>
                 ),
                 public,
             };
-            let op = match act.a % 4 {
-                0 => TicketOp::Dispatch(step(cast.agencies[usize::from(act.b) % 2])),
-                1 => TicketOp::AgencyAccept(step(current.unwrap_or(cast.agencies[0]))),
-                2 => TicketOp::AgencyComplete(step(current.unwrap_or(cast.agencies[0]))),
-                _ => TicketOp::Decide {
-                    decision: cast.decisions[usize::from(act.b) % 2],
-                },
+            // The second body and decision once this replica knows them, else the first.
+            let agency = cast.agencies[usize::from(act.b) % 2];
+            let agency = if sim.state.agency(&agency).is_some_and(|a| a.exists()) {
+                agency
+            } else {
+                cast.agencies[0]
+            };
+            let decision = cast.decisions[usize::from(act.b) % 2];
+            let decision = if sim.state.decision(&decision).is_some_and(|d| d.exists()) {
+                decision
+            } else {
+                cast.decisions[0]
+            };
+            let op = match act.a % 5 {
+                0 | 1 => TicketOp::Dispatch(step(agency)),
+                2 => TicketOp::AgencyAccept(step(current.unwrap_or(agency))),
+                3 => TicketOp::AgencyComplete(step(current.unwrap_or(agency))),
+                _ => TicketOp::Decide { decision },
             };
             vec![w.op(now, OpBody::Ticket(t, op))]
         }

@@ -172,15 +172,6 @@ pub struct AgencyStep {
     pub public: bool,
 }
 
-/// For `skip_serializing_if`: flags that are false are left out of the wire form.
-#[expect(
-    clippy::trivially_copy_pass_by_ref,
-    reason = "serde's skip_serializing_if passes a reference"
-)]
-pub(crate) fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 /// Body of `ticket.rate`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rating {
@@ -669,4 +660,13 @@ pub fn transition_allowed(status: Status, op: &TicketOp) -> bool {
         | TicketOp::Unassign { .. }
         | TicketOp::Comment { .. } => status != S::Unknown,
     }
+}
+
+/// For `skip_serializing_if`: flags that are false are left out of the wire form.
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }

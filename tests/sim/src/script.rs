@@ -159,6 +159,7 @@ pub fn step(
         TicketStep::Answer(_) => Status::Answered,
         TicketStep::Rate(..) => model.tickets.get(&ticket).copied().unwrap_or(Status::Open),
         TicketStep::Reopen(_) => Status::Reopened,
+        TicketStep::Dispatch(..) => Status::Dispatched,
     };
     let p = &mut world.phones[phone];
     let now = p.now() + offset_ms;
