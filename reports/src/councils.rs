@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::agencies::hours;
-use crate::calendar::date_of;
+use crate::calendar::day_range;
 use crate::csv;
 use crate::policy::{Basis, Filter, ReportPolicy};
 use crate::select::{self, name};
@@ -117,10 +117,6 @@ pub fn councils(state: &State, filter: &Filter, policy: &ReportPolicy, basis: Ba
     };
     let all = times(None);
 
-    let (first_day, last_day) = (
-        date_of(filter.from_ms, policy.utc_offset_minutes),
-        date_of(filter.to_ms.saturating_sub(1), policy.utc_offset_minutes),
-    );
     let mut listed: BTreeSet<DecisionId> = links
         .iter()
         .flat_map(|(_, _, linked)| linked.iter().map(|(d, _)| *d))
@@ -130,11 +126,13 @@ pub fn councils(state: &State, filter: &Filter, policy: &ReportPolicy, basis: Ba
             .decisions()
             .iter()
             .filter(|(_, d)| {
+                // The meeting day, as a local calendar day, overlaps the range.
                 d.exists()
                     && d.date
                         .val
                         .as_deref()
-                        .is_some_and(|day| first_day.as_str() <= day && day <= last_day.as_str())
+                        .and_then(|day| day_range(day, policy.utc_offset_minutes))
+                        .is_some_and(|(start, end)| start < filter.to_ms && filter.from_ms < end)
             })
             .map(|(id, _)| *id),
     );
