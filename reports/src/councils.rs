@@ -86,28 +86,27 @@ pub fn councils(state: &State, filter: &Filter, policy: &ReportPolicy, basis: Ba
         .filter_map(|f| state.ticket(&f.id).map(|t| (f, t)))
         .filter(|(_, t)| t.effective_complexity() == Complexity::Complex)
         .collect();
-    // Per ticket: the decisions it links in stamp order, with the link's time.
-    let links: Vec<(TicketId, u64, Vec<(DecisionId, u64)>)> = complex
+    let links: Vec<Links> = complex
         .iter()
-        .map(|(f, t)| {
-            let linked = t
+        .map(|(f, t)| Links {
+            created_ms: f.created_ms,
+            linked: t
                 .timeline()
                 .filter(|(_, e)| e.kind == EventKind::Decided)
                 .filter_map(|(s, e)| e.decision.map(|d| (d, s.time.wall_ms)))
-                .collect();
-            (f.id, f.created_ms, linked)
+                .collect(),
         })
         .collect();
     let times = |council: Option<Council>| -> Vec<u64> {
         links
             .iter()
-            .filter_map(|(_, created, linked)| {
+            .filter_map(|Links { created_ms, linked }| {
                 linked
                     .iter()
                     .find(|(d, _)| {
                         council.is_none() || state.decision(d).and_then(|x| x.council()) == council
                     })
-                    .map(|(_, at)| at.saturating_sub(*created))
+                    .map(|(_, at)| at.saturating_sub(*created_ms))
             })
             .collect()
     };
@@ -119,7 +118,7 @@ pub fn councils(state: &State, filter: &Filter, policy: &ReportPolicy, basis: Ba
 
     let mut listed: BTreeSet<DecisionId> = links
         .iter()
-        .flat_map(|(_, _, linked)| linked.iter().map(|(d, _)| *d))
+        .flat_map(|l| l.linked.iter().map(|(d, _)| *d))
         .collect();
     listed.extend(
         state
@@ -188,6 +187,12 @@ pub fn councils(state: &State, filter: &Filter, policy: &ReportPolicy, basis: Ba
         decisions,
         basis,
     }
+}
+
+/// One complex ticket's creation and the decisions it links, in stamp order, with each link's time.
+struct Links {
+    created_ms: u64,
+    linked: Vec<(DecisionId, u64)>,
 }
 
 impl Councils {

@@ -191,7 +191,7 @@ fn basis() -> Basis {
     Basis::new(0, AS_OF)
 }
 
-fn row<'r>(rows: &'r [AgencyRow], id: AgencyId) -> &'r AgencyRow {
+fn row(rows: &[AgencyRow], id: AgencyId) -> &AgencyRow {
     rows.iter()
         .find(|r| r.agency == id)
         .unwrap_or_else(|| panic!("no row for {id}"))

@@ -67,6 +67,16 @@ pub struct Seeded {
     pub tickets: Vec<(TicketId, Status)>,
 }
 
+/// One complex desk ticket of the seeding: its category, grid cell (index) and description, its steps (each with
+/// its delay after the creation) and the status they leave it in.
+struct Plan {
+    category: &'static str,
+    cell: usize,
+    description: &'static str,
+    steps: Vec<(u64, TicketOp)>,
+    ends_in: Status,
+}
+
 /// Writes the bodies, three routing rules, the decision and three dispatched tickets at `now` (the tickets' steps
 /// a few minutes apart, all within the server's drift bound), and records the tickets' statuses in `model`.
 /// `date` is today's local date, `YYYY-MM-DD`.
@@ -141,49 +151,56 @@ pub fn seed(world: &mut World, model: &mut Model, now: u64, date: &str) -> Seede
         note: Some(text.into()),
         public: true,
     };
-    let plans: [(&str, usize, &str, Vec<(u64, TicketOp)>, Status); 3] = [
+    let plans = [
         // Decided by the clinic, dispatched to law enforcement, accepted and completed.
-        (
-            "illegal_construction",
-            0,
-            "3号楼北侧私搭乱建",
-            vec![
+        Plan {
+            category: "illegal_construction",
+            cell: 0,
+            description: "3号楼北侧私搭乱建",
+            steps: vec![
                 (MINUTE, TicketOp::Take(Note::default())),
                 (2 * MINUTE, TicketOp::Decide { decision }),
                 (3 * MINUTE, TicketOp::Dispatch(step(enforcement))),
                 (4 * MINUTE, TicketOp::AgencyAccept(step(enforcement))),
                 (7 * MINUTE, TicketOp::AgencyComplete(step(enforcement))),
             ],
-            Status::Solved,
-        ),
+            ends_in: Status::Solved,
+        },
         // A plan, then the water company: accepted, at work.
-        (
-            "water_pressure",
-            1,
-            "6号楼高层水压不足",
-            vec![
+        Plan {
+            category: "water_pressure",
+            cell: 1,
+            description: "6号楼高层水压不足",
+            steps: vec![
                 (MINUTE, TicketOp::Take(Note::default())),
                 (2 * MINUTE, TicketOp::Plan(note("请自来水公司检修加压泵"))),
                 (3 * MINUTE, TicketOp::Dispatch(step(water))),
                 (5 * MINUTE, TicketOp::AgencyAccept(step(water))),
             ],
-            Status::WithAgency,
-        ),
+            ends_in: Status::WithAgency,
+        },
         // Sent to the police station, then reassigned to law enforcement (a shop front, not a traffic matter).
-        (
-            "parking",
-            2,
-            "商铺占道堆放杂物",
-            vec![
+        Plan {
+            category: "parking",
+            cell: 2,
+            description: "商铺占道堆放杂物",
+            steps: vec![
                 (MINUTE, TicketOp::Take(Note::default())),
                 (2 * MINUTE, TicketOp::Dispatch(step(police))),
                 (4 * MINUTE, TicketOp::Dispatch(step(enforcement))),
             ],
-            Status::Dispatched,
-        ),
+            ends_in: Status::Dispatched,
+        },
     ];
     let mut tickets = Vec::new();
-    for (category, cell, description, steps, status) in plans {
+    for Plan {
+        category,
+        cell,
+        description,
+        steps,
+        ends_in: status,
+    } in plans
+    {
         let id = TicketId::random();
         timed.push((
             now,
