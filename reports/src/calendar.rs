@@ -33,7 +33,10 @@ pub fn month_range(month: &str, utc_offset_minutes: i32) -> Option<(u64, u64)> {
 
 /// The calendar day (`YYYY-MM-DD`) of the instant `ms` at `utc_offset_minutes`.
 pub fn date_of(ms: u64, utc_offset_minutes: i32) -> String {
-    let local = i64::try_from(ms).unwrap_or(i64::MAX) + i64::from(utc_offset_minutes) * 60_000;
+    // Saturating: an open-ended range's end (`u64::MAX`) must name a (far) day, not overflow.
+    let local = i64::try_from(ms)
+        .unwrap_or(i64::MAX)
+        .saturating_add(i64::from(utc_offset_minutes) * 60_000);
     let (y, m, d) = civil_from_days(local.div_euclid(86_400_000));
     format!("{y:04}-{m:02}-{d:02}")
 }
@@ -235,6 +238,21 @@ mod tests {
             "2026-02-30T00:00:00Z",
         ] {
             assert_eq!(parse_w3c_datetime(bad, 480), None, "{bad}");
+        }
+    }
+
+    /// Found by the reports' delivery property test: the councils report of an open-ended range (`to` =
+    /// `u64::MAX`) asked for the day of the range's end, and the offset overflowed.
+    #[test]
+    fn the_end_of_time_has_a_day_after_every_real_one() {
+        for (ms, offset) in [(u64::MAX, 480), (u64::MAX - 1, -720)] {
+            let end = date_of(ms, offset);
+            let year: u64 = end
+                .split('-')
+                .next()
+                .and_then(|y| y.parse().ok())
+                .expect("a year");
+            assert!(year > 9999, "{end}");
         }
     }
 }

@@ -5,8 +5,10 @@
 //! Every report says which time it uses — event times from the devices' hybrid logical clocks — and up to which
 //! server sequence number it is complete ([`Basis`]). Every figure is defined in `docs/reports.md`.
 
+pub mod agencies;
 pub mod calendar;
 pub mod compliance;
+pub mod councils;
 pub mod coverage;
 pub mod csv;
 pub mod fees;
@@ -17,7 +19,7 @@ pub mod ranking;
 mod select;
 pub mod stats;
 
-pub use policy::{Basis, Filter, ReportPolicy};
+pub use policy::{AgencyWeights, Basis, Filter, ReportPolicy};
 
 #[cfg(doc)]
 use linli_sync_core::state::State;

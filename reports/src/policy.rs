@@ -24,6 +24,23 @@ pub struct ReportPolicy {
     pub utc_offset_minutes: i32,
     /// Property-fee value of one green-energy-card point, in fen (cents of a yuan).
     pub fen_per_point: u64,
+    /// A linked body accepts a ticket in time if it does so at most this long after its dispatch (1 day).
+    pub agency_accept_ms: u64,
+    /// A linked body completes a ticket in time if it does so at most this long after its dispatch (5 days).
+    pub agency_complete_ms: u64,
+    /// Weights of the linked bodies' group of the red/black list.
+    pub agency_ranking: AgencyWeights,
+}
+
+/// Weights of a linked body's red/black list score (score = Σ weight × figure; see `docs/reports.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgencyWeights {
+    /// Dispatches, relative to the busiest ranked body.
+    pub volume: f64,
+    /// On-time acceptance rate (accepted within `agency_accept_ms`).
+    pub on_time_acceptance: f64,
+    /// On-time completion rate (completed within `agency_complete_ms`).
+    pub on_time_completion: f64,
 }
 
 /// Weights of the red/black list score (score = Σ weight × figure; see `docs/reports.md`).
@@ -61,6 +78,13 @@ impl ReportPolicy {
         ranking_size: 5,
         utc_offset_minutes: 480,
         fen_per_point: 100,
+        agency_accept_ms: 24 * 60 * 60 * 1000,
+        agency_complete_ms: 5 * 24 * 60 * 60 * 1000,
+        agency_ranking: AgencyWeights {
+            volume: 0.2,
+            on_time_acceptance: 0.3,
+            on_time_completion: 0.5,
+        },
     };
 }
 

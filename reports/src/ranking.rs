@@ -8,16 +8,28 @@
 //!
 //! A rate that a handler has no data for (no rated ticket, say) takes the value of all ranked tickets together,
 //! so missing data neither rewards nor punishes.
+//!
+//! The linked bodies (联动单位) are ranked as their own group, from their figures in the `agencies` report
+//! ([`crate::agencies`]), with their own weights ([`AgencyWeights`]):
+//!
+//! score = w_volume × (dispatches ÷ largest dispatches) + w_acceptance × on-time acceptance
+//!       + w_completion × on-time completion,
+//!
+//! over the bodies with at least the minimum volume (in dispatches); a rate a body has no judged dispatch for takes
+//! the value of all ranked bodies' dispatches together, as for handlers. Ties go to more dispatches, then to the
+//! smaller agency id.
 
-use linli_sync_core::ids::UserId;
+use linli_sync_core::ids::{AgencyId, UserId};
 use linli_sync_core::state::State;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::agencies::{self, AgencyRow};
 use crate::csv;
 use crate::outcomes::Rates;
-use crate::policy::{Basis, Filter, RankingWeights, ReportPolicy};
+use crate::policy::{AgencyWeights, Basis, Filter, RankingWeights, ReportPolicy};
 use crate::select::{self, Facts};
+use crate::stats::Rate;
 
 /// One ranked handler.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,6 +59,27 @@ pub struct Ranking {
     pub black: Vec<Ranked>,
     /// Every ranked handler, best first.
     pub all: Vec<Ranked>,
+    /// The weights of the linked bodies' group.
+    pub agency_weights: AgencyWeights,
+    /// The linked bodies with at least the minimum volume (in dispatches), best first.
+    pub agencies: Vec<RankedAgency>,
+}
+
+/// One ranked linked body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RankedAgency {
+    /// The agency.
+    pub agency: AgencyId,
+    /// Its name.
+    pub name: String,
+    /// Dispatches to it in the period.
+    pub volume: usize,
+    /// On-time acceptance (as in the `agencies` report).
+    pub on_time_acceptance: Rate,
+    /// On-time completion (as in the `agencies` report).
+    pub on_time_completion: Rate,
+    /// Its score.
+    pub score: f64,
 }
 
 /// Computes the list over tickets created in the filter's range.
@@ -62,6 +95,10 @@ pub fn ranking(state: &State, filter: &Filter, policy: &ReportPolicy, basis: Bas
     .map(|(_, r)| r)
     .collect();
     let (red, black) = lists(&all, policy);
+    let agencies = ranked_agencies(
+        agencies::agency_rows(state, filter, policy, basis.as_of_ms),
+        policy,
+    );
     Ranking {
         basis,
         weights: policy.ranking,
@@ -69,7 +106,51 @@ pub fn ranking(state: &State, filter: &Filter, policy: &ReportPolicy, basis: Bas
         red,
         black,
         all,
+        agency_weights: policy.agency_ranking,
+        agencies,
     }
+}
+
+/// Scores the agencies of `rows` with at least the minimum volume, best first.
+fn ranked_agencies(rows: Vec<AgencyRow>, policy: &ReportPolicy) -> Vec<RankedAgency> {
+    let rows: Vec<AgencyRow> = rows
+        .into_iter()
+        .filter(|r| r.dispatched > 0 && r.dispatched >= policy.ranking_min_volume)
+        .collect();
+    let pooled = |rate: fn(&AgencyRow) -> Rate| {
+        let (n, d) = rows
+            .iter()
+            .map(rate)
+            .fold((0, 0), |(n, d), r| (n + r.numerator, d + r.denominator));
+        Rate::of(n, d).value
+    };
+    let (acceptance, completion) = (
+        pooled(|r| r.acceptance.on_time),
+        pooled(|r| r.completion.on_time),
+    );
+    let max_volume = rows.iter().map(|r| r.dispatched).max().unwrap_or(1).max(1);
+    let w = policy.agency_ranking;
+    let or = |r: Option<f64>, o: Option<f64>| r.or(o).unwrap_or(0.0);
+    let mut ranked: Vec<RankedAgency> = rows
+        .into_iter()
+        .map(|r| RankedAgency {
+            score: w.volume * r.dispatched as f64 / max_volume as f64
+                + w.on_time_acceptance * or(r.acceptance.on_time.value, acceptance)
+                + w.on_time_completion * or(r.completion.on_time.value, completion),
+            agency: r.agency,
+            name: r.name,
+            volume: r.dispatched,
+            on_time_acceptance: r.acceptance.on_time,
+            on_time_completion: r.completion.on_time,
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.volume.cmp(&a.volume))
+            .then(a.agency.cmp(&b.agency))
+    });
+    ranked
 }
 
 /// The handlers' facts of one community for the district-wide list: gathered one community at a time, so the
@@ -236,13 +317,28 @@ fn lists<T: Clone>(all: &[T], policy: &ReportPolicy) -> (Vec<T>, Vec<T>) {
 }
 
 impl Ranking {
-    /// Both lists as CSV.
+    /// Both lists as CSV, then the linked bodies' group (list `agencies 联动单位`, the body's name in the handler
+    /// column, its on-time acceptance and completion in the timely-acceptance and on-time columns).
     pub fn csv(&self) -> String {
         let mut rows = Vec::new();
         for (list, people) in [("red 红榜", &self.red), ("black 黑榜", &self.black)] {
             for (i, r) in people.iter().enumerate() {
                 rows.push(row(list, i, r));
             }
+        }
+        for (i, a) in self.agencies.iter().enumerate() {
+            rows.push(vec![
+                "agencies 联动单位".into(),
+                (i + 1).to_string(),
+                a.name.clone(),
+                a.volume.to_string(),
+                format!("{:.4}", a.score),
+                String::new(),
+                a.on_time_acceptance.percent(),
+                a.on_time_completion.percent(),
+                String::new(),
+                String::new(),
+            ]);
         }
         csv::table(&HEADER, &rows)
     }

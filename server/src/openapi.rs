@@ -173,8 +173,12 @@ pub enum ReportNameDoc {
     Compliance,
     /// Ticket outcomes.
     Outcomes,
-    /// Volunteer ranking of a month.
+    /// The red/black list of a month: handlers, and linked bodies as their own group.
     Ranking,
+    /// Linked bodies' dispatch, acceptance and completion figures.
+    Agencies,
+    /// Complex tickets decided by a council, and the time to decision.
+    Councils,
     /// Visit coverage of a day.
     Coverage,
     /// Service hours.

@@ -6,7 +6,8 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use linli_reports::fees::{CashPayment, valid_period};
 use linli_reports::{
-    Basis, Filter, ReportPolicy, calendar, compliance, coverage, fees, hours, outcomes, ranking,
+    Basis, Filter, ReportPolicy, agencies, calendar, compliance, councils, coverage, fees, hours,
+    outcomes, ranking,
 };
 use linli_sync_core::grid::MemberRole;
 use linli_sync_core::ids::{GridId, HouseholdId};
@@ -147,10 +148,12 @@ fn days(
     })
 }
 
-const REPORTS: [&str; 8] = [
+const REPORTS: [&str; 10] = [
     "compliance",
     "outcomes",
     "ranking",
+    "agencies",
+    "councils",
     "coverage",
     "hours",
     "fees",
@@ -371,6 +374,14 @@ fn one_report(
                 basis,
             );
             render(&r, csv, ranking::Ranking::csv)
+        }
+        "agencies" => {
+            let r = agencies::agencies(st, &days(q, grids, &policy)?, &policy, basis);
+            render(&r, csv, agencies::Agencies::csv)
+        }
+        "councils" => {
+            let r = councils::councils(st, &days(q, grids, &policy)?, &policy, basis);
+            render(&r, csv, councils::Councils::csv)
         }
         "coverage" => {
             let d = required(&q.day, "day")?;

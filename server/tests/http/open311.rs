@@ -33,7 +33,7 @@ async fn setup() -> Open311 {
                 details: Household {
                     building: building.into(),
                     unit: "1".into(),
-                    room: "101".into(),
+                    room: "1203室".into(),
                     elderly_alone: false,
                     contact_name: Some("李大爷".into()),
                 },
@@ -341,7 +341,7 @@ fn assert_private(what: &str, body: &str) {
         "116.401234",
         "wang@example.cn",
         "李大爷",
-        "101",
+        "1203室",
     ] {
         assert!(!body.contains(secret), "{what} leaks {secret:?}: {body}");
     }

@@ -200,6 +200,193 @@ async fn reports_match_the_seeded_figures_and_respect_scope() {
 }
 
 #[actix_web::test]
+async fn linked_bodies_and_councils_reports_over_http() {
+    let app = TestApp::spawn().await;
+    let mut w = World::build(&app).await;
+    let base = linli_server::now_ms() - 3 * 60 * MIN;
+    // Back-dated events: a writer with a fresh clock for the admin's device (see `seeded`).
+    w.admin.writer = Writer::new(
+        w.admin.id,
+        w.admin.user,
+        HlcClock::new(DriftPolicy::DEFAULT),
+    );
+    let (x, y, k) = (AgencyId::random(), AgencyId::random(), DecisionId::random());
+    let (t, u) = (TicketId::random(), TicketId::random());
+    let agency = |name: &str, kind| {
+        OpBody::Agency(
+            x,
+            AgencyOp::Create(AgencyCreate {
+                name: name.into(),
+                kind,
+                contact_role: "值班室".into(),
+                categories: vec!["downpipe".into()],
+            }),
+        )
+    };
+    let step = |agency| AgencyStep {
+        agency,
+        note: None,
+        public: false,
+    };
+    let mut y_create = agency("城东派出所", AgencyKind::Police);
+    if let OpBody::Agency(id, _) = &mut y_create {
+        *id = y;
+    }
+    let ops = vec![
+        w.admin
+            .writer
+            .op(base, agency("综合行政执法局", AgencyKind::LawEnforcement)),
+        w.admin.writer.op(base, y_create),
+        w.admin.writer.op(
+            base,
+            OpBody::Decision(
+                k,
+                DecisionOp::Record(DecisionRecord {
+                    date: date_of(base, 480),
+                    council: Council::DeliberationClinic,
+                    council_name: "社区议事门诊".into(),
+                    text: "由执法局清理违建，物业配合".into(),
+                }),
+            ),
+        ),
+        // T: dispatched to X a minute in, accepted 10 minutes later, completed an hour after dispatch; linked to
+        // the clinic's decision two hours after creation.
+        w.admin
+            .writer
+            .op(base, OpBody::Ticket(t, crate::common::ticket_create(w.g1))),
+        w.admin
+            .writer
+            .op(base + MIN, OpBody::Ticket(t, TicketOp::Dispatch(step(x)))),
+        w.admin.writer.op(
+            base + 11 * MIN,
+            OpBody::Ticket(t, TicketOp::AgencyAccept(step(x))),
+        ),
+        w.admin.writer.op(
+            base + 61 * MIN,
+            OpBody::Ticket(t, TicketOp::AgencyComplete(step(x))),
+        ),
+        w.admin.writer.op(
+            base + 120 * MIN,
+            OpBody::Ticket(t, TicketOp::Decide { decision: k }),
+        ),
+        // U: dispatched to X, reassigned to Y a minute later; nothing since (within both SLAs: pending).
+        w.admin
+            .writer
+            .op(base, OpBody::Ticket(u, crate::common::ticket_create(w.g2))),
+        w.admin
+            .writer
+            .op(base + MIN, OpBody::Ticket(u, TicketOp::Dispatch(step(x)))),
+        w.admin.writer.op(
+            base + 2 * MIN,
+            OpBody::Ticket(u, TicketOp::Dispatch(step(y))),
+        ),
+    ];
+    app.push_ok(&w.admin, &ops).await;
+    let q = range();
+
+    let r = app
+        .get(&format!("/v1/reports/agencies?{q}"), Some(&app.admin_token))
+        .await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    assert_eq!(r.body["accept_sla_ms"], json!(86_400_000));
+    // By name: 城东派出所 (Y) before 综合行政执法局 (X).
+    let (ry, rx) = (&r.body["agencies"][0], &r.body["agencies"][1]);
+    assert_eq!(rx["name"], json!("综合行政执法局"));
+    // X: two dispatches (T, U), T accepted after 10 min and completed after 60; U reassigned.
+    assert_eq!(
+        [
+            &rx["dispatched"],
+            &rx["accepted"],
+            &rx["completed"],
+            &rx["open"],
+            &rx["reassigned"]
+        ],
+        [&json!(2), &json!(1), &json!(1), &json!(0), &json!(1)]
+    );
+    assert_eq!(rx["acceptance"]["median_ms"], json!(10 * MIN));
+    assert_eq!(rx["completion"]["p90_ms"], json!(60 * MIN));
+    assert_eq!(rx["acceptance"]["on_time"]["denominator"], json!(1));
+    assert_eq!(rx["kind"], json!("law_enforcement"));
+    // Y: U, open and pending.
+    assert_eq!(ry["name"], json!("城东派出所"));
+    assert_eq!([&ry["dispatched"], &ry["open"]], [&json!(1), &json!(1)]);
+    assert_eq!(ry["acceptance"]["on_time"]["denominator"], json!(0));
+    assert_eq!(r.body["overdue"], json!([]));
+    // The grid worker sees g1 only: X's dispatch of T, nothing for Y.
+    let r = app
+        .get(&format!("/v1/reports/agencies?{q}"), Some(&w.worker.token))
+        .await;
+    assert_eq!(r.body["agencies"][0]["dispatched"], json!(0));
+    assert_eq!(r.body["agencies"][1]["dispatched"], json!(1));
+    let r = app
+        .get(
+            &format!("/v1/reports/agencies?{q}&format=csv"),
+            Some(&app.admin_token),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type, "text/csv; charset=utf-8");
+    let text = r.body.as_str().expect("text");
+    assert!(
+        text.starts_with("\u{feff}agency 联动单位,kind 类型,"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "\r\n综合行政执法局,law_enforcement,2,1,1,0,1,1,1,100.0,0.2,0.2,0,1,1,100.0,1.0,1.0,0,{x}\r\n"
+        )),
+        "{text}"
+    );
+
+    // Councils: T is complex by its decision (U is small): 1 of 1 decided, 2 h from creation to decision.
+    let r = app
+        .get(&format!("/v1/reports/councils?{q}"), Some(&app.admin_token))
+        .await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    assert_eq!(r.body["complex"], json!(1));
+    assert_eq!(r.body["decided"]["numerator"], json!(1));
+    assert_eq!(r.body["to_decision"]["median_ms"], json!(120 * MIN));
+    assert_eq!(
+        r.body["by_council"][1]["council"],
+        json!("deliberation_clinic")
+    );
+    assert_eq!(r.body["by_council"][1]["tickets"], json!(1));
+    assert_eq!(
+        r.body["decisions"][0]["council_name"],
+        json!("社区议事门诊")
+    );
+    assert_eq!(r.body["decisions"][0]["tickets"], json!([t.to_string()]));
+    let r = app
+        .get(
+            &format!("/v1/reports/councils?{q}&format=csv"),
+            Some(&app.admin_token),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let text = r.body.as_str().expect("text");
+    assert!(
+        text.contains("\r\nall,,,,1,1,100.0,2.0,2.0,,,\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("由执法局清理违建，物业配合,{t}\r\n")),
+        "{text}"
+    );
+
+    // The linked bodies' group of the red/black list: X has 2 dispatches, under the minimum volume 3.
+    let month = &date_of(base, 480)[..7];
+    let r = app
+        .get(
+            &format!("/v1/reports/ranking?month={month}"),
+            Some(&app.admin_token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:#}", r.body);
+    assert_eq!(r.body["agencies"], json!([]));
+    assert_eq!(r.body["agency_weights"]["on_time_completion"], json!(0.5));
+}
+
+#[actix_web::test]
 async fn fee_ledger_import_payments_and_offsets_make_the_collection_rate() {
     let app = TestApp::spawn().await;
     let mut w = World::build(&app).await;

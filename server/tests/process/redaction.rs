@@ -205,6 +205,8 @@ async fn no_refusal_and_no_log_line_quotes_a_value_of_the_request() {
         "compliance",
         "outcomes",
         "ranking",
+        "agencies",
+        "councils",
         "coverage",
         "hours",
         "fees",

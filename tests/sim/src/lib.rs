@@ -9,6 +9,7 @@
 //! - [`http`]: the admin console over HTTP (users, enrolment, grants, revocation, snapshots) and raw sync calls;
 //! - [`phone`]: one simulated phone, a real [`linli_ffi::store::Store`] with its own clock and transport;
 //! - [`proxy`]: a loopback TCP proxy that can cut an answer after the server sent it;
+//! - [`bodies`]: the community's linked bodies, routing rules and a council decision, with dispatched tickets;
 //! - [`world`]: a community (grid cells, households, people, phones) set up through the real API;
 //! - [`model`]: the expected totals, computed from what the script did, and the comparisons;
 //! - [`schedule`]: random schedules of a field day from a seed, with or without faults;
@@ -16,6 +17,7 @@
 //! - [`rng`]: a small seeded generator, so every random schedule replays from its seed.
 
 pub mod app;
+pub mod bodies;
 pub mod http;
 pub mod model;
 pub mod phone;

@@ -1,7 +1,8 @@
 //! `linli-demo`: one command for a newcomer. It starts the Linli server on a temporary SQLite database, seeds a
 //! community like the pilot (10 buildings, about 500 households, 7 grid cells, 9 social workers, 110 volunteers,
 //! 7 micro-butlers among them, elderly residents living alone), plays a field day through real phone replicas (offline
-//! door-knock visits, tickets under 5-20-2-2, approvals, card credits and a fee offset) with a progress bar,
+//! door-knock visits, tickets under 5-20-2-2, approvals, card credits and a fee offset), its 7 linked bodies with
+//! routing rules, complex tickets dispatched to them and a council decision, with a progress bar,
 //! syncs, and leaves the server running with the dashboard URL and an admin login printed. A second, smaller
 //! community of the same street office is seeded beside it (its own admin, cells, phones and morning rounds), and a
 //! district admin who sees both.
@@ -224,8 +225,39 @@ fn main() {
             .expect("a fee offset within rights");
     }
     world.settle();
+
+    // The cooperative's seven linked bodies, its routing rules and the deliberation clinic's decision, with three
+    // complex desk tickets dispatched to the bodies.
+    bar.set_message("17:30 linked bodies, routing rules and a council decision");
+    let now = linli_sim::now_ms();
+    let today = linli_reports::calendar::date_of(now, 480);
+    let seeded = linli_sim::bodies::seed(&mut world, &mut m, now, &today);
+    world.settle();
     model::assert_converged(&world, &[]);
     model::assert_model(&world, &m);
+    let merged = model::server_state(&world);
+    let bodies = merged.agencies().values().filter(|a| a.exists()).count();
+    let decision = merged
+        .decision(&seeded.decision)
+        .expect("the council decision is on the server");
+    let decided = merged.tickets_decided_by(&seeded.decision).len();
+    let report = linli_sim::http::get(
+        &format!("{base}/v1/reports/agencies?from={today}&to={today}"),
+        &world.console.token,
+    )
+    .expect("the agencies report");
+    assert_eq!(
+        report.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&report.body)
+    );
+    let dispatches: u64 = report.json()["agencies"]
+        .as_array()
+        .expect("the agencies")
+        .iter()
+        .filter_map(|a| a["dispatched"].as_u64())
+        .sum();
     bar.set_position(90);
 
     // The street office: the pilot is 幸福里社区 of 城东街道, its neighbour 和平里社区 gets its own admin and log,
@@ -249,6 +281,12 @@ fn main() {
     println!("  approved hours         {:.1}", minutes as f64 / 60.0);
     println!("  points credited        {credited}");
     println!("  points redeemed (fees) {redeemed}");
+    println!("  linked bodies          {bodies} ({dispatches} dispatches, one reassigned)");
+    println!(
+        "  council decisions      1 ({} {}, {decided} ticket)",
+        decision.council_name.val.as_deref().unwrap_or_default(),
+        decision.date.val.as_deref().unwrap_or_default(),
+    );
     println!();
     println!(
         "Second community (和平里社区): {} door-knock visits by {} phones",
