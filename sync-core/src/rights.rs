@@ -259,6 +259,10 @@ fn authorize_as_of(
                     out("the grid cell is not one where this volunteer visits")
                 }
             }
+            OpBody::Ticket(_, TicketOp::Comment { public: true, .. }) => {
+                // What a resident sees over Open311 is published by staff (review of issue 13).
+                out("a volunteer's comments are internal; staff publish notes for the resident")
+            }
             OpBody::Ticket(id, TicketOp::Comment { .. }) => {
                 let raised_it = state.ticket(id).is_some_and(|t| {
                     t.timeline()
@@ -286,8 +290,8 @@ fn authorize_as_of(
 /// Every user also sees the *directory* of grid cells — each cell's id, name and community, from `grid.create` and
 /// `grid.rename`, none of its households or members — so that a volunteer can log service hours in any cell and a
 /// phone can show cell names. Membership ops about the user themself are always visible, so a device learns that
-/// its scope grew. The community-level entities — linked bodies, council decisions, routing rules — hold nothing
-/// personal and are visible to every user.
+/// its scope grew. Linked bodies and routing rules hold nothing personal and are visible to every user; council
+/// decisions, whose text may name the parties of a dispute, only to admins and grid workers.
 #[derive(Clone, Copy, Debug)]
 pub struct Viewer {
     /// The user.
@@ -364,7 +368,9 @@ impl Viewer {
                     .entry(&EntryId(entity))
                     .is_some_and(|e| self.sees_entry(state, e)),
                 EntityKind::Card => UserId(entity) == self.user,
-                EntityKind::Agency | EntityKind::Decision | EntityKind::Route => true,
+                EntityKind::Agency | EntityKind::Route => true,
+                // A council's decision text may name the parties of a dispute: staff only (review of issue 13).
+                EntityKind::Decision => self.role != Role::Volunteer,
             },
         }
     }
@@ -374,7 +380,7 @@ impl Viewer {
         if self.role == Role::Admin {
             return state.clone();
         }
-        state.filtered(
+        let mut scoped = state.filtered(
             |id, g| {
                 Some(if self.sees_grid(state, *id) {
                     g.clone()
@@ -385,7 +391,12 @@ impl Viewer {
             |_, t| self.sees_ticket(state, t),
             |_, e| self.sees_entry(state, e),
             |id, _| *id == self.user,
-        )
+        );
+        if self.role == Role::Volunteer {
+            // As for their pulls: council decisions are staff's (`sees`).
+            scoped.clear_decisions();
+        }
+        scoped
     }
 }
 

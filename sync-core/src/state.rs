@@ -296,16 +296,22 @@ impl State {
                 self.known_agency(a.agency)?;
                 self.opt_text("note", &a.note)?;
             }
-            // The body named must be the ticket's agency as of the op's stamp (the latest dispatch stamped before
-            // it, among those this state holds): an acceptance written offline for the body the ticket was
-            // dispatched to stays valid when a reassignment stamped later reaches the server first.
+            // The body named must have been dispatched the ticket before the op's stamp. Not "the ticket's body
+            // as of the stamp": a phone that has not yet seen a reassignment records the first body's acceptance
+            // offline, stamped after the reassignment; judged against the ticket's body at its stamp it would be
+            // refused when the reassignment reached the server first and stored when it came second, and the
+            // refusal would hold back the phone's whole batch (review of issue 13). The agencies report attributes
+            // the step to the body it names.
             TicketOp::AgencyAccept(a) | TicketOp::AgencyComplete(a) => {
                 self.known_agency(a.agency)?;
-                let current = self.tickets.get(&id).and_then(|t| t.agency_at(op.stamp()));
-                if current != Some(a.agency) {
+                let dispatched = self
+                    .tickets
+                    .get(&id)
+                    .is_some_and(|t| t.dispatched_before(a.agency, op.stamp()));
+                if !dispatched {
                     return Err(invalid(
                         "agency",
-                        "is not the linked body the ticket is dispatched to",
+                        "is not a linked body the ticket was dispatched to",
                     ));
                 }
                 self.opt_text("note", &a.note)?;
@@ -779,7 +785,7 @@ impl State {
 
     /// A copy holding only the entities the predicates keep (same rules). `grid` may also return a reduced copy
     /// of a grid cell (its directory entry). The community-level entities (linked bodies, council decisions,
-    /// routing rules) are visible to every user of the community and always kept.
+    /// routing rules) are always kept here (`Viewer::scope` drops the decisions for volunteers).
     pub fn filtered(
         &self,
         grid: impl Fn(&GridId, &Grid) -> Option<Grid>,
@@ -856,6 +862,11 @@ impl State {
     pub fn decision(&self, id: &DecisionId) -> Option<&Decision> {
         self.decisions.get(id)
     }
+    /// Drops the council decisions (a volunteer's scope: `Viewer::scope`).
+    pub(crate) fn clear_decisions(&mut self) {
+        self.decisions.clear();
+    }
+
     /// All council decisions.
     pub fn decisions(&self) -> &BTreeMap<DecisionId, Decision> {
         &self.decisions

@@ -592,6 +592,13 @@ impl Ticket {
             .and_then(|(_, e)| e.agency)
     }
 
+    /// Whether the ticket was dispatched to `agency` by an op stamped before `at` (among those this state holds).
+    pub fn dispatched_before(&self, agency: AgencyId, at: Stamp) -> bool {
+        self.events
+            .range(..at)
+            .any(|(_, e)| e.kind == EventKind::Dispatched && e.agency == Some(agency))
+    }
+
     /// The council decisions linked to the ticket, in stamp order.
     pub fn decisions(&self) -> impl Iterator<Item = DecisionId> + '_ {
         self.events.values().filter_map(|e| e.decision)

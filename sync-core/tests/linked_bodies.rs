@@ -166,8 +166,18 @@ fn dispatch_steps_must_name_known_bodies_and_the_current_one() {
     record(&mut state, &reassign);
     record(&mut state, &accept);
     assert_eq!(state.ticket(&ticket).and_then(|t| t.agency()), Some(other));
-    // Once reassigned, a new acceptance must name the new body.
-    let op = admin.op(T0 + 7 * MIN, t(TicketOp::AgencyAccept(step(agency))));
+    // A phone that has not seen the reassignment records the first body's completion offline, stamped after
+    // it: stored whichever reaches the server first (review of issue 13), as the report attributes it to the body
+    // it names. A body the ticket was never dispatched to is still refused.
+    let stale = admin.op(T0 + 7 * MIN, t(TicketOp::AgencyComplete(step(agency))));
+    record(&mut state, &stale);
+    let never = AgencyId::random();
+    let create_never = admin.op(
+        T0 + 7 * MIN + 1,
+        OpBody::Agency(never, agency_create("供电所")),
+    );
+    record(&mut state, &create_never);
+    let op = admin.op(T0 + 7 * MIN + 2, t(TicketOp::AgencyAccept(step(never))));
     assert!(matches!(
         refused(&state, &op),
         OpError::InvalidField {
@@ -175,6 +185,7 @@ fn dispatch_steps_must_name_known_bodies_and_the_current_one() {
             ..
         }
     ));
+    assert_eq!(state.ticket(&ticket).and_then(|t| t.agency()), Some(other));
     let op = admin.op(T0 + 7 * MIN, t(TicketOp::AgencyAccept(step(other))));
     record(&mut state, &op);
     let op = admin.op(T0 + 8 * MIN, t(TicketOp::Decide { decision }));
@@ -394,24 +405,68 @@ fn rights_for_the_new_kinds() {
         );
     }
 
-    // Every user sees the community-level entities, and a snapshot keeps them.
+    // A volunteer's comment on a ticket they raised is internal; a public one is refused (staff publish).
+    let own = TicketId::random();
+    let mut butler_writer = writer(cast.butler, 21);
+    let raise = butler_writer.op(
+        T0 + 30 * MIN,
+        OpBody::Ticket(
+            own,
+            TicketOp::Create(TicketCreate {
+                grid: cast.grids[0],
+                request_type: RequestType::Help,
+                category: "repair".into(),
+                complexity: Complexity::Small,
+                location: Location::default(),
+                description: "楼道灯坏了".into(),
+                channel: Channel::Visit,
+                reporter: Reporter::default(),
+                from_visit: None,
+            }),
+        ),
+    );
+    record(&mut state, &raise);
+    for (public, ok) in [(false, true), (true, false)] {
+        let op = butler_writer.op(
+            T0 + 31 * MIN,
+            OpBody::Ticket(
+                own,
+                TicketOp::Comment {
+                    text: "楼道灯还没修".into(),
+                    public,
+                },
+            ),
+        );
+        assert_eq!(
+            authorize(&state, op.replica, cast.butler, Role::Volunteer, &op).is_ok(),
+            ok,
+            "public: {public}"
+        );
+    }
+
+    // Every user sees the linked bodies and routing rules, and a snapshot keeps them; council decisions (their
+    // text may name a dispute's parties) are staff's: a volunteer neither pulls nor holds them (review of #13).
     let viewer = Viewer {
         user: cast.butler,
         role: Role::Volunteer,
     };
-    for kind in [
-        OpKind::AgencyCreate,
-        OpKind::DecisionRecord,
-        OpKind::RouteSet,
-    ] {
+    for kind in [OpKind::AgencyCreate, OpKind::RouteSet] {
         assert!(
             viewer.can_see_parts(&state, kind, agency.0, || None),
             "{kind}"
         );
     }
+    assert!(!viewer.can_see_parts(&state, OpKind::DecisionRecord, agency.0, || None));
     let scope = viewer.scope(&state);
     assert_eq!(scope.agencies(), state.agencies());
-    assert_eq!(scope.decisions(), state.decisions());
+    assert!(!state.decisions().is_empty());
+    assert!(scope.decisions().is_empty());
+    let worker = Viewer {
+        user: cast.worker_a,
+        role: Role::GridWorker,
+    };
+    assert!(worker.can_see_parts(&state, OpKind::DecisionRecord, agency.0, || None));
+    assert_eq!(worker.scope(&state).decisions(), state.decisions());
     assert!(
         scope.ticket(&ticket).is_none(),
         "not a ticket the butler raised"
