@@ -5,7 +5,7 @@
 //! The unit is a *dispatch*: one `Dispatched` event of a ticket, to one agency. Which events count for which
 //! dispatch:
 //! - A dispatch lasts until the ticket's next dispatch (to any agency: a reassignment, or the same agency again)
-//!   or the ticket's first close after it, whichever comes first. That ends the agency's clock: an open dispatch
+//!   or the ticket's first close, solve or answer after it (the handler's own), whichever comes first. That ends the agency's clock: an open dispatch
 //!   is judged (pending or overdue) only while it lasts.
 //! - An acceptance (`AgencyAccepted`) or completion (`AgencyCompleted`) counts for the agency it names, for that
 //!   agency's latest dispatch of the ticket stamped before it, and is measured from that dispatch. Only the first
@@ -212,7 +212,9 @@ fn ticket_spells(
                     complete_deadline: at.saturating_add(policy.agency_complete_ms),
                 });
             }
-            (EventKind::Closed, _) => {
+            // The cooperative's own solve or answer ends it too: phones have no close step, and a ticket the
+            // handler solved is not the body's to finish (review of issue 13).
+            (EventKind::Closed | EventKind::Solved | EventKind::Answered, _) => {
                 if let Some(last) = spells.last_mut().filter(|s| s.ended_ms.is_none()) {
                     last.ended_ms = Some(at);
                 }

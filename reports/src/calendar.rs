@@ -99,6 +99,12 @@ pub fn parse_w3c_datetime(s: &str, default_offset_minutes: i32) -> Option<u64> {
         millis = padded.parse().ok()?;
         tail = &frac[digits..];
     }
+    // A `+` typed into a query string by hand arrives as a space (form decoding): `…T00:00:00 08:00`.
+    let spaced;
+    if tail.len() == 6 && tail.starts_with(' ') {
+        spaced = format!("+{}", &tail[1..]);
+        tail = &spaced;
+    }
     let offset_minutes: i64 = match tail {
         "Z" | "z" => 0,
         t if t.len() == 6 && (t.starts_with('+') || t.starts_with('-')) && &t[3..4] == ":" => {
@@ -225,6 +231,11 @@ mod tests {
             Some(t + 250)
         );
         assert_eq!(parse_w3c_datetime("2026-11-27T14:20:05", 480), Some(t));
+        assert_eq!(
+            parse_w3c_datetime("2026-11-27T14:20:05 08:00", 0),
+            Some(t),
+            "a decoded +"
+        );
         assert_eq!(
             parse_w3c_datetime("2026-11-27", 480),
             Some(1_795_708_800_000)

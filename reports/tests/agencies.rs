@@ -465,6 +465,34 @@ fn a_reassignment_ends_the_first_clock_and_a_late_acceptance_counts_for_the_body
     assert_eq!(c.state.ticket(&t).and_then(|t| t.agency()), Some(a));
 }
 
+/// Review of issue 13: a dispatch only ended at a close, and phones have no close step, so a ticket dispatched,
+/// then solved by the cooperative's own handler, stayed "open" with the body and went overdue after 5 days.
+#[test]
+fn the_handlers_own_solve_ends_the_bodys_clock() {
+    let mut c = Community::new();
+    let a = c.agency("物业维修公司", AgencyKind::Firm);
+    let t = c.ticket();
+    c.dispatch(t, a, T1);
+    c.accept(t, a, T1 + HOUR);
+    // The handler solves it himself a day later; nothing more from the body.
+    let solve = c.op(
+        c.worker,
+        T1 + DAY,
+        OpBody::Ticket(t, TicketOp::Solve(Note::default())),
+    );
+    c.push(&solve);
+    let r = agencies(&c.state, &range(), &ReportPolicy::DEFAULT, basis());
+    let ra = row(&r.agencies, a);
+    // Accepted after 1 h (met); the dispatch ended at the solve: not open, completion not judged, not overdue.
+    assert_eq!(
+        (ra.dispatched, ra.accepted, ra.completed, ra.open),
+        (1, 1, 0, 0)
+    );
+    assert_eq!((ra.acceptance.overdue, ra.completion.overdue), (0, 0));
+    assert_eq!(ra.completion.on_time, Rate::of(0, 0));
+    assert!(r.overdue.iter().all(|o| o.ticket != t), "{:?}", r.overdue);
+}
+
 #[test]
 fn councils_count_decided_complex_tickets_and_time_to_decision() {
     let mut s = scenario();

@@ -1,7 +1,7 @@
 //! The services of GeoReport v2: ticket categories. A ticket's `category` is a free code on the wire (phones may
 //! use any); the catalogue names the codes a cooperative receives most, in Chinese and English, with the request
-//! type and complexity a new ticket of that service gets. Every category a community already uses (on a ticket,
-//! a linked body's list or a routing rule) that the catalogue does not name is listed too, under the group `other`, so a city system can file into any
+//! type and complexity a new ticket of that service gets. Every category a community configured (in a linked
+//! body's list or a routing rule) that the catalogue does not name is listed too, under the group `other`, so a city system can file into any
 //! category the community works with (`docs/open311.md`, "Category mapping").
 
 use linli_sync_core::state::State;
@@ -247,10 +247,8 @@ fn built_in(e: &Entry) -> Service {
 pub fn services(state: &State) -> Vec<Service> {
     let mut out: Vec<Service> = BUILT_IN.iter().map(built_in).collect();
     let known: BTreeSet<String> = out.iter().map(|s| s.code.clone()).collect();
-    let on_tickets = state
-        .tickets()
-        .values()
-        .filter_map(|t| t.category.val.clone());
+    // The categories the community configured: its linked bodies' and its routing rules'. Not every category its
+    // tickets carry: those raised from a door-knock visit's health flag (`health_*`) are the micro-butlers' own.
     let of_bodies = state
         .agencies()
         .values()
@@ -259,10 +257,9 @@ pub fn services(state: &State) -> Vec<Service> {
         .routes()
         .values()
         .filter_map(|r| r.live().map(|(rule, _)| rule.category.clone()));
-    let used: BTreeSet<String> = on_tickets
-        .chain(of_bodies)
+    let used: BTreeSet<String> = of_bodies
         .chain(routed)
-        .filter(|c| valid_code(c) && !known.contains(c))
+        .filter(|c| valid_code(c) && !c.starts_with("health_") && !known.contains(c))
         .collect();
     out.extend(used.into_iter().map(|code| Service {
         name_zh: code.clone(),

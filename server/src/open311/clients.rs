@@ -172,6 +172,21 @@ pub fn remember_request(
     Ok(())
 }
 
+/// The tickets of `community` filed over Open311: the only tickets Open311 shows (a ticket raised on a phone or
+/// at the desk is staff's record, and may quote a household's details).
+pub fn filed(
+    conn: &mut Conn,
+    community: CommunityId,
+) -> Result<std::collections::HashSet<TicketId>, ClientError> {
+    let ids: Vec<String> = open311_requests::table
+        .filter(open311_requests::community_id.eq(community.0))
+        .select(open311_requests::ticket_id)
+        .load(conn)?;
+    ids.iter()
+        .map(|s| s.parse().map_err(|e| ClientError::Store(bad_row(e))))
+        .collect()
+}
+
 /// The ticket a token was answered for, in `community`.
 pub fn ticket_of_token(
     conn: &mut Conn,

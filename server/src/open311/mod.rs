@@ -580,7 +580,17 @@ fn context<'a>(
         utc_offset_minutes: utc_offset(),
         community_name: &c.name,
         now_ms: crate::now_ms(),
+        services: catalogue::services(state),
+        register: privacy::register_names(state),
     }
+}
+
+/// The tickets of `c` filed over Open311 (the only ones it shows).
+async fn filed(
+    state: &web::Data<AppState>,
+    c: CommunityId,
+) -> Result<std::collections::HashSet<TicketId>, Failure> {
+    db(state, move |conn| Ok(clients::filed(conn, c)?)).await
 }
 
 async fn requests(
@@ -591,6 +601,7 @@ async fn requests(
 ) -> Result<HttpResponse, Failure> {
     let now = crate::now_ms();
     let (c, engine) = community_state(state, p).await?;
+    let filed = filed(state, c.id).await?;
     let view = engine.view();
     let ctx = context(req, p, &view.state, &c);
     let tickets = view.state.tickets();
@@ -601,6 +612,9 @@ async fn requests(
             let id: TicketId = id.parse().map_err(|_| {
                 Failure::bad("service_request_id holds a value that is not a request id")
             })?;
+            if !filed.contains(&id) {
+                continue;
+            }
             if let Some(node) = tickets.get(&id).and_then(|t| ctx.request(id, t)) {
                 items.push((0, node));
             }
@@ -615,7 +629,10 @@ async fn requests(
             let _ = bad;
             return Err(Failure::bad("status takes open, closed or both"));
         }
-        for (id, t) in tickets {
+        for id in &filed {
+            let Some(t) = tickets.get(id) else {
+                continue;
+            };
             let Some((created, _)) = &t.created else {
                 continue;
             };
@@ -671,6 +688,9 @@ async fn get_request(
             .parse()
             .map_err(|_| Failure::not_found("no such service_request_id"))?;
         let (c, engine) = community_state(&state, &p).await?;
+        if !filed(&state, c.id).await?.contains(&id) {
+            return Err(Failure::not_found("no such service_request_id"));
+        }
         let view = engine.view();
         let ctx = context(&req, &p, &view.state, &c);
         let node = view
@@ -697,6 +717,7 @@ async fn request_updates(
 ) -> Result<HttpResponse, Failure> {
     let now = crate::now_ms();
     let (c, engine) = community_state(state, p).await?;
+    let filed = filed(state, c.id).await?;
     let view = engine.view();
     let ctx = context(req, p, &view.state, &c);
     let only: Option<Vec<TicketId>> = list_param(p, "service_request_id")
@@ -710,7 +731,7 @@ async fn request_updates(
     let (start, end) = window(p, now)?;
     let mut items: Vec<(u64, Node)> = Vec::new();
     for (id, t) in view.state.tickets() {
-        if only.as_ref().is_some_and(|o| !o.contains(id)) {
+        if !filed.contains(id) || only.as_ref().is_some_and(|o| !o.contains(id)) {
             continue;
         }
         items.extend(
@@ -937,13 +958,14 @@ async fn post_request(
     if urgent {
         description = format!("【紧急】{description}");
     }
-    let name = [p.get("last_name"), p.get("first_name")]
-        .into_iter()
-        .flatten()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("");
+    let part = |k: &str| p.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
+    // A Chinese name is family name then given name, written together; a Latin one, given name first, spaced.
+    let name = match (part("first_name"), part("last_name")) {
+        (Some(f), Some(l)) if f.is_ascii() && l.is_ascii() => format!("{f} {l}"),
+        (Some(f), Some(l)) => format!("{l}{f}"),
+        (Some(one), None) | (None, Some(one)) => one.to_string(),
+        (None, None) => String::new(),
+    };
     let create = TicketCreate {
         grid,
         request_type,

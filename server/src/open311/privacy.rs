@@ -1,22 +1,121 @@
 //! What Open311 may show of a ticket: never the resident's name or phone number, a location at building level.
+//! Only tickets filed over Open311 are shown at all (a ticket raised on a phone or at the desk is staff's record).
 //! Structured fields are simply not written (the reporter, the unit, the household, coordinates); free text (the
-//! resident's description, public notes) is masked: runs of seven or more digits (phone numbers, ID numbers),
-//! e-mail addresses, and the reporter's name and phone as given.
+//! resident's description, public notes) is masked: the reporter's name (whole, each part, the given name alone,
+//! the family name with a form of address such as 王女士) and phone as given, the household register's contact
+//! names likewise, runs of seven or more digits (phone numbers, ID numbers), room numbers (`501室`, `3-2-501`) and
+//! e-mail addresses.
 
+use linli_sync_core::state::State;
 use linli_sync_core::ticket::Reporter;
 
-/// `text` with personal data masked.
-pub fn mask(text: &str, reporter: &Reporter) -> String {
-    let mut out = text.to_string();
-    for known in [reporter.name.as_deref(), reporter.phone.as_deref()]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .filter(|s| s.chars().count() >= 2)
-    {
-        out = out.replace(known, "**");
+/// Forms of address that follow a family name (王女士, 李大爷).
+const ADDRESS_FORMS: &[&str] = &[
+    "女士", "先生", "小姐", "阿姨", "大爷", "大妈", "奶奶", "爷爷", "老师", "师傅", "大姐", "大哥",
+    "老人",
+];
+
+/// The contact names of a community's household register.
+pub fn register_names(state: &State) -> Vec<String> {
+    let mut names: Vec<String> = state
+        .grids()
+        .values()
+        .flat_map(|g| {
+            g.household_details
+                .values()
+                .filter_map(|d| d.val.as_ref().and_then(|h| h.contact_name.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The texts a person's name may appear as: the whole name, its parts, a CJK given name alone, a CJK family name
+/// with a form of address. Longest first, so that a whole name is masked before its parts.
+fn name_forms(name: &str) -> Vec<String> {
+    let name = name.trim();
+    let mut forms = vec![name.to_string()];
+    forms.extend(name.split_whitespace().map(str::to_string));
+    let chars: Vec<char> = name.chars().filter(|c| !c.is_whitespace()).collect();
+    let cjk = !chars.is_empty() && chars.iter().all(|c| !c.is_ascii());
+    if cjk && (2..=4).contains(&chars.len()) {
+        forms.push(chars.iter().collect());
+        // The given name alone (秀英 of 王秀英), when it is two characters or more.
+        if chars.len() >= 3 {
+            forms.push(chars[1..].iter().collect());
+        }
+        let family = chars[0];
+        forms.extend(ADDRESS_FORMS.iter().map(|f| format!("{family}{f}")));
     }
-    mask_emails(&mask_digit_runs(&out))
+    forms.retain(|f| f.chars().count() >= 2);
+    forms.sort_by_key(|f| std::cmp::Reverse(f.chars().count()));
+    forms.dedup();
+    forms
+}
+
+/// `text` with personal data masked: of the reporter, and of the household register's `register` names.
+pub fn mask(text: &str, reporter: &Reporter, register: &[String]) -> String {
+    let mut forms: Vec<String> = reporter
+        .name
+        .iter()
+        .chain(register)
+        .flat_map(|n| name_forms(n))
+        .collect();
+    forms.extend(
+        reporter
+            .phone
+            .iter()
+            .map(|p| p.trim().to_string())
+            .filter(|p| p.chars().count() >= 2),
+    );
+    forms.sort_by_key(|f| std::cmp::Reverse(f.chars().count()));
+    let mut out = text.to_string();
+    for f in &forms {
+        if out.contains(f.as_str()) {
+            out = out.replace(f.as_str(), "**");
+        }
+    }
+    mask_emails(&mask_rooms(&mask_digit_runs(&out)))
+}
+
+/// Room numbers: digits followed by 室 or 房 (`501室` → `**室`), and three or more digit groups joined by dashes
+/// (`3-2-501`, building-unit-room, → `***`).
+fn mask_rooms(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            let mut end = i;
+            let mut groups = 1;
+            while end < chars.len() {
+                if chars[end].is_ascii_digit() {
+                    end += 1;
+                } else if chars[end] == '-' && chars.get(end + 1).is_some_and(char::is_ascii_digit)
+                {
+                    groups += 1;
+                    end += 1;
+                } else {
+                    break;
+                }
+            }
+            let before_room = matches!(chars.get(end), Some('室' | '房'));
+            if groups >= 3 {
+                out.push_str("***");
+            } else if before_room {
+                out.push_str("**");
+            } else {
+                out.extend(&chars[i..end]);
+            }
+            i = end;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Runs of 7+ digits, counting spaces and dashes inside the run (`138 1234 5678`, `010-12345678`), become `***`.
@@ -96,25 +195,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn phone_numbers_names_and_emails_are_masked() {
+    fn phone_numbers_names_rooms_and_emails_are_masked() {
         let reporter = Reporter {
             name: Some("王秀英".into()),
             phone: Some("13812345678".into()),
             household: None,
         };
+        let none: &[String] = &[];
         let text = "王秀英说楼上漏水，电话 138 1234 5678 或 010-87654321，邮箱 wang@example.cn，3号楼2单元";
-        let masked = mask(text, &reporter);
         assert_eq!(
-            masked,
+            mask(text, &reporter, none),
             "**说楼上漏水，电话 *** 或 ***，邮箱 ***，3号楼2单元"
         );
+        // The given name alone, the family name with a form of address, rooms in either form.
         assert_eq!(
-            mask("call +8613812345678 now", &Reporter::default()),
-            "call *** now"
+            mask("请联系秀英或王女士，501室，3-2-501", &reporter, none),
+            "请联系**或**，**室，***"
         );
         assert_eq!(
-            mask("房间 1203，2 人", &Reporter::default()),
-            "房间 1203，2 人"
+            mask("call +8613812345678 now", &Reporter::default(), none),
+            "call *** now"
+        );
+        // A building and a unit stay: they are the location Open311 gives.
+        assert_eq!(
+            mask("3号楼2单元，2 人", &Reporter::default(), none),
+            "3号楼2单元，2 人"
+        );
+    }
+
+    #[test]
+    fn latin_names_and_the_register_are_masked_in_every_form() {
+        let reporter = Reporter {
+            name: Some("Jane Doe".into()),
+            phone: None,
+            household: None,
+        };
+        let register = vec!["李建国".to_string()];
+        assert_eq!(
+            mask(
+                "Jane Doe says Doe's door; 李建国和李大爷 and 建国",
+                &reporter,
+                &register
+            ),
+            "** says **'s door; **和** and **"
         );
     }
 }

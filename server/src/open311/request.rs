@@ -156,11 +156,20 @@ pub struct Context<'a> {
     pub community_name: &'a str,
     /// The server clock.
     pub now_ms: u64,
+    /// The community's services (built once per answer).
+    pub services: Vec<catalogue::Service>,
+    /// The household register's contact names, masked in free text (built once per answer).
+    pub register: Vec<String>,
 }
 
 impl Context<'_> {
     fn time(&self, ms: u64) -> Node {
         Node::Text(w3c_datetime(ms, self.utc_offset_minutes))
+    }
+
+    /// `text` masked of the reporter's and the household register's personal data.
+    fn mask(&self, text: &str, reporter: &linli_sync_core::ticket::Reporter) -> String {
+        mask(text, reporter, &self.register)
     }
 
     fn agency_name(&self, id: &AgencyId) -> Option<String> {
@@ -170,14 +179,14 @@ impl Context<'_> {
     /// Who answers for the request: the linked body it is dispatched to, or that its category's routing rule
     /// names; the community otherwise (a person's name never leaves through Open311).
     fn responsible(&self, ticket: &Ticket) -> String {
-        let agency = match self.state.handler_of(ticket) {
-            Responsible::Agency(a) | Responsible::Routed(Handler::Agency(a)) => {
-                self.agency_name(&a)
-            }
+        // A dispatch first, even over an assignee (who keeps following the ticket): the body answers for it.
+        let agency = ticket.agency().or(match self.state.handler_of(ticket) {
+            Responsible::Agency(a) | Responsible::Routed(Handler::Agency(a)) => Some(a),
             Responsible::Users(_) | Responsible::Routed(Handler::User(_)) | Responsible::Nobody => {
                 None
             }
-        };
+        });
+        let agency = agency.and_then(|a| self.agency_name(&a));
         agency.unwrap_or_else(|| self.community_name.to_string())
     }
 
@@ -200,7 +209,7 @@ impl Context<'_> {
             .val
             .clone()
             .unwrap_or_else(|| create.category.clone());
-        let service = catalogue::service(self.state, &code);
+        let service = self.services.iter().find(|s| s.code == code);
         let service_name = service
             .as_ref()
             .map_or_else(|| code.clone(), |s| s.name(self.lang).to_string());
@@ -211,7 +220,7 @@ impl Context<'_> {
         let mut notes = state_label(status, self.lang).to_string();
         if let Some(note) = updates.iter().rev().find_map(|u| u.note.clone()) {
             notes.push_str(" — ");
-            notes.push_str(&mask(&note, &create.reporter));
+            notes.push_str(&self.mask(&note, &create.reporter));
         }
         let description = ticket
             .description
@@ -244,7 +253,7 @@ impl Context<'_> {
             ("service_code", Node::Text(code)),
             (
                 "description",
-                Node::Text(mask(&description, &create.reporter)),
+                Node::Text(self.mask(&description, &create.reporter)),
             ),
             ("agency_responsible", Node::Text(self.responsible(ticket))),
             ("service_notice", Node::text(notice)),
@@ -287,7 +296,7 @@ impl Context<'_> {
                 }
                 if let Some(note) = &u.note {
                     text.push_str(" — ");
-                    text.push_str(&mask(note, &create.reporter));
+                    text.push_str(&self.mask(note, &create.reporter));
                 }
                 let node = Node::Obj(vec![
                     ("update_id", Node::text(u.stamp.op.to_string())),

@@ -609,9 +609,39 @@ async fn a_posted_request_reaches_its_cells_worker_and_shows_their_work() {
 
 #[actix_web::test]
 async fn every_endpoint_keeps_the_standard_in_json_and_xml_and_shows_nothing_personal() {
-    let t = setup().await;
+    let mut t = setup().await;
     let (id, token) = t.file("7").await;
     let (other, _) = t.file("9").await;
+    // Staff's own tickets are never shown: one raised on the worker's phone quoting the register, and a
+    // micro-butler's follow-up of a door-knock health flag with her visit notes (review of issue 13).
+    let (by_phone, by_visit) = (TicketId::random(), TicketId::random());
+    let mut quoting = match crate::common::ticket_create(t.world.g1) {
+        TicketOp::Create(c) => c,
+        _ => unreachable!("a create"),
+    };
+    quoting.description = "3-2-501 李大爷家漏水，1203室也湿了".into();
+    let phone_op = t
+        .world
+        .worker
+        .op(OpBody::Ticket(by_phone, TicketOp::Create(quoting.clone())));
+    t.app
+        .push_ok(&t.world.worker, std::slice::from_ref(&phone_op))
+        .await;
+    let mut health = quoting;
+    health.category = "health_unwell".into();
+    health.channel = Channel::Visit;
+    health.description = "李大爷独居，头晕血压高".into();
+    let visit_op = t
+        .world
+        .butler
+        .op(OpBody::Ticket(by_visit, TicketOp::Create(health)));
+    t.app
+        .push_ok(&t.world.butler, std::slice::from_ref(&visit_op))
+        .await;
+    for staff in [by_phone, by_visit] {
+        let (status, _, body) = t.get(&format!("requests/{staff}.json")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
     let discovery = t.get_json("discovery.json").await;
     assert_eq!(
         discovery["endpoints"][0]["specification"],
@@ -621,13 +651,14 @@ async fn every_endpoint_keeps_the_standard_in_json_and_xml_and_shows_nothing_per
     let doc = roxmltree::Document::parse(&xml).expect("xml");
     assert!(doc.root_element().has_tag_name("discovery"));
     let services = both(&t, "services", "", "services", "service", SERVICE).await;
-    assert!(
-        services
-            .as_array()
-            .expect("services")
-            .iter()
-            .any(|s| s["service_code"] == "water_leak")
-    );
+    let codes: Vec<&str> = services
+        .as_array()
+        .expect("services")
+        .iter()
+        .map(|s| s["service_code"].as_str().expect("code"))
+        .collect();
+    assert!(codes.contains(&"water_leak"), "{codes:?}");
+    assert!(!codes.iter().any(|c| c.starts_with("health_")), "{codes:?}");
     // The definition: each attribute by the rules, the building a list of the register's buildings.
     let def = t.get_json("services/water_leak.json").await;
     assert_eq!(def["service_code"], "water_leak");

@@ -22,7 +22,7 @@ fn the_demo_plays_the_pilot_day_and_prints_the_dashboard_and_login() {
     // report's dispatches of the day (law enforcement 2, water 1, police 1: the reassigned one counts for both),
     // and the deliberation clinic's decision linked to its ticket.
     assert!(
-        stdout.contains("linked bodies          7 (4 dispatches, one reassigned)"),
+        stdout.contains("linked bodies          7 (4 dispatches, 1 reassigned)"),
         "{stdout}"
     );
     assert!(

@@ -252,12 +252,15 @@ fn main() {
         "{}",
         String::from_utf8_lossy(&report.body)
     );
-    let dispatches: u64 = report.json()["agencies"]
-        .as_array()
-        .expect("the agencies")
-        .iter()
-        .filter_map(|a| a["dispatched"].as_u64())
-        .sum();
+    let rows = report.json()["agencies"].clone();
+    let sum = |field: &str| -> u64 {
+        rows.as_array()
+            .expect("the agencies")
+            .iter()
+            .filter_map(|a| a[field].as_u64())
+            .sum()
+    };
+    let (dispatches, reassigned) = (sum("dispatched"), sum("reassigned"));
     bar.set_position(90);
 
     // The street office: the pilot is 幸福里社区 of 城东街道, its neighbour 和平里社区 gets its own admin and log,
@@ -281,7 +284,9 @@ fn main() {
     println!("  approved hours         {:.1}", minutes as f64 / 60.0);
     println!("  points credited        {credited}");
     println!("  points redeemed (fees) {redeemed}");
-    println!("  linked bodies          {bodies} ({dispatches} dispatches, one reassigned)");
+    println!(
+        "  linked bodies          {bodies} ({dispatches} dispatches, {reassigned} reassigned)"
+    );
     println!(
         "  council decisions      1 ({} {}, {decided} ticket)",
         decision.council_name.val.as_deref().unwrap_or_default(),
