@@ -295,7 +295,8 @@ impl Replica {
         self.with(|s| s.ticket_step(now_ms(), &ticket_id, TicketStep::Plan(plan)))
     }
 
-    /// 答复: records the answer given to the resident.
+    /// 答复: records the answer given to the resident. The answer is a public note: the resident reads it over
+    /// Open311 (masked of personal data); every other note written here is internal.
     pub fn answer_ticket(&self, ticket_id: String, answer: String) -> Result<(), ReplicaError> {
         self.with(|s| s.ticket_step(now_ms(), &ticket_id, TicketStep::Answer(answer)))
     }

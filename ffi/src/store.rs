@@ -377,7 +377,12 @@ impl Store {
             TicketStep::Arrive(n) => TicketOp::Arrive(note(n)),
             TicketStep::Solve(n) => TicketOp::Solve(note(n)),
             TicketStep::Plan(p) => TicketOp::Plan(note(Some(p))),
-            TicketStep::Answer(a) => TicketOp::Answer(note(Some(a))),
+            // What the resident was told is theirs to read: the answer is a public note (Open311 shows it, masked);
+            // every other note written on the phone is internal.
+            TicketStep::Answer(a) => TicketOp::Answer(Note {
+                note: Some(a),
+                public: true,
+            }),
             TicketStep::Rate(satisfaction, n) => TicketOp::Rate(Rating {
                 satisfaction,
                 note: n,
