@@ -101,13 +101,18 @@ pub fn parse_w3c_datetime(s: &str, default_offset_minutes: i32) -> Option<u64> {
     }
     // A `+` typed into a query string by hand arrives as a space (form decoding): `…T00:00:00 08:00`.
     let spaced;
-    if tail.len() == 6 && tail.starts_with(' ') {
+    if tail.len() == 6 && tail.is_ascii() && tail.starts_with(' ') {
         spaced = format!("+{}", &tail[1..]);
         tail = &spaced;
     }
     let offset_minutes: i64 = match tail {
         "Z" | "z" => 0,
-        t if t.len() == 6 && (t.starts_with('+') || t.starts_with('-')) && &t[3..4] == ":" => {
+        // ASCII first: a multi-byte character in the tail must not be sliced through (review of issue 13).
+        t if t.len() == 6
+            && t.is_ascii()
+            && (t.starts_with('+') || t.starts_with('-'))
+            && &t[3..4] == ":" =>
+        {
             let oh: i64 = t.get(1..3)?.parse().ok()?;
             let om: i64 = t.get(4..6)?.parse().ok()?;
             if oh > 23 || om > 59 {
@@ -236,6 +241,13 @@ mod tests {
             Some(t),
             "a decoded +"
         );
+        for multibyte in [
+            "2026-11-27T14:20:05+0é:0",
+            "2026-11-27T14:20:05 0é:0",
+            "2026-11-27T14:20:05é",
+        ] {
+            assert_eq!(parse_w3c_datetime(multibyte, 480), None, "{multibyte}");
+        }
         assert_eq!(
             parse_w3c_datetime("2026-11-27", 480),
             Some(1_795_708_800_000)

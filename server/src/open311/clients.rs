@@ -177,7 +177,7 @@ pub fn remember_request(
 pub fn filed(
     conn: &mut Conn,
     community: CommunityId,
-) -> Result<std::collections::HashSet<TicketId>, ClientError> {
+) -> Result<std::collections::BTreeSet<TicketId>, ClientError> {
     let ids: Vec<String> = open311_requests::table
         .filter(open311_requests::community_id.eq(community.0))
         .select(open311_requests::ticket_id)

@@ -581,7 +581,7 @@ fn context<'a>(
         community_name: &c.name,
         now_ms: crate::now_ms(),
         services: catalogue::services(state),
-        register: privacy::register_names(state),
+        masker: privacy::Masker::new(&privacy::register_names(state)),
     }
 }
 
@@ -589,7 +589,7 @@ fn context<'a>(
 async fn filed(
     state: &web::Data<AppState>,
     c: CommunityId,
-) -> Result<std::collections::HashSet<TicketId>, Failure> {
+) -> Result<std::collections::BTreeSet<TicketId>, Failure> {
     db(state, move |conn| Ok(clients::filed(conn, c)?)).await
 }
 
@@ -659,7 +659,8 @@ async fn requests(
                 items.push((at, node));
             }
         }
-        // Newest first, at most the standard's cap.
+        // Newest first, at most the standard's cap; ties in the ids' order (`filed` is ordered and the sort
+        // stable), so the cut is the same on every call.
         items.sort_by_key(|item| std::cmp::Reverse(item.0));
         items.truncate(MAX_REQUESTS);
     }

@@ -3,9 +3,11 @@
 //! Structured fields are simply not written (the reporter, the unit, the household, coordinates); free text (the
 //! resident's description, public notes) is masked: the reporter's name (whole, each part, the given name alone,
 //! the family name with a form of address such as 王女士) and phone as given, the household register's contact
-//! names likewise, runs of seven or more digits (phone numbers, ID numbers), room numbers (`501室`, `3-2-501`) and
-//! e-mail addresses.
+//! names (whole, and the family name with a form of address), runs of seven or more digits (phone numbers, ID
+//! numbers), room numbers (`501室`, `3-2-501`, `2单元501`, `房间 1203`) and e-mail addresses. Latin name parts
+//! are matched as whole words only (`Li` is masked, `Lift` is not).
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use linli_sync_core::state::State;
 use linli_sync_core::ticket::Reporter;
 
@@ -32,9 +34,10 @@ pub fn register_names(state: &State) -> Vec<String> {
     names
 }
 
-/// The texts a person's name may appear as: the whole name, its parts, a CJK given name alone, a CJK family name
-/// with a form of address. Longest first, so that a whole name is masked before its parts.
-fn name_forms(name: &str) -> Vec<String> {
+/// The texts a person's name may appear as: the whole name, its parts, a CJK family name with a form of address,
+/// and — with `given` — a CJK given name alone (秀英 of 王秀英). Only the reporter's given name is masked alone: a
+/// register of thousands of names would mask place names (建国 of 王建国 in 建国路).
+fn name_forms(name: &str, given: bool) -> Vec<String> {
     let name = name.trim();
     let mut forms = vec![name.to_string()];
     forms.extend(name.split_whitespace().map(str::to_string));
@@ -42,46 +45,114 @@ fn name_forms(name: &str) -> Vec<String> {
     let cjk = !chars.is_empty() && chars.iter().all(|c| !c.is_ascii());
     if cjk && (2..=4).contains(&chars.len()) {
         forms.push(chars.iter().collect());
-        // The given name alone (秀英 of 王秀英), when it is two characters or more.
-        if chars.len() >= 3 {
+        if given && chars.len() >= 3 {
             forms.push(chars[1..].iter().collect());
         }
         let family = chars[0];
         forms.extend(ADDRESS_FORMS.iter().map(|f| format!("{family}{f}")));
     }
     forms.retain(|f| f.chars().count() >= 2);
-    forms.sort_by_key(|f| std::cmp::Reverse(f.chars().count()));
+    forms.sort();
     forms.dedup();
     forms
 }
 
-/// `text` with personal data masked: of the reporter, and of the household register's `register` names.
-pub fn mask(text: &str, reporter: &Reporter, register: &[String]) -> String {
-    let mut forms: Vec<String> = reporter
-        .name
-        .iter()
-        .chain(register)
-        .flat_map(|n| name_forms(n))
-        .collect();
-    forms.extend(
-        reporter
-            .phone
-            .iter()
-            .map(|p| p.trim().to_string())
-            .filter(|p| p.chars().count() >= 2),
-    );
-    forms.sort_by_key(|f| std::cmp::Reverse(f.chars().count()));
-    let mut out = text.to_string();
-    for f in &forms {
-        if out.contains(f.as_str()) {
-            out = out.replace(f.as_str(), "**");
-        }
-    }
-    mask_emails(&mask_rooms(&mask_digit_runs(&out)))
+/// Masks the personal data of free text. Built once per answer: the register's names go into one automaton, so
+/// a text costs one pass however many households the register holds.
+#[derive(Debug)]
+pub struct Masker {
+    register: Option<AhoCorasick>,
 }
 
-/// Room numbers: digits followed by 室 or 房 (`501室` → `**室`), and three or more digit groups joined by dashes
-/// (`3-2-501`, building-unit-room, → `***`).
+impl Masker {
+    /// A masker for a community whose household register holds `names`.
+    pub fn new(names: &[String]) -> Masker {
+        let forms: Vec<String> = names.iter().flat_map(|n| name_forms(n, false)).collect();
+        let register = (!forms.is_empty())
+            .then(|| {
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(&forms)
+                    .ok()
+            })
+            .flatten();
+        Masker { register }
+    }
+
+    /// `text` with personal data masked: of `reporter`, and of the household register.
+    pub fn mask(&self, text: &str, reporter: &Reporter) -> String {
+        let mut forms: Vec<String> = reporter
+            .name
+            .iter()
+            .flat_map(|n| name_forms(n, true))
+            .collect();
+        forms.extend(
+            reporter
+                .phone
+                .iter()
+                .map(|p| p.trim().to_string())
+                .filter(|p| p.chars().count() >= 2),
+        );
+        // Longest first, so that a whole name is masked before its parts.
+        forms.sort_by_key(|f| std::cmp::Reverse(f.chars().count()));
+        let mut out = text.to_string();
+        for f in &forms {
+            out = replace_words(&out, f);
+        }
+        if let Some(ac) = &self.register {
+            let mut masked = String::with_capacity(out.len());
+            ac.replace_all_with(&out, &mut masked, |m, found, dst| {
+                if whole_word(&out, m.start(), m.end(), found) {
+                    dst.push_str("**");
+                } else {
+                    dst.push_str(found);
+                }
+                true
+            });
+            out = masked;
+        }
+        mask_emails(&mask_rooms(&mask_digit_runs(&out)))
+    }
+}
+
+/// A match of an ASCII form must stand as a word (no ASCII letter or digit on either side); a CJK form is a
+/// match anywhere (CJK text has no spaces).
+fn whole_word(text: &str, start: usize, end: usize, found: &str) -> bool {
+    if !found.is_ascii() {
+        return true;
+    }
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    !alnum(text[..start].chars().next_back()) && !alnum(text[end..].chars().next())
+}
+
+/// `text` with every whole-word occurrence of `form` replaced by `**`.
+fn replace_words(text: &str, form: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    for (at, found) in text.match_indices(form) {
+        if at < rest {
+            continue;
+        }
+        out.push_str(&text[rest..at]);
+        if whole_word(text, at, at + found.len(), found) {
+            out.push_str("**");
+        } else {
+            out.push_str(found);
+        }
+        rest = at + found.len();
+    }
+    out.push_str(&text[rest..]);
+    out
+}
+
+/// `text` with personal data masked, for one text (tests, and callers without a [`Masker`]).
+pub fn mask(text: &str, reporter: &Reporter, register: &[String]) -> String {
+    Masker::new(register).mask(text, reporter)
+}
+
+/// Room numbers: digits followed by 室 or 房 (`501室` → `**室`), digits after 单元, 房间, 房号 or `room`
+/// (`2单元501`, `房间 1203`, `Room 1203` → `**`), and three or more digit groups joined by dashes (`3-2-501`,
+/// building-unit-room, → `***`). A building and a unit (`3号楼2单元`) stay: they are the location Open311 gives.
 fn mask_rooms(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
@@ -102,9 +173,21 @@ fn mask_rooms(text: &str) -> String {
                 }
             }
             let before_room = matches!(chars.get(end), Some('室' | '房'));
+            let before: String = chars[..i]
+                .iter()
+                .rev()
+                .take(6)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let lead = before.trim_end().to_lowercase();
+            let after_room_word = ["单元", "房间", "房号", "room"]
+                .iter()
+                .any(|w| lead.ends_with(w));
             if groups >= 3 {
                 out.push_str("***");
-            } else if before_room {
+            } else if before_room || after_room_word {
                 out.push_str("**");
             } else {
                 out.extend(&chars[i..end]);
@@ -216,6 +299,10 @@ mod tests {
             mask("call +8613812345678 now", &Reporter::default(), none),
             "call *** now"
         );
+        assert_eq!(
+            mask("3号楼2单元501漏水，房间 1203，Room 88", &reporter, none),
+            "3号楼2单元**漏水，房间 **，Room **"
+        );
         // A building and a unit stay: they are the location Open311 gives.
         assert_eq!(
             mask("3号楼2单元，2 人", &Reporter::default(), none),
@@ -224,20 +311,24 @@ mod tests {
     }
 
     #[test]
-    fn latin_names_and_the_register_are_masked_in_every_form() {
+    fn latin_names_and_the_register_are_masked_as_words_and_place_names_stay() {
         let reporter = Reporter {
-            name: Some("Jane Doe".into()),
+            name: Some("Li Lei".into()),
             phone: None,
             household: None,
         };
-        let register = vec!["李建国".to_string()];
+        let register = vec![
+            "李建国".to_string(),
+            "刘和平".to_string(),
+            "Jane Doe".to_string(),
+        ];
         assert_eq!(
             mask(
-                "Jane Doe says Doe's door; 李建国和李大爷 and 建国",
+                "Li Lei says Li's Lift; 李建国和李大爷 near 建国路 in 和平里社区; Jane Doe",
                 &reporter,
                 &register
             ),
-            "** says **'s door; **和** and **"
+            "** says **'s Lift; **和** near 建国路 in 和平里社区; **"
         );
     }
 }

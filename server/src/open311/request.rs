@@ -10,7 +10,6 @@ use linli_sync_core::state::{Responsible, State};
 use linli_sync_core::ticket::{Complexity, EventKind, Status, Ticket, UpdateKind};
 
 use super::catalogue::{self, Lang};
-use super::privacy::mask;
 use super::render::Node;
 
 /// Open311's two statuses: a request is closed once solved, answered or closed, open otherwise (a reopen opens
@@ -158,8 +157,8 @@ pub struct Context<'a> {
     pub now_ms: u64,
     /// The community's services (built once per answer).
     pub services: Vec<catalogue::Service>,
-    /// The household register's contact names, masked in free text (built once per answer).
-    pub register: Vec<String>,
+    /// Masks free text of the reporter's and the household register's personal data (built once per answer).
+    pub masker: super::privacy::Masker,
 }
 
 impl Context<'_> {
@@ -169,7 +168,7 @@ impl Context<'_> {
 
     /// `text` masked of the reporter's and the household register's personal data.
     fn mask(&self, text: &str, reporter: &linli_sync_core::ticket::Reporter) -> String {
-        mask(text, reporter, &self.register)
+        self.masker.mask(text, reporter)
     }
 
     fn agency_name(&self, id: &AgencyId) -> Option<String> {
