@@ -26,6 +26,7 @@ use linli_sync_core::ticket::{
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::auth::Auth;
@@ -150,6 +151,34 @@ fn split_file(file: &str) -> Result<(&str, Format), Failure> {
     }
 }
 
+/// Runs an Open311 handler: the name and format from the path's last segment (a path without a known extension
+/// is answered in JSON), the parameters from `input` (the query string, or a form of at most `limit` bytes), and
+/// any failure answered in the format asked for.
+async fn answered<Fut>(
+    file: &str,
+    input: &[u8],
+    limit: usize,
+    handle: impl FnOnce(String, Format, BTreeMap<String, String>) -> Fut,
+) -> HttpResponse
+where
+    Fut: Future<Output = Result<HttpResponse, Failure>>,
+{
+    let (name, format) = match split_file(file) {
+        Ok(x) => x,
+        Err(f) => return f.answer(Format::Json),
+    };
+    let result = async {
+        if input.len() > limit {
+            return Err(Failure::bad(format!(
+                "the form is larger than {limit} bytes"
+            )));
+        }
+        handle(name.to_string(), format, params(input)?).await
+    }
+    .await;
+    result.unwrap_or_else(|f| f.answer(format))
+}
+
 /// The query string's or form's parameters; a name given twice keeps the last value, as GeoReport clients
 /// expect of form posts.
 fn params(text: &[u8]) -> Result<BTreeMap<String, String>, Failure> {
@@ -250,23 +279,22 @@ async fn get_top(
     state: web::Data<AppState>,
     file: web::Path<String>,
 ) -> HttpResponse {
-    let (name, format) = match split_file(&file) {
-        Ok(x) => x,
-        Err(f) => return f.answer(Format::Json),
-    };
-    let name = name.to_string();
-    let result: Result<HttpResponse, Failure> = async {
-        let p = params(req.query_string().as_bytes())?;
-        match name.as_str() {
-            "discovery" => Ok(discovery(&req, format)),
-            "services" => services(&req, &state, &p, format).await,
-            "requests" => requests(&req, &state, &p, format).await,
-            "servicerequestupdates" => request_updates(&req, &state, &p, format).await,
-            _ => Err(Failure::not_found("no such Open311 endpoint")),
-        }
-    }
-    .await;
-    result.unwrap_or_else(|f| f.answer(format))
+    let (req, state) = (&req, &state);
+    answered(
+        &file,
+        req.query_string().as_bytes(),
+        usize::MAX,
+        |name, format, p| async move {
+            match name.as_str() {
+                "discovery" => Ok(discovery(req, format)),
+                "services" => services(req, state, &p, format).await,
+                "requests" => requests(req, state, &p, format).await,
+                "servicerequestupdates" => request_updates(req, state, &p, format).await,
+                _ => Err(Failure::not_found("no such Open311 endpoint")),
+            }
+        },
+    )
+    .await
 }
 
 fn discovery(req: &HttpRequest, format: Format) -> HttpResponse {
@@ -387,141 +415,142 @@ async fn get_service(
     state: web::Data<AppState>,
     file: web::Path<String>,
 ) -> HttpResponse {
-    let (code, format) = match split_file(&file) {
-        Ok(x) => x,
-        Err(f) => return f.answer(Format::Json),
-    };
-    let code = code.to_string();
-    let result: Result<HttpResponse, Failure> = async {
-        let p = params(req.query_string().as_bytes())?;
-        let lang = lang_of(&req, &p);
-        let (_, engine) = community_state(&state, &p).await?;
-        let view = engine.view();
-        let service = catalogue::service(&view.state, &code)
-            .ok_or_else(|| Failure::not_found("no such service_code"))?;
-        let values = |pairs: Vec<(String, String)>| {
-            Node::List(
-                "value",
-                pairs
-                    .into_iter()
-                    .map(|(k, n)| Node::Obj(vec![("key", Node::Text(k)), ("name", Node::Text(n))]))
-                    .collect(),
-            )
-        };
-        let pick = |zh: &str, en: &str| match lang {
-            Lang::Zh => zh.to_string(),
-            Lang::En => en.to_string(),
-        };
-        let known = buildings(&view.state);
-        let building = if known.is_empty() {
-            vec![
-                ("datatype", Node::text("string")),
-                ("values", values(Vec::new())),
-            ]
-        } else {
-            vec![
-                ("datatype", Node::text("singlevaluelist")),
-                (
-                    "values",
-                    values(known.iter().map(|b| (b.clone(), b.clone())).collect()),
-                ),
-            ]
-        };
-        let attribute = |code: &str,
-                         required: bool,
-                         order: i64,
-                         description: String,
-                         datatype_description: String,
-                         typed: Vec<(&'static str, Node)>| {
-            let mut fields = vec![("variable", Node::Bool(true)), ("code", Node::text(code))];
-            fields.extend(typed.into_iter().take(1));
-            fields.push(("required", Node::Bool(required)));
-            fields.push(("datatype_description", Node::Text(datatype_description)));
-            fields.push(("order", Node::Int(order)));
-            fields.push(("description", Node::Text(description)));
-            fields
-        };
-        let with_values = |mut fields: Vec<(&'static str, Node)>, v: Node| {
-            fields.push(("values", v));
-            Node::Obj(fields)
-        };
-        let building_values = building[1].1.clone();
-        let attributes = vec![
-            with_values(
-                attribute(
-                    "building",
-                    true,
-                    1,
-                    pick("楼号", "Building"),
-                    pick("所在楼栋（楼号）", "The building the problem is in"),
-                    building,
-                ),
-                building_values,
-            ),
-            with_values(
-                attribute(
-                    "unit",
-                    false,
-                    2,
-                    pick("单元", "Unit (entrance)"),
-                    pick(
-                        "单元号，可不填",
-                        "The unit (entrance) of the building, if any",
-                    ),
-                    vec![("datatype", Node::text("string"))],
-                ),
-                values(Vec::new()),
-            ),
-            with_values(
-                attribute(
-                    "urgency",
-                    false,
-                    3,
-                    pick("紧急程度", "Urgency"),
-                    pick(
-                        "紧急的诉求在描述前标注【紧急】",
-                        "Urgent requests are marked 【紧急】 before the description",
-                    ),
-                    vec![("datatype", Node::text("singlevaluelist"))],
-                ),
-                values(vec![
-                    ("normal".into(), pick("一般", "Normal")),
-                    ("urgent".into(), pick("紧急", "Urgent")),
-                ]),
-            ),
-            with_values(
-                attribute(
-                    "request_type",
-                    false,
-                    4,
-                    pick("诉求类型", "Kind of request"),
-                    pick(
-                        "不填则按服务类别默认",
-                        "Defaults to the service's usual kind",
-                    ),
-                    vec![("datatype", Node::text("singlevaluelist"))],
-                ),
-                values(
-                    REQUEST_TYPES
-                        .iter()
-                        .map(|(_, k, zh, en)| ((*k).to_string(), pick(zh, en)))
+    let (req, state) = (&req, &state);
+    answered(
+        &file,
+        req.query_string().as_bytes(),
+        usize::MAX,
+        |code, format, p| async move {
+            let lang = lang_of(req, &p);
+            let (_, engine) = community_state(state, &p).await?;
+            let view = engine.view();
+            let service = catalogue::service(&view.state, &code)
+                .ok_or_else(|| Failure::not_found("no such service_code"))?;
+            let values = |pairs: Vec<(String, String)>| {
+                Node::List(
+                    "value",
+                    pairs
+                        .into_iter()
+                        .map(|(k, n)| {
+                            Node::Obj(vec![("key", Node::Text(k)), ("name", Node::Text(n))])
+                        })
                         .collect(),
+                )
+            };
+            let pick = |zh: &str, en: &str| match lang {
+                Lang::Zh => zh.to_string(),
+                Lang::En => en.to_string(),
+            };
+            let known = buildings(&view.state);
+            let building = if known.is_empty() {
+                vec![
+                    ("datatype", Node::text("string")),
+                    ("values", values(Vec::new())),
+                ]
+            } else {
+                vec![
+                    ("datatype", Node::text("singlevaluelist")),
+                    (
+                        "values",
+                        values(known.iter().map(|b| (b.clone(), b.clone())).collect()),
+                    ),
+                ]
+            };
+            let attribute = |code: &str,
+                             required: bool,
+                             order: i64,
+                             description: String,
+                             datatype_description: String,
+                             typed: Vec<(&'static str, Node)>| {
+                let mut fields = vec![("variable", Node::Bool(true)), ("code", Node::text(code))];
+                fields.extend(typed.into_iter().take(1));
+                fields.push(("required", Node::Bool(required)));
+                fields.push(("datatype_description", Node::Text(datatype_description)));
+                fields.push(("order", Node::Int(order)));
+                fields.push(("description", Node::Text(description)));
+                fields
+            };
+            let with_values = |mut fields: Vec<(&'static str, Node)>, v: Node| {
+                fields.push(("values", v));
+                Node::Obj(fields)
+            };
+            let building_values = building[1].1.clone();
+            let attributes = vec![
+                with_values(
+                    attribute(
+                        "building",
+                        true,
+                        1,
+                        pick("楼号", "Building"),
+                        pick("所在楼栋（楼号）", "The building the problem is in"),
+                        building,
+                    ),
+                    building_values,
                 ),
-            ),
-        ];
-        let node = Node::Obj(vec![
-            ("service_code", Node::Text(service.code.clone())),
-            ("attributes", Node::List("attribute", attributes)),
-        ]);
-        Ok(render::respond(
-            StatusCode::OK,
-            format,
-            "service_definition",
-            &node,
-        ))
-    }
-    .await;
-    result.unwrap_or_else(|f| f.answer(format))
+                with_values(
+                    attribute(
+                        "unit",
+                        false,
+                        2,
+                        pick("单元", "Unit (entrance)"),
+                        pick(
+                            "单元号，可不填",
+                            "The unit (entrance) of the building, if any",
+                        ),
+                        vec![("datatype", Node::text("string"))],
+                    ),
+                    values(Vec::new()),
+                ),
+                with_values(
+                    attribute(
+                        "urgency",
+                        false,
+                        3,
+                        pick("紧急程度", "Urgency"),
+                        pick(
+                            "紧急的诉求在描述前标注【紧急】",
+                            "Urgent requests are marked 【紧急】 before the description",
+                        ),
+                        vec![("datatype", Node::text("singlevaluelist"))],
+                    ),
+                    values(vec![
+                        ("normal".into(), pick("一般", "Normal")),
+                        ("urgent".into(), pick("紧急", "Urgent")),
+                    ]),
+                ),
+                with_values(
+                    attribute(
+                        "request_type",
+                        false,
+                        4,
+                        pick("诉求类型", "Kind of request"),
+                        pick(
+                            "不填则按服务类别默认",
+                            "Defaults to the service's usual kind",
+                        ),
+                        vec![("datatype", Node::text("singlevaluelist"))],
+                    ),
+                    values(
+                        REQUEST_TYPES
+                            .iter()
+                            .map(|(_, k, zh, en)| ((*k).to_string(), pick(zh, en)))
+                            .collect(),
+                    ),
+                ),
+            ];
+            let node = Node::Obj(vec![
+                ("service_code", Node::Text(service.code.clone())),
+                ("attributes", Node::List("attribute", attributes)),
+            ]);
+            Ok(render::respond(
+                StatusCode::OK,
+                format,
+                "service_definition",
+                &node,
+            ))
+        },
+    )
+    .await
 }
 
 /// The window of `GET requests` and `GET servicerequestupdates`: `start_date`..`end_date`, 90 days back from
@@ -678,36 +707,35 @@ async fn get_request(
     state: web::Data<AppState>,
     file: web::Path<String>,
 ) -> HttpResponse {
-    let (id, format) = match split_file(&file) {
-        Ok(x) => x,
-        Err(f) => return f.answer(Format::Json),
-    };
-    let id = id.to_string();
-    let result: Result<HttpResponse, Failure> = async {
-        let p = params(req.query_string().as_bytes())?;
-        let id: TicketId = id
-            .parse()
-            .map_err(|_| Failure::not_found("no such service_request_id"))?;
-        let (c, engine) = community_state(&state, &p).await?;
-        if !filed(&state, c.id).await?.contains(&id) {
-            return Err(Failure::not_found("no such service_request_id"));
-        }
-        let view = engine.view();
-        let ctx = context(&req, &p, &view.state, &c);
-        let node = view
-            .state
-            .ticket(&id)
-            .and_then(|t| ctx.request(id, t))
-            .ok_or_else(|| Failure::not_found("no such service_request_id"))?;
-        Ok(render::respond(
-            StatusCode::OK,
-            format,
-            "service_requests",
-            &Node::List("request", vec![node]),
-        ))
-    }
-    .await;
-    result.unwrap_or_else(|f| f.answer(format))
+    let (req, state) = (&req, &state);
+    answered(
+        &file,
+        req.query_string().as_bytes(),
+        usize::MAX,
+        |id, format, p| async move {
+            let id: TicketId = id
+                .parse()
+                .map_err(|_| Failure::not_found("no such service_request_id"))?;
+            let (c, engine) = community_state(state, &p).await?;
+            if !filed(state, c.id).await?.contains(&id) {
+                return Err(Failure::not_found("no such service_request_id"));
+            }
+            let view = engine.view();
+            let ctx = context(req, &p, &view.state, &c);
+            let node = view
+                .state
+                .ticket(&id)
+                .and_then(|t| ctx.request(id, t))
+                .ok_or_else(|| Failure::not_found("no such service_request_id"))?;
+            Ok(render::respond(
+                StatusCode::OK,
+                format,
+                "service_requests",
+                &Node::List("request", vec![node]),
+            ))
+        },
+    )
+    .await
 }
 
 async fn request_updates(
@@ -762,37 +790,36 @@ async fn get_token(
     state: web::Data<AppState>,
     file: web::Path<String>,
 ) -> HttpResponse {
-    let (token, format) = match split_file(&file) {
-        Ok(x) => x,
-        Err(f) => return f.answer(Format::Json),
-    };
-    let token = token.to_string();
-    let result: Result<HttpResponse, Failure> = async {
-        let p = params(req.query_string().as_bytes())?;
-        let named = p.get("jurisdiction_id").cloned();
-        let t = token.clone();
-        let id = db(&state, move |conn| {
-            let c = jurisdiction(conn, named.as_deref())?;
-            Ok(clients::ticket_of_token(conn, c.id, &t)?)
-        })
-        .await?
-        .ok_or_else(|| Failure::not_found("no such token"))?;
-        let node = Node::List(
-            "request",
-            vec![Node::Obj(vec![
-                ("service_request_id", Node::text(id.to_string())),
-                ("token", Node::Text(token)),
-            ])],
-        );
-        Ok(render::respond(
-            StatusCode::OK,
-            format,
-            "service_requests",
-            &node,
-        ))
-    }
-    .await;
-    result.unwrap_or_else(|f| f.answer(format))
+    let (req, state) = (&req, &state);
+    answered(
+        &file,
+        req.query_string().as_bytes(),
+        usize::MAX,
+        |token, format, p| async move {
+            let named = p.get("jurisdiction_id").cloned();
+            let t = token.clone();
+            let id = db(state, move |conn| {
+                let c = jurisdiction(conn, named.as_deref())?;
+                Ok(clients::ticket_of_token(conn, c.id, &t)?)
+            })
+            .await?
+            .ok_or_else(|| Failure::not_found("no such token"))?;
+            let node = Node::List(
+                "request",
+                vec![Node::Obj(vec![
+                    ("service_request_id", Node::text(id.to_string())),
+                    ("token", Node::Text(token)),
+                ])],
+            );
+            Ok(render::respond(
+                StatusCode::OK,
+                format,
+                "service_requests",
+                &node,
+            ))
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -804,26 +831,15 @@ async fn post_top(
     file: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (name, format) = match split_file(&file) {
-        Ok(x) => x,
-        Err(f) => return f.answer(Format::Json),
-    };
-    let name = name.to_string();
-    let result: Result<HttpResponse, Failure> = async {
-        if body.len() > MAX_FORM_BYTES {
-            return Err(Failure::bad(format!(
-                "the form is larger than {MAX_FORM_BYTES} bytes"
-            )));
-        }
-        let p = params(&body)?;
+    let (req, state) = (&req, &state);
+    answered(&file, &body, MAX_FORM_BYTES, |name, format, p| async move {
         match name.as_str() {
-            "requests" => post_request(&req, &state, &p, format).await,
-            "servicerequestupdates" => post_update(&state, &p, format).await,
+            "requests" => post_request(req, state, &p, format).await,
+            "servicerequestupdates" => post_update(state, &p, format).await,
             _ => Err(Failure::not_found("no such Open311 endpoint")),
         }
-    }
-    .await;
-    result.unwrap_or_else(|f| f.answer(format))
+    })
+    .await
 }
 
 /// The client holding the form's `api_key`, checked against its `jurisdiction_id`.
